@@ -1,0 +1,59 @@
+# ITIRP: `make run` starts the platform, `make test` runs the whole suite. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: run test test-fast lint format install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# The platform on this machine: web (gunicorn), Celery worker and beat, together; Ctrl-C stops all.
+# Nothing set = SQLite and the filesystem broker in ./var; DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis.
+run: export DEBUG ?= 1
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py create_demo_users
+	@echo ""
+	@echo "ITIRP is starting on http://127.0.0.1:$(PORT)"
+	@echo "  API:    http://127.0.0.1:$(PORT)/api/v1/   (POST /api/v1/auth/login for a token)"
+	@echo "  Docs:   http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  Admin:  http://127.0.0.1:$(PORT)/admin/"
+	@echo "  Health: http://127.0.0.1:$(PORT)/api/v1/health"
+	@echo "  Demo users: trader1/trader123 (TRADER)  risk1/risk123 (RISK_MANAGER)"
+	@echo "              compliance1/compliance123 (COMPLIANCE)  admin/admin123 (ADMIN)"
+	@echo ""
+	ITIRP_PORT=$(PORT) exec $(BIN)/honcho --no-prefix -f Procfile.dev start
+
+# The whole suite on PostgreSQL and Redis (defaults: 127.0.0.1:5432 user postgres, 127.0.0.1:6379).
+# Unreachable servers skip their tests with the reason shown; REQUIRE_SERVICES=1 makes that a failure.
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same without the slow worker, browser and fault tests.
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

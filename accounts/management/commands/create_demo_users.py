@@ -1,0 +1,47 @@
+"""Create the demo users (idempotent). Refuses when DEBUG is off unless --force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts import services
+from accounts.models import Role, User
+
+DEMO_USERS = [
+    ("trader1", "trader123", Role.TRADER, False),
+    ("risk1", "risk123", Role.RISK_MANAGER, False),
+    ("compliance1", "compliance123", Role.COMPLIANCE, False),
+    ("admin", "admin123", Role.ADMIN, True),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users trader1, risk1, compliance1 and admin with their well-known passwords."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--force", action="store_true", help="create them even with DEBUG off")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "DEBUG is off: demo users with well-known passwords are refused. Use --force to create them anyway."
+            )
+        with transaction.atomic():
+            for username, password, role, superuser in DEMO_USERS:
+                user = User.objects.filter(username=username).first()
+                if user is None:
+                    services.user_create(
+                        actor=None, username=username, password=password, role=role, is_superuser=superuser
+                    )
+                    self.stdout.write(f"created {username} ({role})")
+                else:
+                    if user.role != role:
+                        services.user_set_role(actor=None, user=user, role=role)
+                    if not user.check_password(password):
+                        user.set_password(password)
+                        user.save(update_fields=["password"])
+                    self.stdout.write(f"exists  {username} ({role})")

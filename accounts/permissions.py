@@ -1,0 +1,27 @@
+"""API permission classes that check Django permissions, so editing a group in the admin changes the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+
+
+def has_perms(*perms: str) -> type[BasePermission]:
+    """A DRF permission class requiring every one of the given Django permissions."""
+
+    class HasDjangoPerms(BasePermission):
+        required = perms
+        message = "Your role does not have permission to perform this action."
+
+        def has_permission(self, request: Any, view: Any) -> bool:
+            user = request.user
+            allowed = bool(user and user.is_authenticated and user.has_perms(perms))
+            if not allowed and user and user.is_authenticated:
+                from accounts import services
+
+                services.permission_denied_record(request=request, required=list(perms))
+            return allowed
+
+    HasDjangoPerms.__name__ = "Has_" + "_".join(p.replace(".", "_") for p in perms)
+    return HasDjangoPerms

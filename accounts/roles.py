@@ -1,0 +1,45 @@
+"""The default permissions of each role: API.md's role table as Django permission codenames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import Role
+
+TRADING = ["orders.submit_order", "orders.view_order", "risk.view_risk_metrics"]
+RISK_CONTROL = ["risk.manage_limits", "risk.toggle_kill_switch", "orders.view_all_orders", "orders.cancel_any_order"]
+AUDIT = ["audit.view_audit_trail", "audit.export_audit"]
+
+# Admin-site model permissions (what each role sees in the back office).
+_RISK_ADMIN = ["risk.view_risklimits", "risk.change_risklimits", "risk.view_position", "orders.view_order"]
+_COMPLIANCE_ADMIN = ["audit.view_event", "orders.view_order", "risk.view_position", "risk.view_risklimits"]
+_USER_ADMIN = [
+    "accounts.view_user",
+    "accounts.add_user",
+    "accounts.change_user",
+    "auth.view_group",
+    "auth.change_group",
+    "auth.add_group",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.TRADER: TRADING,
+    Role.RISK_MANAGER: TRADING + RISK_CONTROL + _RISK_ADMIN,
+    Role.COMPLIANCE: TRADING + RISK_CONTROL + AUDIT + _COMPLIANCE_ADMIN,
+    Role.ADMIN: TRADING + RISK_CONTROL + AUDIT + _RISK_ADMIN + _COMPLIANCE_ADMIN + _USER_ADMIN,
+}
+
+# Roles that may sign in to the admin site (is_staff follows the role).
+STAFF_ROLES = {Role.RISK_MANAGER, Role.COMPLIANCE, Role.ADMIN}
+
+
+def role_groups_ensure(group_model: Any, permission_model: Any) -> None:
+    """Create each missing role group with its default permissions. Existing groups are left as an
+    admin edited them: defaults are where a role starts, not a setting that overrides the admin."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, created = group_model.objects.get_or_create(name=str(role))
+        if not created:
+            continue
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(permission_model.objects.get(content_type__app_label=app_label, codename=codename))

@@ -1,0 +1,220 @@
+"""Use-cases that write for accounts: login, refresh, logout, roles, deactivation. Each records its event."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import RevokedAccessToken, Role, User
+from accounts.roles import STAFF_ROLES
+from audit.models import EventType
+from audit.services import event_record
+from itirp.exceptions import ItirpError
+
+logger = logging.getLogger("itirp.accounts")
+
+
+class AuthenticationError(ItirpError):
+    status_code = 401
+    code = "authentication_failed"
+    default_message = "Incorrect username or password"
+
+
+class LockedOut(ItirpError):
+    status_code = 429
+    code = "locked_out"
+
+
+class InvalidRefreshToken(ItirpError):
+    status_code = 401
+    code = "token_not_valid"
+    default_message = "Refresh token is invalid, expired or revoked"
+
+
+def _client_address(request: Any) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+def _token_pair(user: User) -> dict[str, Any]:
+    refresh = RefreshToken.for_user(user)
+    refresh["sub"] = user.username
+    refresh["role"] = user.role
+    access = refresh.access_token
+    return {
+        "access_token": str(access),
+        "token_type": "bearer",
+        "expires_in": int(settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
+        "refresh_token": str(refresh),
+    }
+
+
+def auth_login(*, request: Any, username: str, password: str) -> dict[str, Any]:
+    """Check credentials (django-axes counts failures and locks a username out) and issue a token pair."""
+    from axes.exceptions import AxesBackendPermissionDenied
+
+    try:
+        user = authenticate(request=request, username=username, password=password)
+    except AxesBackendPermissionDenied:
+        with transaction.atomic():
+            event_record(event_type=EventType.LOGIN_LOCKED_OUT, payload={"username": username[:150]})
+        minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
+        raise LockedOut(f"Too many failed login attempts for this account: locked for {minutes} minutes.") from None
+    if user is None:
+        with transaction.atomic():
+            event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username[:150]})
+        raise AuthenticationError()
+    with transaction.atomic():
+        pair = _token_pair(user)
+        event_record(event_type=EventType.LOGIN_SUCCEEDED, actor=user, payload={"role": user.role})
+    return pair
+
+
+def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
+    try:
+        refresh = RefreshToken(refresh_token)  # verifies signature, expiry and the blacklist
+    except TokenError as exc:
+        raise InvalidRefreshToken() from exc
+    user = User.objects.filter(pk=refresh.get("user_id"), is_active=True).first()
+    if user is None:
+        raise InvalidRefreshToken("The user of this refresh token is inactive or gone")
+    access = refresh.access_token
+    access["role"] = user.role
+    with transaction.atomic():
+        event_record(event_type=EventType.TOKEN_REFRESHED, actor=user)
+    return {
+        "access_token": str(access),
+        "token_type": "bearer",
+        "expires_in": int(settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
+    }
+
+
+def auth_logout(*, user: User, access_token: AccessToken, refresh_token: str) -> None:
+    """End both tokens of a session: the refresh token given and the access token presented."""
+    try:
+        refresh = RefreshToken(refresh_token)
+    except TokenError as exc:
+        raise InvalidRefreshToken() from exc
+    if str(refresh.get("user_id")) != str(user.pk):
+        raise InvalidRefreshToken("That refresh token does not belong to you")
+    with transaction.atomic():
+        refresh.blacklist()
+        RevokedAccessToken.objects.get_or_create(
+            jti=access_token["jti"],
+            defaults={"user": user, "expires_at": datetime.fromtimestamp(access_token["exp"], tz=UTC)},
+        )
+        event_record(event_type=EventType.LOGGED_OUT, actor=user)
+
+
+def token_refused_record(*, request: Any, reason: str) -> None:
+    try:
+        with transaction.atomic():
+            event_record(
+                event_type=EventType.TOKEN_REFUSED,
+                payload={"reason": reason[:200], "path": request.path[:200]},
+                address=_client_address(request),
+            )
+    except DatabaseError:
+        logger.warning("could not record TOKEN_REFUSED: database unavailable")
+
+
+def permission_denied_record(*, request: Any, required: list[str]) -> None:
+    try:
+        with transaction.atomic():
+            event_record(
+                event_type=EventType.PERMISSION_DENIED,
+                actor=request.user,
+                payload={"path": request.path[:200], "method": request.method, "required": required},
+                address=_client_address(request),
+            )
+    except DatabaseError:
+        logger.warning("could not record PERMISSION_DENIED: database unavailable")
+
+
+def _apply_role(user: User, role: str) -> None:
+    user.role = role
+    user.is_staff = role in STAFF_ROLES or user.is_superuser
+    user.save()
+    user.groups.set([Group.objects.get(name=role)])
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    role: str = Role.TRADER,
+    email: str = "",
+    is_superuser: bool = False,
+) -> User:
+    user = User(username=username, email=email, is_superuser=is_superuser)
+    user.set_password(password)
+    _apply_role(user, role)
+    event_record(
+        event_type=EventType.USER_CREATED,
+        actor=actor,
+        payload={"username": username, "role": role, "is_superuser": is_superuser, "user_id": user.pk},
+    )
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, actor: User | None, user: User, role: str) -> User:
+    old = user.role
+    if role not in Role.values:
+        raise ItirpError(f"Unknown role {role!r}", code="invalid_role")
+    _apply_role(user, role)
+    if old != role:
+        event_record(
+            event_type=EventType.ROLE_CHANGED,
+            actor=actor,
+            payload={"username": user.username, "user_id": user.pk, "old_role": old, "new_role": role},
+        )
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User | None, user: User, reason: str = "") -> User:
+    """Deactivate a user and end every session and token at once."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
+    _sessions_end(user)
+    event_record(
+        event_type=EventType.USER_DEACTIVATED,
+        actor=actor,
+        payload={"username": user.username, "user_id": user.pk, "reason": reason[:500]},
+    )
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, actor: User | None, user: User) -> User:
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    event_record(
+        event_type=EventType.USER_REACTIVATED, actor=actor, payload={"username": user.username, "user_id": user.pk}
+    )
+    return user
+
+
+def _sessions_end(user: User) -> None:
+    uid = str(user.pk)
+    stale = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now())
+        if s.get_decoded().get("_auth_user_id") == uid
+    ]
+    Session.objects.filter(pk__in=stale).delete()

@@ -1,0 +1,80 @@
+"""Audit endpoints (compliance and admin): event pages and trails."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import has_perms
+from audit import selectors, serializers
+from itirp.exceptions import NotFound
+from itirp.schema import ERRORS
+
+CanAudit = has_perms("audit.view_audit_trail")
+
+
+def _uuid(raw: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"No events for {what} {raw[:64]}") from None
+
+
+class EventsApi(APIView):
+    permission_classes = [CanAudit]
+
+    @extend_schema(
+        parameters=[serializers.EventsQuery], responses={200: serializers.EventsOut, **ERRORS()}, tags=["audit"]
+    )
+    def get(self, request: Any) -> Response:
+        query = serializers.EventsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        events, total = selectors.events_page(
+            limit=q["limit"],
+            offset=q["offset"],
+            event_type=q.get("event_type"),
+            user=q.get("user") or q.get("user_id"),
+            order_id=q.get("order_id"),
+            symbol=q.get("symbol"),
+            correlation_id=q.get("correlation_id"),
+            since=q.get("since") or q.get("start_time"),
+            until=q.get("until") or q.get("end_time"),
+        )
+        return Response({"events": serializers.EventOut(events, many=True).data, "total": total})
+
+
+class CorrelationTrailApi(APIView):
+    permission_classes = [CanAudit]
+
+    @extend_schema(responses={200: serializers.CorrelationTrailOut, **ERRORS(404)}, tags=["audit"])
+    def get(self, request: Any, correlation_id: str) -> Response:
+        cid = _uuid(correlation_id, "correlation id")
+        events = selectors.trail_by_correlation(cid)
+        if not events:
+            raise NotFound(f"No events for correlation id {cid}")
+        return Response(
+            {
+                "correlation_id": str(cid),
+                "events": serializers.EventOut(events, many=True).data,
+                "total_events": len(events),
+            }
+        )
+
+
+class OrderTrailApi(APIView):
+    permission_classes = [CanAudit]
+
+    @extend_schema(responses={200: serializers.OrderTrailOut, **ERRORS(404)}, tags=["audit"])
+    def get(self, request: Any, order_id: str) -> Response:
+        oid = _uuid(order_id, "order")
+        events = selectors.trail_by_order(oid)
+        if not events:
+            raise NotFound(f"No events for order {oid}")
+        return Response(
+            {"order_id": str(oid), "events": serializers.EventOut(events, many=True).data, "total_events": len(events)}
+        )

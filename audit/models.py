@@ -1,0 +1,87 @@
+"""The append-only event store: every state change of the platform is one Event row."""
+
+from __future__ import annotations
+
+import uuid
+
+import pgtrigger
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+
+class EventType(models.TextChoices):
+    """Every kind of event, named in the past tense. One enum for the whole platform."""
+
+    ORDER_CREATED = "ORDER_CREATED"
+    RISK_CHECK_STARTED = "RISK_CHECK_STARTED"
+    RISK_CHECK_PASSED = "RISK_CHECK_PASSED"
+    RISK_CHECK_FAILED = "RISK_CHECK_FAILED"
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+    EXECUTION_STARTED = "EXECUTION_STARTED"
+    EXECUTION_ATTEMPT_FAILED = "EXECUTION_ATTEMPT_FAILED"
+    EXECUTION_COMPLETED = "EXECUTION_COMPLETED"
+    EXECUTION_FAILED = "EXECUTION_FAILED"
+    ORDER_REQUEUED = "ORDER_REQUEUED"
+    CIRCUIT_BREAKER_OPENED = "CIRCUIT_BREAKER_OPENED"
+    CIRCUIT_BREAKER_HALF_OPENED = "CIRCUIT_BREAKER_HALF_OPENED"
+    CIRCUIT_BREAKER_CLOSED = "CIRCUIT_BREAKER_CLOSED"
+    LIMITS_CHANGED = "LIMITS_CHANGED"
+    KILL_SWITCH_ACTIVATED = "KILL_SWITCH_ACTIVATED"
+    KILL_SWITCH_DEACTIVATED = "KILL_SWITCH_DEACTIVATED"
+    DAILY_VOLUME_RESET = "DAILY_VOLUME_RESET"
+    LOGIN_SUCCEEDED = "LOGIN_SUCCEEDED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOGIN_LOCKED_OUT = "LOGIN_LOCKED_OUT"
+    LOGGED_OUT = "LOGGED_OUT"
+    TOKEN_REFRESHED = "TOKEN_REFRESHED"
+    TOKEN_REFUSED = "TOKEN_REFUSED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    USER_CREATED = "USER_CREATED"
+    ROLE_CHANGED = "ROLE_CHANGED"
+    USER_DEACTIVATED = "USER_DEACTIVATED"
+    USER_REACTIVATED = "USER_REACTIVATED"
+    AUDIT_EXPORTED = "AUDIT_EXPORTED"
+    AUDIT_VERIFIED = "AUDIT_VERIFIED"
+
+
+class Event(models.Model):
+    """One immutable fact. Rows are inserted by audit.services only and never updated or deleted."""
+
+    sequence = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(max_length=40, choices=EventType.choices)
+    correlation_id = models.UUIDField()
+    causation_id = models.UUIDField(null=True, blank=True, help_text="event_id of the event that caused this one")
+    order_id = models.UUIDField(null=True, blank=True)
+    symbol = models.CharField(max_length=20, blank=True, default="")
+    # The actor: who did it. Kept by id and by name at the time (names can change, the record must not).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    actor_username = models.CharField(max_length=150, blank=True, default="")
+    address = models.GenericIPAddressField(null=True, blank=True)
+    timestamp = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [
+            models.Index(fields=["timestamp"], name="event_ts_idx"),
+            models.Index(fields=["event_type", "timestamp"], name="event_type_ts_idx"),
+            models.Index(fields=["actor_username", "timestamp"], name="event_actor_ts_idx"),
+            models.Index(fields=["symbol", "timestamp"], name="event_symbol_ts_idx"),
+            models.Index(fields=["order_id", "sequence"], name="event_order_seq_idx"),
+            models.Index(fields=["correlation_id", "sequence"], name="event_corr_seq_idx"),
+        ]
+        permissions = [
+            ("view_audit_trail", "Can read the audit trail through the API"),
+            ("export_audit", "Can export the audit trail"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="event_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.event_type}"

@@ -1,0 +1,58 @@
+"""Output and query shapes of the audit API (API.md, Audit)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from audit.models import EventType
+
+
+class EventOut(serializers.Serializer):
+    event_id = serializers.UUIDField()
+    sequence = serializers.IntegerField()
+    event_type = serializers.CharField()
+    correlation_id = serializers.UUIDField()
+    causation_id = serializers.UUIDField(allow_null=True)
+    order_id = serializers.UUIDField(allow_null=True)
+    symbol = serializers.CharField(allow_blank=True)
+    timestamp = serializers.DateTimeField()
+    payload = serializers.JSONField()
+    user_id = serializers.CharField(source="actor_username", allow_null=True)
+    address = serializers.IPAddressField(allow_null=True)
+
+    def to_representation(self, instance: object) -> dict:
+        data = super().to_representation(instance)
+        data["user_id"] = data["user_id"] or None
+        return data
+
+
+class EventsOut(serializers.Serializer):
+    events = EventOut(many=True)
+    total = serializers.IntegerField()
+
+
+class CorrelationTrailOut(serializers.Serializer):
+    correlation_id = serializers.UUIDField()
+    events = EventOut(many=True)
+    total_events = serializers.IntegerField()
+
+
+class OrderTrailOut(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    events = EventOut(many=True)
+    total_events = serializers.IntegerField()
+
+
+class EventsQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    offset = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
+    event_type = serializers.ChoiceField(choices=EventType.choices, required=False)
+    user = serializers.CharField(max_length=150, required=False)
+    user_id = serializers.CharField(max_length=150, required=False)
+    order_id = serializers.UUIDField(required=False)
+    correlation_id = serializers.UUIDField(required=False)
+    symbol = serializers.CharField(max_length=20, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    start_time = serializers.DateTimeField(required=False)
+    end_time = serializers.DateTimeField(required=False)

@@ -1,0 +1,77 @@
+"""The one way events are written: inside the caller's transaction, in bulk when there are several."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from audit.models import Event, EventType
+from itirp import context
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What one event says; the actor, correlation and time are given by the batch it is recorded in."""
+
+    event_type: EventType
+    payload: dict[str, Any] = field(default_factory=dict)
+    order_id: uuid.UUID | None = None
+    symbol: str = ""
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    causation_id: uuid.UUID | None = None
+
+
+def events_record(
+    *,
+    specs: Sequence[EventSpec],
+    actor: Any = None,
+    correlation_id: uuid.UUID | None = None,
+    address: str | None = None,
+) -> list[Event]:
+    """Append events in one INSERT. Must run inside the transaction of the change they record."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("events must be recorded inside the transaction of the change they record")
+    now = timezone.now()
+    correlation = correlation_id or context.correlation_id()
+    address = address if address is not None else context.client_address()
+    actor_id = getattr(actor, "pk", None)
+    actor_username = getattr(actor, "username", "") or ""
+    rows = [
+        Event(
+            event_id=spec.event_id,
+            event_type=spec.event_type,
+            correlation_id=correlation,
+            causation_id=spec.causation_id,
+            order_id=spec.order_id,
+            symbol=spec.symbol,
+            actor_id=actor_id,
+            actor_username=actor_username,
+            address=address,
+            timestamp=now,
+            payload=spec.payload,
+        )
+        for spec in specs
+    ]
+    return Event.objects.bulk_create(rows)
+
+
+def event_record(
+    *,
+    event_type: EventType,
+    payload: dict[str, Any] | None = None,
+    actor: Any = None,
+    correlation_id: uuid.UUID | None = None,
+    order_id: uuid.UUID | None = None,
+    symbol: str = "",
+    causation_id: uuid.UUID | None = None,
+    address: str | None = None,
+) -> Event:
+    spec = EventSpec(
+        event_type=event_type, payload=payload or {}, order_id=order_id, symbol=symbol, causation_id=causation_id
+    )
+    return events_record(specs=[spec], actor=actor, correlation_id=correlation_id, address=address)[0]

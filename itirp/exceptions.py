@@ -1,0 +1,104 @@
+"""One error hierarchy with machine-readable codes, and the one DRF exception handler that shapes it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("itirp.errors")
+
+
+class ItirpError(Exception):
+    """A domain error that has an HTTP meaning; services raise these, never HTTP responses."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "error"
+    default_message = "The request could not be processed."
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, fields: dict[str, str] | None = None
+    ) -> None:
+        self.message = message or self.default_message
+        self.fields = fields or {}
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+
+class InvalidInput(ItirpError):
+    code = "invalid"
+
+
+class NotFound(ItirpError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    default_message = "Not found."
+
+
+class Conflict(ItirpError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+class ServiceUnavailable(ItirpError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    default_message = "A required backing service is unavailable; nothing was changed. Try again later."
+
+
+def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Flatten DRF's nested validation detail into one entry per bad field."""
+    if isinstance(detail, dict):
+        entries: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = key if not prefix else f"{prefix}.{key}"
+            if key == "non_field_errors":
+                name = prefix or "body"
+            entries.extend(_field_errors(value, name))
+        return entries
+    if isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            field = prefix or "body"
+            return [{"field": field, "loc": ["body", *field.split(".")], "msg": " ".join(str(d) for d in detail)}]
+        entries = []
+        for index, item in enumerate(detail):
+            entries.extend(_field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+        return entries
+    field = prefix or "body"
+    return [{"field": field, "loc": ["body", *field.split(".")], "msg": str(detail)}]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ItirpError):
+        headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+        detail: Any = exc.message
+        if exc.fields:
+            detail = [{"field": f, "loc": ["body", f], "msg": m} for f, m in exc.fields.items()]
+        return Response({"detail": detail, "code": exc.code}, status=exc.status_code, headers=headers)
+    if isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
+    ):
+        logger.error("database unavailable: %s", exc.__class__.__name__)
+        return Response(
+            {"detail": "Database unavailable; nothing was changed. Try again later.", "code": "database_unavailable"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return Response({"detail": _field_errors(exc.detail), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, drf_exceptions.ParseError):
+        return Response({"detail": f"Malformed request body: {exc.detail}", "code": "parse_error"}, status=400)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, drf_exceptions.APIException):
+        codes = exc.get_codes()
+        response.data = {
+            "detail": response.data.get("detail", response.data),
+            "code": codes if isinstance(codes, str) else "error",
+        }
+    return response

@@ -1,0 +1,24 @@
+"""Root URLs: the API under /api/v1/, its schema and docs, and the admin back office."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from itirp import views
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("", include("orders.urls")),
+    path("", include("risk.urls")),
+    path("", include("audit.urls")),
+    re_path(r"^health/?$", views.HealthApi.as_view(), name="health"),
+    re_path(r"^metrics/?$", views.MetricsApi.as_view(), name="system-metrics"),
+]
+
+urlpatterns = [
+    path("", views.RootApi.as_view(), name="root"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,104 @@
+"""Orders endpoints: thin views that validate, call a service or selector, and shape the answer."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from accounts.permissions import has_perms
+from itirp.exceptions import NotFound
+from itirp.schema import ERRORS
+from orders import selectors, serializers, services
+from orders.models import Order
+
+logger = logging.getLogger("itirp.orders")
+
+
+class OrderSubmitThrottle(UserRateThrottle):
+    """Per-user submission rate (ORDER_THROTTLE_RATE). If the cache is down, orders are not refused for it."""
+
+    scope = "orders"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 - a cache outage must not stop trading; it is logged
+            logger.warning("order throttle skipped: cache unavailable")
+            return True
+
+
+class OrdersApi(APIView):
+    def get_permissions(self) -> list[Any]:
+        perm = "orders.submit_order" if self.request.method == "POST" else "orders.view_order"
+        return [has_perms(perm)()]
+
+    def get_throttles(self) -> list[Any]:
+        return [OrderSubmitThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        request=serializers.OrderIn, responses={200: serializers.OrderSubmitOut, **ERRORS(409)}, tags=["orders"]
+    )
+    def post(self, request: Any) -> Response:
+        data = serializers.OrderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, decision = services.order_submit(
+            user=request.user,
+            request=services.OrderRequest(**data.validated_data),
+            correlation_id=getattr(request, "correlation_id", None),
+        )
+        return Response(
+            {
+                "order_id": str(order.pk),
+                "status": order.status,
+                "correlation_id": str(order.correlation_id),
+                "timestamp": serializers.OrderSubmitOut().fields["timestamp"].to_representation(order.created_at),
+                "message": decision.message,
+            }
+        )
+
+    @extend_schema(
+        parameters=[serializers.PageIn], responses={200: serializers.OrderListOut, **ERRORS()}, tags=["orders"]
+    )
+    def get(self, request: Any) -> Response:
+        params = serializers.PageIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        page, total = selectors.orders_page(user=request.user, **params.validated_data)
+        return Response({"orders": serializers.OrderSummaryOut(page, many=True).data, "total": total})
+
+
+def _order_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"Order {raw[:64]} not found") from None
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [has_perms("orders.view_order")]
+
+    @extend_schema(responses={200: serializers.OrderOut, **ERRORS(404)}, tags=["orders"])
+    def get(self, request: Any, order_id: str) -> Response:
+        order = selectors.order_get_visible(user=request.user, order_id=_order_id(order_id))
+        return Response(serializers.OrderOut(order).data)
+
+
+class OrderCancelApi(APIView):
+    permission_classes = [has_perms("orders.submit_order")]
+
+    @extend_schema(
+        request=serializers.CancelIn, responses={200: serializers.OrderOut, **ERRORS(404, 409)}, tags=["orders"]
+    )
+    def post(self, request: Any, order_id: str) -> Response:
+        order: Order = selectors.order_get_visible(user=request.user, order_id=_order_id(order_id))
+        if order.user_id != request.user.pk and not request.user.has_perm("orders.cancel_any_order"):
+            raise NotFound(f"Order {order_id} not found")
+        data = serializers.CancelIn(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        order = services.order_cancel(actor=request.user, order_id=order.pk, reason=data.validated_data["reason"])
+        return Response(serializers.OrderOut(order).data)

@@ -1,0 +1,44 @@
+"""Order read queries: what a user may see, and the list page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from itirp.exceptions import NotFound
+from orders.models import Order
+
+
+def orders_visible(*, user: Any) -> QuerySet[Order]:
+    """Every order for roles that may view all; a trader's own orders otherwise."""
+    qs = Order.objects.all()
+    if not user.has_perm("orders.view_all_orders"):
+        qs = qs.filter(user=user)
+    return qs
+
+
+def order_get_visible(*, user: Any, order_id: uuid.UUID) -> Order:
+    """An order the user may see, or 404 (not 403: another trader's order does not exist for you)."""
+    order = orders_visible(user=user).select_related("user").filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(f"Order {order_id} not found")
+    return order
+
+
+def orders_page(
+    *, user: Any, limit: int, offset: int, status: str | None = None, symbol: str | None = None
+) -> tuple[list[Order], int]:
+    qs = orders_visible(user=user)
+    if status:
+        qs = qs.filter(status=status)
+    if symbol:
+        qs = qs.filter(symbol=symbol.upper())
+    total = qs.count()
+    page = list(
+        qs.order_by("-created_at").only("id", "symbol", "side", "quantity", "status", "created_at")[
+            offset : offset + limit
+        ]
+    )
+    return page, total
