@@ -30,6 +30,7 @@ def worker_env(**extra: str) -> dict[str, str]:
     else:
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     env["PYTHONPATH"] = str(ROOT)
+    env["LOG_LEVEL"] = "INFO"  # the fixture waits for the worker's "ready." line
     env.update(extra)
     return env
 
