@@ -272,3 +272,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Back office (admin): project static files, exposure snapshots -----------------------------
+# Project-wide static files (vendored htmx, back-office CSS); nothing is loaded from a CDN.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# The risk dashboard's exposure-over-the-day chart reads snapshots taken by this beat task.
+EXPOSURE_SNAPSHOT_SECONDS = env.int("EXPOSURE_SNAPSHOT_SECONDS", default=60)
+EXPOSURE_SNAPSHOT_KEEP_DAYS = env.int("EXPOSURE_SNAPSHOT_KEEP_DAYS", default=30)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
+}

@@ -110,3 +110,21 @@ class Position(models.Model):
         if self.mark_price is None:
             return Decimal(0)
         return (self.mark_price - self.average_price) * self.quantity
+
+
+class ExposureSnapshot(models.Model):
+    """Firm exposure measured at one moment (a beat task every minute): the dashboard's chart of the day."""
+
+    taken_at = models.DateTimeField(db_index=True)
+    net_exposure = models.DecimalField(**MONEY)
+    gross_exposure = models.DecimalField(**MONEY)
+    daily_volume = models.DecimalField(**MONEY)
+    open_volume = models.DecimalField(**MONEY)
+    largest_position = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["taken_at"]
+        get_latest_by = "taken_at"
+
+    def __str__(self) -> str:
+        return f"exposure at {self.taken_at:%Y-%m-%d %H:%M:%S}"
