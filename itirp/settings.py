@@ -283,3 +283,39 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
 }
+
+# --- Execution: simulated venue, retries, circuit breaker, stuck-order sweeper (orders/execution.py) ---
+# The venue is the one boundary that may be simulated. Every number here is a default a deployment may change.
+VENUE_ADAPTER = env("VENUE_ADAPTER", default="orders.venue.SimulatedVenue")
+VENUE_NAME = env("VENUE_NAME", default="SIMULATED")
+VENUE_LATENCY_MS = env.int("VENUE_LATENCY_MS", default=100)
+VENUE_SUCCESS_PROBABILITY = env.float("VENUE_SUCCESS_PROBABILITY", default=0.9)
+# Share of the unsuccessful answers that are final rejections rather than "venue unavailable" (transient).
+VENUE_REJECT_SHARE = env.float("VENUE_REJECT_SHARE", default=0.0)
+VENUE_MAX_SLIPPAGE = env("VENUE_MAX_SLIPPAGE", default="0.001")  # a fraction of the order price, read as Decimal
+VENUE_SEED = env("VENUE_SEED", default="")  # set: outcomes are a function of (seed, order id, attempt)
+VENUE_TIMEOUT_SECONDS = env.float("VENUE_TIMEOUT_SECONDS", default=5.0)
+# Deterministic answers for failure drills, e.g. "fail,fail,ok" (ok|fail|timeout|reject); past its end the
+# random model answers. Scope "global": one sequence shared by every worker; "order": a sequence per order.
+VENUE_SCRIPT = env("VENUE_SCRIPT", default="")
+VENUE_SCRIPT_SCOPE = env("VENUE_SCRIPT_SCOPE", default="global")
+# Fault drill only: the venue sleeps this long after filling, before answering (a worker killed meanwhile).
+VENUE_HANG_AFTER_FILL_SECONDS = env.float("VENUE_HANG_AFTER_FILL_SECONDS", default=0.0)
+EXECUTION_MAX_ATTEMPTS = env.int("EXECUTION_MAX_ATTEMPTS", default=3)
+EXECUTION_RETRY_BACKOFF_SECONDS = [float(s) for s in env.list("EXECUTION_RETRY_BACKOFF_SECONDS", default=["1", "2", "4"])]
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=60.0)
+# A half-open trial whose worker died gives its token back after this long, so the breaker cannot stick.
+BREAKER_TRIAL_TIMEOUT_SECONDS = env.float("BREAKER_TRIAL_TIMEOUT_SECONDS", default=VENUE_TIMEOUT_SECONDS + 10)
+EXECUTION_REDIS_PREFIX = env("EXECUTION_REDIS_PREFIX", default="itirp")
+ORDER_SWEEP_SECONDS = env.int("ORDER_SWEEP_SECONDS", default=15)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "orders-sweep-stuck": {"task": "orders.sweep_stuck", "schedule": float(ORDER_SWEEP_SECONDS)},
+}
+# A message is redelivered only after the visibility timeout: it must outlast one attempt and the longest
+# retry countdown, or a slow task would run twice at once (harmless here, but wasteful).
+if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and CELERY_BROKER_TRANSPORT_OPTIONS[
+    "visibility_timeout"
+] <= VENUE_TIMEOUT_SECONDS + max(EXECUTION_RETRY_BACKOFF_SECONDS, default=0) + CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed the venue timeout + longest backoff + task limit")

@@ -5,8 +5,17 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="orders.execute", acks_late=True, reject_on_worker_lost=True)
-def order_execute(order_id: str, correlation_id: str | None = None) -> None:
+@shared_task(name="orders.execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def order_execute(order_id: str, correlation_id: str | None = None, resume: bool = False) -> str:
+    """One execution attempt; the service queues the next one after its backoff when a retry is due."""
     from orders import execution
 
-    execution.order_execute(order_id=order_id, correlation_id=correlation_id)
+    return execution.order_execute(order_id=order_id, correlation_id=correlation_id, resume=resume).status
+
+
+@shared_task(name="orders.sweep_stuck", acks_late=True, ignore_result=True)
+def orders_sweep_stuck() -> int:
+    """Beat: re-queue orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS."""
+    from orders import execution
+
+    return len(execution.orders_sweep())

@@ -1,0 +1,358 @@
+"""Order execution use-cases: start, attempt, complete or fail an order at the venue, and sweep stuck orders.
+
+One attempt (order_execute, what the Celery task calls):
+  1. execution_start: lock the order row; nothing to do unless it is APPROVED (a redelivered or duplicated
+     message is harmless); APPROVED -> EXECUTING, EXECUTION_STARTED.
+  2. Ask the shared circuit breaker for leave; call the venue with a timeout. No lock is held meanwhile.
+  3. A fill: execution_complete (one transaction: RiskState lock, order lock, Fill row, EXECUTED,
+     position/P&L/volume via risk.services.fill_apply, reservation released, EXECUTION_COMPLETED).
+     A transient failure (timeout, venue unavailable, breaker open): execution_attempt_failed; with
+     attempts left the order goes back to APPROVED and a new message is queued after the backoff (1 s,
+     2 s, 4 s); the last attempt ends the order FAILED. A venue rejection is final at once.
+
+Decided here: an order meeting an open (or half-open and busy) breaker counts that as a failed attempt
+("Circuit breaker open") and is retried within its attempts; once they are spent it ends FAILED with that
+reason and its reservation is released. Between attempts the order is APPROVED, so the kill switch
+cancels it like any order that has not started executing.
+
+The sweeper (orders_sweep) re-queues orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS.
+An EXECUTING one is resumed, not restarted: the venue answers a known order id with the execution it
+already made, so an order whose worker died after the venue filled it is booked once (Fill is unique per
+order as the last line).
+
+Lock order, as everywhere: RiskState row, then the order row, then Position rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import EventType
+from audit.services import event_record
+from itirp import context
+from orders import breaker
+from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
+from orders.venue import Execution, VenueError, VenueOrder, venue
+from risk import services as risk_services
+from risk.models import RiskState
+
+logger = logging.getLogger("itirp.execution")
+
+BREAKER_OPEN_REASON = "Circuit breaker open"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call of order_execute did: EXECUTED, RETRY (after retry_in seconds), FAILED or SKIPPED."""
+
+    status: str
+    reason: str = ""
+    retry_in: float | None = None
+    attempt: int = 0
+
+
+def _log(level: int, message: str, order: Order, **fields: Any) -> None:
+    logger.log(
+        level,
+        message,
+        extra={
+            "component": "execution",
+            "event": message,
+            "order_id": str(order.pk),
+            "correlation_id": str(order.correlation_id),
+            "user_id": order.user_id,
+            **fields,
+        },
+    )
+
+
+def _locked_order(order_id: Any) -> Order | None:
+    return Order.objects.select_for_update().filter(pk=order_id).first()
+
+
+def _venue_name() -> str:
+    return getattr(venue(), "name", settings.VENUE_NAME)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """The wait after failed attempt `attempt` (1-based): EXECUTION_RETRY_BACKOFF_SECONDS, last one repeated."""
+    delays = settings.EXECUTION_RETRY_BACKOFF_SECONDS or [1.0]
+    return float(delays[min(attempt, len(delays)) - 1])
+
+
+def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
+    """APPROVED -> EXECUTING with EXECUTION_STARTED; None when there is nothing to execute.
+
+    `resume` (the sweeper's re-queue of an order left EXECUTING by a dead worker) also takes an order that
+    is already EXECUTING: the venue call is repeated and answered idempotently by the venue.
+    """
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        if order is None:
+            logger.warning("execution of unknown order %s skipped", order_id)
+            return None
+        if order.status == OrderStatus.APPROVED:
+            order.transition(OrderStatus.EXECUTING)
+        elif not (resume and order.status == OrderStatus.EXECUTING):
+            _log(logging.INFO, "execution_skipped", order, status=order.status)
+            return None
+        else:
+            order.updated_at = timezone.now()
+        order.save(update_fields=["status", "updated_at"])
+        event_record(
+            event_type=EventType.EXECUTION_STARTED,
+            payload={"attempt": order.retry_count + 1, "venue": _venue_name(), "resumed": resume},
+            order_id=order.pk,
+            symbol=order.symbol,
+            correlation_id=order.correlation_id,
+        )
+    _log(logging.INFO, "execution_started", order, attempt=order.retry_count + 1)
+    return order
+
+
+def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = None) -> Order | None:
+    """Book the venue's execution: Fill, EXECUTED, position and volume, reservation released, one event.
+
+    Idempotent: an order already EXECUTED is returned as it is (a duplicate delivery lost the race).
+    """
+    with transaction.atomic():
+        state = risk_services.risk_state_lock()
+        order = _locked_order(order_id)
+        if order is None:
+            return None
+        if order.status == OrderStatus.EXECUTED:
+            return order
+        if order.status == OrderStatus.APPROVED:
+            # Re-queued while this call was at the venue; the venue's answer stands.
+            order.transition(OrderStatus.EXECUTING)
+        if order.status != OrderStatus.EXECUTING:
+            _log(
+                logging.ERROR,
+                "fill_for_closed_order",
+                order,
+                status=order.status,
+                venue_execution_id=fill.venue_execution_id,
+            )
+            return None
+        attempt = attempt or order.retry_count + 1
+        now = timezone.now()
+        Fill.objects.create(
+            order=order,
+            venue=fill.venue,
+            venue_execution_id=fill.venue_execution_id,
+            quantity=fill.quantity,
+            price=fill.price,
+            created_at=now,
+        )
+        order.transition(OrderStatus.EXECUTED)
+        order.executed_quantity, order.executed_price = fill.quantity, fill.price
+        order.retry_count = attempt - 1
+        order.save(update_fields=["status", "executed_quantity", "executed_price", "retry_count", "updated_at"])
+        risk_services.fill_apply(
+            state=state,
+            symbol=order.symbol,
+            side=order.side,
+            order_quantity=order.quantity,
+            order_price=order.price,
+            fill_quantity=fill.quantity,
+            fill_price=fill.price,
+            now=now,
+        )
+        event_record(
+            event_type=EventType.EXECUTION_COMPLETED,
+            payload={
+                "fill_quantity": fill.quantity,
+                "fill_price": fill.price,
+                "order_price": order.price,
+                "order_quantity": order.quantity,
+                "side": order.side,
+                "venue": fill.venue,
+                "venue_execution_id": fill.venue_execution_id,
+                "attempt": attempt,
+            },
+            order_id=order.pk,
+            symbol=order.symbol,
+            correlation_id=order.correlation_id,
+        )
+    _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
+    return order
+
+
+def _fail(state: RiskState, order: Order, reason: str) -> None:
+    order.transition(OrderStatus.FAILED)
+    order.rejection_reason = reason[:500]
+    order.save(update_fields=["status", "rejection_reason", "retry_count", "updated_at"])
+    risk_services.reservation_release(
+        state=state, symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
+    )
+    event_record(
+        event_type=EventType.EXECUTION_FAILED,
+        payload={
+            "reason": order.rejection_reason,
+            "attempts": order.retry_count,
+            "side": order.side,
+            "quantity": order.quantity,
+            "price": order.price,
+        },
+        order_id=order.pk,
+        symbol=order.symbol,
+        correlation_id=order.correlation_id,
+    )
+    _log(logging.WARNING, "execution_failed", order, reason=order.rejection_reason)
+
+
+def execution_attempt_failed(
+    *, order_id: Any, reason: str, attempt: int, retry: bool, retry_in: float | None = None
+) -> Order | None:
+    """Record a failed attempt (EXECUTION_ATTEMPT_FAILED, retry_count = attempt).
+
+    retry: the order goes back to APPROVED to wait for its next attempt. Not retry: the order ends FAILED
+    in the same transaction (reservation released, EXECUTION_FAILED). None if the order is not EXECUTING.
+    """
+    with transaction.atomic():
+        state = None if retry else risk_services.risk_state_lock()
+        order = _locked_order(order_id)
+        if order is None or order.status != OrderStatus.EXECUTING:
+            return None
+        order.retry_count = attempt
+        event_record(
+            event_type=EventType.EXECUTION_ATTEMPT_FAILED,
+            payload={"attempt": attempt, "reason": reason, "will_retry": retry, "retry_in_seconds": retry_in},
+            order_id=order.pk,
+            symbol=order.symbol,
+            correlation_id=order.correlation_id,
+        )
+        if retry:
+            order.transition(OrderStatus.APPROVED)
+            order.save(update_fields=["status", "retry_count", "updated_at"])
+        else:
+            assert state is not None
+            _fail(state, order, reason)
+    _log(logging.WARNING, "execution_attempt_failed", order, attempt=attempt, reason=reason, retry=retry)
+    return order
+
+
+def execution_fail(*, order_id: Any, reason: str) -> Order | None:
+    """End an open order FAILED: reservation released, EXECUTION_FAILED. None if it already ended."""
+    with transaction.atomic():
+        state = risk_services.risk_state_lock()
+        order = _locked_order(order_id)
+        if order is None or order.status not in OPEN_STATUSES:
+            return None
+        _fail(state, order, reason)
+    return order
+
+
+def enqueue(order_id: Any, correlation_id: Any = None, *, countdown: float | None = None, resume: bool = False) -> bool:
+    """Queue an execution attempt. A broker that is down loses nothing: the sweeper queues it later."""
+    from orders.tasks import order_execute as task
+
+    kwargs = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
+    try:
+        task.apply_async(args=[str(order_id)], kwargs=kwargs, countdown=countdown)
+        return True
+    except Exception:  # noqa: BLE001 - any broker failure; the order is durable and will be swept
+        logger.warning("broker unavailable: order %s left for the sweeper", order_id)
+        return False
+
+
+def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = False) -> Outcome:
+    """One execution attempt of an order (what the Celery task calls); queues the next one if due."""
+    context.bind(correlation=context.parse_uuid(correlation_id))
+    order = execution_start(order_id=order_id, resume=resume)
+    if order is None:
+        return Outcome("SKIPPED")
+    attempt = order.retry_count + 1
+    about = {"order_id": str(order.pk), "symbol": order.symbol}
+    try:
+        permit = breaker.breaker_acquire(correlation_id=order.correlation_id, context=about)
+    except breaker.BreakerOpen as exc:
+        return _transient(
+            order, attempt, f"{BREAKER_OPEN_REASON}: {exc.reason}" if exc.reason != BREAKER_OPEN_REASON else exc.reason
+        )
+    request = VenueOrder(
+        order_id=str(order.pk), symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
+    )
+    try:
+        fill = venue().execute(request, timeout=settings.VENUE_TIMEOUT_SECONDS)
+    except VenueError as exc:
+        # A rejection is an answer: the venue is up, so the breaker counts it as a success.
+        breaker.breaker_record(
+            permit=permit, success=not exc.transient, correlation_id=order.correlation_id, context=about
+        )
+        if exc.transient:
+            return _transient(order, attempt, exc.reason)
+        execution_attempt_failed(order_id=order.pk, reason=exc.reason, attempt=attempt, retry=False)
+        return Outcome("FAILED", exc.reason, attempt=attempt)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug or a time limit: transient, counted by the breaker
+        logger.exception("venue adapter raised for order %s", order.pk)
+        breaker.breaker_record(permit=permit, success=False, correlation_id=order.correlation_id, context=about)
+        return _transient(order, attempt, f"Venue error: {type(exc).__name__}")
+    breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
+    done = execution_complete(order_id=order.pk, fill=fill, attempt=attempt)
+    return Outcome("EXECUTED" if done is not None else "SKIPPED", attempt=attempt)
+
+
+def _transient(order: Order, attempt: int, reason: str) -> Outcome:
+    retry = attempt < settings.EXECUTION_MAX_ATTEMPTS
+    delay = backoff_seconds(attempt) if retry else None
+    updated = execution_attempt_failed(order_id=order.pk, reason=reason, attempt=attempt, retry=retry, retry_in=delay)
+    if updated is None:
+        return Outcome("SKIPPED", reason, attempt=attempt)
+    if not retry:
+        return Outcome("FAILED", reason, attempt=attempt)
+    enqueue(order.pk, order.correlation_id, countdown=delay)
+    return Outcome("RETRY", reason, retry_in=delay, attempt=attempt)
+
+
+def orders_sweep(*, now: Any = None, limit: int = 500) -> list[uuid.UUID]:
+    """Re-queue orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS (ORDER_REQUEUED each).
+
+    A lost message (broker down at submission, a worker killed before acking) loses no order. Each order
+    is re-checked under its row lock (rows a worker holds are skipped) and its clock restarted, so an
+    order is not re-queued again before the next deadline.
+    """
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    stuck = list(
+        Order.objects.filter(status__in=OPEN_STATUSES, updated_at__lt=deadline)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    requeued: list[uuid.UUID] = []
+    for order_id in stuck:
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update(skip_locked=True)
+                .filter(pk=order_id, status__in=OPEN_STATUSES, updated_at__lt=deadline)
+                .first()
+            )
+            if order is None:
+                continue
+            previous = order.status
+            stuck_seconds = round((now - order.updated_at).total_seconds(), 3)
+            order.updated_at = now
+            order.save(update_fields=["updated_at"])
+            resume = previous == OrderStatus.EXECUTING
+            event_record(
+                event_type=EventType.ORDER_REQUEUED,
+                payload={"status": previous, "stuck_seconds": stuck_seconds, "resume": resume},
+                order_id=order.pk,
+                symbol=order.symbol,
+                correlation_id=order.correlation_id,
+            )
+            transaction.on_commit(
+                lambda o=order, r=resume: enqueue(o.pk, o.correlation_id, resume=r),  # type: ignore[misc]
+                robust=True,
+            )
+        requeued.append(order.pk)
+        _log(logging.WARNING, "order_requeued", order, previous_status=previous, stuck_seconds=stuck_seconds)
+    return requeued
