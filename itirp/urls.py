@@ -15,6 +15,11 @@ api_v1 = [
     re_path(r"^metrics/?$", views.MetricsApi.as_view(), name="system-metrics"),
 ]
 
+# The back office (templates/admin): ITIRP-branded; risk, compliance and admin roles sign in (is_staff).
+admin.site.site_header = "ITIRP back office"
+admin.site.site_title = "ITIRP back office"
+admin.site.index_title = "Control panel"
+
 urlpatterns = [
     path("", views.RootApi.as_view(), name="root"),
     path("api/v1/", include(api_v1)),

@@ -26,9 +26,7 @@ def exposure_snapshot_take(*, now: dt.datetime | None = None) -> ExposureSnapsho
         open_volume=metrics["open_orders_notional"],
         largest_position=metrics["largest_position"],
     )
-    ExposureSnapshot.objects.filter(
-        taken_at__lt=now - dt.timedelta(days=settings.EXPOSURE_SNAPSHOT_KEEP_DAYS)
-    ).delete()
+    ExposureSnapshot.objects.filter(taken_at__lt=now - dt.timedelta(days=settings.EXPOSURE_SNAPSHOT_KEEP_DAYS)).delete()
     return snapshot
 
 

@@ -1,0 +1,204 @@
+"""Users and roles back office: every write goes through accounts.services (create, role, deactivate),
+so each has its event; role groups' permissions are edited here too, and recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import password_validation
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import Role, User
+from audit.models import EventType
+from audit.services import event_record
+
+
+class UserCreateForm(forms.ModelForm):
+    """A new user: the password is checked by the configured validators; the row is made by user_create."""
+
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.TRADER)
+    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
+    password2 = forms.CharField(label="Password again", strip=False, widget=forms.PasswordInput)
+
+    class Meta:
+        model = User
+        fields = ["username", "email"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            probe = User(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
+            try:
+                password_validation.validate_password(p1, probe)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+
+class UserChangeForm(forms.ModelForm):
+    """Only the role and the active flag are editable: each change goes through its service."""
+
+    role = forms.ChoiceField(choices=Role.choices)
+    deactivation_reason = forms.CharField(
+        required=False, max_length=500, help_text="Kept in the audit trail when you deactivate the user."
+    )
+
+    class Meta:
+        model = User
+        fields = ["role", "is_active"]
+        help_texts = {"is_active": "Untick to deactivate: the user's sessions and tokens end at once."}
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ["username", "role", "is_active", "is_staff", "email", "last_login", "date_joined"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["username", "email"]
+    ordering = ["username"]
+    actions = ["deactivate_users", "reactivate_users"]
+    readonly_fields = [
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "is_superuser",
+        "group_list",
+        "last_login",
+        "date_joined",
+    ]
+    fieldsets = [
+        (None, {"fields": ["username", "email", "first_name", "last_name"]}),
+        (
+            "Role and access",
+            {"fields": ["role", "is_active", "deactivation_reason", "is_staff", "is_superuser", "group_list"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"fields": ["username", "email", "role", "password1", "password2"]})]
+
+    @admin.display(description="groups")
+    def group_list(self, obj: User) -> str:
+        return ", ".join(g.name for g in obj.groups.all()) or "–"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs["form"] = UserChangeForm if obj is not None else UserCreateForm
+        kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Users are deactivated, never deleted: their events keep naming them.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            created = services.user_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["password1"],
+                role=data["role"],
+                email=data.get("email", ""),
+            )
+            obj.pk, obj._state.adding = created.pk, False
+            return
+        current = User.objects.get(pk=obj.pk)
+        if data["role"] != current.role:
+            services.user_set_role(actor=request.user, user=current, role=data["role"])
+        if current.is_active and not data["is_active"]:
+            if current.pk == request.user.pk:
+                raise PermissionDenied("You cannot deactivate yourself.")
+            services.user_deactivate(actor=request.user, user=current, reason=data.get("deactivation_reason", ""))
+        elif not current.is_active and data["is_active"]:
+            services.user_reactivate(actor=request.user, user=current)
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Groups follow the role (accounts.services._apply_role); nothing else is related.
+        pass
+
+    def get_urls(self) -> list[Any]:
+        # No admin password form: it would change a password without a service and without an event.
+        return [u for u in super().get_urls() if "password" not in str(u.pattern)]
+
+    @admin.action(
+        description="Deactivate selected users (ends their sessions and tokens at once)", permissions=["change"]
+    )
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = 0
+        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk).order_by("pk"):
+            if user.is_superuser and not request.user.is_superuser:
+                continue
+            services.user_deactivate(actor=request.user, user=user, reason="deactivated in the back office")
+            done += 1
+        self.message_user(
+            request, f"{done} user(s) deactivated; their sessions and tokens are ended.", messages.SUCCESS
+        )
+
+    @admin.action(description="Reactivate selected users", permissions=["change"])
+    def reactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        users = list(queryset.filter(is_active=False).order_by("pk"))
+        for user in users:
+            services.user_reactivate(actor=request.user, user=user)
+        self.message_user(request, f"{len(users)} user(s) reactivated.", messages.SUCCESS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Role groups: an admin may change which permissions a role has (the API follows at once). The change
+    is recorded with the permissions added and removed. A role group's name is fixed: roles refer to it."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["name"] if obj is not None and obj.name in Role.values else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(obj is None or obj.name not in Role.values) and super().has_delete_permission(request, obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        group = form.instance
+        before = set(group.permissions.values_list("content_type__app_label", "codename")) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = set(group.permissions.values_list("content_type__app_label", "codename"))
+        added, removed = sorted(after - before), sorted(before - after)
+        if added or removed or not change:
+            # Same transaction as the change (changeform_view is atomic). A role's permissions changed:
+            # recorded as ROLE_CHANGED with the group, not a user (a dedicated event type is requested).
+            event_record(
+                event_type=EventType.ROLE_CHANGED,
+                actor=request.user,
+                payload={
+                    "group": group.name,
+                    "group_id": group.pk,
+                    "permissions_added": [f"{a}.{c}" for a, c in added],
+                    "permissions_removed": [f"{a}.{c}" for a, c in removed],
+                },
+            )

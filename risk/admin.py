@@ -1,0 +1,161 @@
+"""Risk back office: the firm limits form (through risk_limits_update), positions, dashboard and kill switch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from itirp.exceptions import InvalidInput
+from risk import admin_views, services
+from risk.models import LimitScope, Position, RiskLimits
+from risk.services import LIMIT_FIELDS
+
+USAGE_LABEL = {
+    "max_position_size": "largest position",
+    "max_daily_volume": "today's volume incl. open orders",
+    "max_net_exposure": "net exposure",
+    "max_gross_exposure": "gross exposure",
+}
+
+
+class RiskLimitsForm(forms.ModelForm):
+    """The four firm limits, each with its current usage beside it, and a reason kept in the audit trail.
+    Validation is risk.services.limits_validate, the same as the API's."""
+
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 60, "placeholder": "Why the change? (kept in the audit trail)"}),
+    )
+
+    class Meta:
+        model = RiskLimits
+        fields = [*LIMIT_FIELDS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        usages = admin_views.limit_usages()
+        for name in [n for n in LIMIT_FIELDS if n in self.fields]:  # none for a view-only user
+            u = usages[name]
+            self.fields[name].help_text = format_html(
+                '<span class="itirp-usage itirp-{}" data-usage="{}">'
+                '<span class="itirp-bar"><span style="width:{}%"></span></span>'
+                "Now: <strong>{}</strong> ({}) = <strong>{}%</strong> of the current limit</span>",
+                u["level"],
+                name,
+                f"{u['width']:.1f}",
+                f"{u['used']:,.2f}",
+                USAGE_LABEL[name],
+                f"{u['pct']:.1f}",
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        values = {name: cleaned[name] for name in LIMIT_FIELDS if cleaned.get(name) is not None}
+        try:
+            cleaned.update(services.limits_validate(values))
+        except InvalidInput as exc:
+            for field, message in exc.fields.items():
+                self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # The service writes the row; the form only validates (no model save, no constraint check here).
+        pass
+
+
+@admin.register(RiskLimits)
+class RiskLimitsAdmin(admin.ModelAdmin):
+    form = RiskLimitsForm
+    fieldsets = [
+        ("Firm-wide limits", {"fields": [*LIMIT_FIELDS]}),
+        ("Change", {"fields": ["reason"]}),
+        ("Last change", {"fields": ["updated_at", "updated_by"]}),
+    ]
+    readonly_fields = ["updated_at", "updated_by"]
+    list_display = ["__str__", *LIMIT_FIELDS, "updated_at", "updated_by"]
+    save_as_continue = False
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # risk_limits_update changes the firm row; other scopes are not enforced yet, so not editable here.
+        return super().get_queryset(request).filter(scope=LimitScope.FIRM, scope_key="")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and request.user.has_perm("risk.manage_limits")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # One firm row: the list would be a needless click, so go straight to its form.
+        if not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)
+        return HttpResponseRedirect(reverse("admin:risk_risklimits_change", args=[services.firm_limits().pk]))
+
+    def save_model(self, request: HttpRequest, obj: RiskLimits, form: Any, change: bool) -> None:
+        values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
+        updated = services.risk_limits_update(actor=request.user, reason=form.cleaned_data.get("reason", ""), **values)
+        obj.pk, obj.updated_at, obj.updated_by = updated.pk, updated.updated_at, updated.updated_by
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        # The LIMITS_CHANGED event (old and new values, actor, reason) is the record of this change.
+        return None
+
+    def get_urls(self) -> list[Any]:
+        site = self.admin_site
+        extra = [
+            path(
+                "dashboard/",
+                site.admin_view(lambda r: admin_views.dashboard_view(r, admin_site=site)),
+                name="risk_dashboard",
+            ),
+            path(
+                "kill-switch/",
+                site.admin_view(lambda r: admin_views.kill_switch_view(r, admin_site=site)),
+                name="risk_kill_switch",
+            ),
+        ]
+        return extra + super().get_urls()
+
+
+@admin.register(Position)
+class PositionAdmin(admin.ModelAdmin):
+    """Read-only: positions change only through fills (risk.services.fill_apply)."""
+
+    list_display = [
+        "symbol",
+        "quantity",
+        "average_price",
+        "mark_price",
+        "market_value_display",
+        "realized_pnl",
+        "open_buy_quantity",
+        "open_sell_quantity",
+        "updated_at",
+    ]
+    search_fields = ["=symbol"]
+    show_full_result_count = False
+
+    @admin.display(description="market value")
+    def market_value_display(self, obj: Position) -> str:
+        return f"{obj.market_value:,.2f}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
