@@ -85,3 +85,51 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.event_type}"
+
+
+class EventHash(models.Model):
+    """The hash of one event as it was when sealed, and the running chain up to it (written by the sealer).
+
+    content_hash = sha256 of the event's canonical content (audit.integrity.canonical_content);
+    chain_hash = sha256(previous chain_hash || content_hash), starting from the previous seal's hash.
+    """
+
+    sequence = models.BigIntegerField(primary_key=True)
+    event_id = models.UUIDField()
+    content_hash = models.CharField(max_length=64)
+    chain_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sequence"]
+        triggers = [
+            pgtrigger.Protect(name="eventhash_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.content_hash[:12]}"
+
+
+class Seal(models.Model):
+    """One sealed batch of events: a contiguous sequence range, its known permanent gaps, the chain over
+    its events' content hashes, and the hash of the seal before it. Seals are chained and signed."""
+
+    number = models.PositiveBigIntegerField(primary_key=True)
+    first_sequence = models.BigIntegerField()
+    last_sequence = models.BigIntegerField(unique=True)
+    event_count = models.PositiveIntegerField()
+    gaps = models.JSONField(default=list, help_text="[[from, to], ...] sequences that were never committed")
+    batch_hash = models.CharField(max_length=64, help_text="chain_hash of the last event of the batch")
+    previous_hash = models.CharField(max_length=64, help_text="seal_hash of the previous seal (zeros for the first)")
+    seal_hash = models.CharField(max_length=64, unique=True)
+    key_id = models.CharField(max_length=16, help_text="which seal key signed it")
+    signature = models.CharField(max_length=64, help_text="HMAC-SHA256 of seal_hash with the seal key")
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["number"]
+        triggers = [
+            pgtrigger.Protect(name="seal_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"seal {self.number}: #{self.first_sequence}-#{self.last_sequence}"

@@ -319,3 +319,21 @@ if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and CELERY_BROKER_TRA
     "visibility_timeout"
 ] <= VENUE_TIMEOUT_SECONDS + max(EXECUTION_RETRY_BACKOFF_SECONDS, default=0) + CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed the venue timeout + longest backoff + task limit")
+
+# --- Audit integrity: seals, verification (audit/integrity.py, audit/tasks.py) ---------------------
+# The seal key signs every seal (HMAC), so a database superuser cannot rewrite history and re-seal it
+# without a secret kept outside the database. Set it explicitly in production; changing it makes every
+# earlier seal fail verification. Default: derived from SECRET_KEY.
+AUDIT_SEAL_KEY = env("AUDIT_SEAL_KEY", default="") or "derived:" + SECRET_KEY
+# Events younger than this are left for the next run (most in-flight sequence gaps close by then).
+AUDIT_SEAL_SETTLE_SECONDS = env.float("AUDIT_SEAL_SETTLE_SECONDS", default=2.0)
+AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=1000)
+# How long a sealer waits for open transactions before sealing only up to a sequence gap.
+AUDIT_SEAL_GAP_WAIT_SECONDS = env.float("AUDIT_SEAL_GAP_WAIT_SECONDS", default=2.0)
+AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0)
+AUDIT_VERIFY_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
+    "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
+}
