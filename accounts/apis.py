@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -55,3 +57,22 @@ class LogoutApi(APIView):
             user=request.user, access_token=request.auth, refresh_token=data.validated_data["refresh_token"]
         )
         return Response({"message": "Logged out: the refresh token and this access token are revoked"})
+
+
+def axes_lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: what AxesMiddleware answers once a login attempt is locked out.
+
+    The middleware replaces whatever the view answered; on the API that must stay the contract's JSON 429
+    (the login view already shaped it), on the admin login a plain message with the same wording."""
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if request.path.startswith("/api/"):
+        if original_response is not None and original_response.status_code == 429:
+            response = original_response
+        else:
+            response = JsonResponse({"detail": services.lockout_message(), "code": "locked_out"}, status=429)
+    else:
+        response = HttpResponse(services.lockout_message(), status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = retry_after
+    return response

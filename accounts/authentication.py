@@ -1,4 +1,4 @@
-"""JWT authentication that also refuses revoked access tokens and inactive users, in one query."""
+"""JWT authentication that also refuses revoked tokens, ended sessions and inactive users, in one query."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
+from accounts.claims import SESSION_CLAIM
 from accounts.models import RevokedAccessToken
 
 
@@ -34,15 +36,24 @@ class JWTAuthentication(SimpleJWTAuthentication):
             jti = validated_token[api_settings.JTI_CLAIM]
         except KeyError as exc:
             raise InvalidToken("Token contained no recognizable user identification") from exc
+        # A token without a session claim cannot be tied to a refresh token: it is not one we issued.
+        session = validated_token.get(SESSION_CLAIM)
+        if not session:
+            raise InvalidToken("Token carries no session")
         user = (
             get_user_model()
             .objects.filter(pk=user_id)
-            .annotate(token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti, user_id=OuterRef("pk"))))
+            .annotate(
+                token_revoked=Exists(RevokedAccessToken.objects.filter(jti=jti, user_id=OuterRef("pk"))),
+                session_ended=Exists(
+                    BlacklistedToken.objects.filter(token__jti=session, token__user_id=OuterRef("pk"))
+                ),
+            )
             .first()
         )
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("User not found or inactive", code="user_inactive")
-        if user.token_revoked:
+        if user.token_revoked or user.session_ended:
             raise exceptions.AuthenticationFailed("Token has been revoked", code="token_revoked")
         return user
 

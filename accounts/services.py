@@ -9,13 +9,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.claims import SESSION_CLAIM
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.roles import STAFF_ROLES
 from audit.models import EventType
@@ -51,6 +54,7 @@ def _token_pair(user: User) -> dict[str, Any]:
     refresh["sub"] = user.username
     refresh["role"] = user.role
     access = refresh.access_token
+    access[SESSION_CLAIM] = refresh[api_settings.JTI_CLAIM]
     return {
         "access_token": str(access),
         "token_type": "bearer",
@@ -61,23 +65,39 @@ def _token_pair(user: User) -> dict[str, Any]:
 
 def auth_login(*, request: Any, username: str, password: str) -> dict[str, Any]:
     """Check credentials (django-axes counts failures and locks a username out) and issue a token pair."""
-    from axes.exceptions import AxesBackendPermissionDenied
-
-    try:
-        user = authenticate(request=request, username=username, password=password)
-    except AxesBackendPermissionDenied:
-        with transaction.atomic():
-            event_record(event_type=EventType.LOGIN_LOCKED_OUT, payload={"username": username[:150]})
-        minutes = max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
-        raise LockedOut(f"Too many failed login attempts for this account: locked for {minutes} minutes.") from None
+    user = authenticate(request=request, username=username, password=password)
     if user is None:
+        # Django's authenticate() swallows axes' PermissionDenied, so a lockout is only visible as the flag
+        # axes leaves on the request: set when this failure reached the limit or the username was locked.
+        counted = getattr(request, "axes_failures_since_start", None) is not None
+        locked = bool(getattr(request, "axes_locked_out", False))
         with transaction.atomic():
-            event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username[:150]})
+            if counted or not locked:
+                event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username[:150]})
+            if locked:
+                event_record(
+                    event_type=EventType.LOGIN_LOCKED_OUT,
+                    payload={"username": username[:150], "failure_limit": settings.AXES_FAILURE_LIMIT},
+                )
+        if locked:
+            raise LockedOut(lockout_message())
         raise AuthenticationError()
     with transaction.atomic():
         pair = _token_pair(user)
+        # What django.contrib.auth.login() would announce: axes clears the failure count (AXES_RESET_ON_SUCCESS)
+        # and last_login is set. Tokens replace the session, so login() itself is not called.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
         event_record(event_type=EventType.LOGIN_SUCCEEDED, actor=user, payload={"role": user.role})
     return pair
+
+
+def lockout_message() -> str:
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    span = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+    return (
+        f"Too many failed login attempts for this account: it is locked for {span}. "
+        "Try again later or ask an administrator to unlock it."
+    )
 
 
 def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
@@ -90,6 +110,7 @@ def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
         raise InvalidRefreshToken("The user of this refresh token is inactive or gone")
     access = refresh.access_token
     access["role"] = user.role
+    access[SESSION_CLAIM] = refresh[api_settings.JTI_CLAIM]
     with transaction.atomic():
         event_record(event_type=EventType.TOKEN_REFRESHED, actor=user)
     return {

@@ -284,6 +284,16 @@ CELERY_BEAT_SCHEDULE = {
     "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
 }
 
+# --- Accounts: login lockout answer, client address for the login throttle --------------------
+# AxesMiddleware replaces the response of a locked-out login; ours keeps the API's JSON 429 with Retry-After.
+AXES_LOCKOUT_CALLABLE = "accounts.apis.axes_lockout_response"
+# A lock lasts LOGIN_LOCKOUT_SECONDS from the failure that set it: attempts while locked (even with the right
+# password) do not extend it, so an attacker cannot keep the owner locked out for ever with one try a minute.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The per-address login throttle keys on REMOTE_ADDR, like the audit trail. Only behind N trusted proxies
+# may X-Forwarded-For be believed (NUM_PROXIES=N); otherwise a client could pick a fresh address per request.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+
 # --- Execution: simulated venue, retries, circuit breaker, stuck-order sweeper (orders/execution.py) ---
 # The venue is the one boundary that may be simulated. Every number here is a default a deployment may change.
 VENUE_ADAPTER = env("VENUE_ADAPTER", default="orders.venue.SimulatedVenue")
