@@ -30,15 +30,22 @@ class PositiveDecimalField(serializers.DecimalField):
         return value
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string: numbers, booleans, lists and objects are refused, not turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class OrderIn(serializers.Serializer):
-    symbol = serializers.CharField(min_length=1, max_length=20, trim_whitespace=True)
+    symbol = StrictCharField(min_length=1, max_length=20, trim_whitespace=True)
     side = serializers.ChoiceField(choices=Side.choices)
     quantity = PositiveDecimalField()
     price = PositiveDecimalField()
-    strategy = serializers.CharField(max_length=50, required=False, default="default", allow_blank=False)
-    client_order_id = serializers.CharField(
-        max_length=64, required=False, allow_null=True, allow_blank=False, default=None
-    )
+    strategy = StrictCharField(max_length=50, required=False, default="default", allow_blank=False)
+    client_order_id = StrictCharField(max_length=64, required=False, allow_null=True, allow_blank=False, default=None)
 
     def validate_symbol(self, value: str) -> str:
         # Compatibility forms fold to one (full-width "ＡＡＰＬ" is "AAPL"); anything not plain ASCII
@@ -104,4 +111,4 @@ class PageIn(serializers.Serializer):
 
 
 class CancelIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    reason = StrictCharField(max_length=500, required=False, default="", allow_blank=True)

@@ -207,7 +207,8 @@ def _release(state: RiskState, order: Order) -> None:
 def order_cancel(*, actor: Any, order_id: uuid.UUID, reason: str = "") -> Order:
     """Cancel an order that has not started executing (409 otherwise) and give back its reservation."""
     state = risk_services.risk_state_lock()
-    order = Order.objects.select_for_update().select_related("user").get(pk=order_id)
+    # of=("self",): lock the order, not the joined user row as well
+    order = Order.objects.select_for_update(of=("self",)).select_related("user").get(pk=order_id)
     if order.status != OrderStatus.APPROVED:
         raise OrderNotCancellable(f"Order {order.pk} is {order.status}: too late to cancel")
     order.transition(OrderStatus.CANCELLED)

@@ -1,0 +1,45 @@
+"""Fixtures of the order pipeline tests: an order body, a submit helper and a snapshot of everything written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from audit.models import Event
+from orders.models import Fill, Order
+from risk.models import Position, RiskState
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"symbol": "AAPL", "side": "BUY", "quantity": 100, "price": 150.25}
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not ...}
+
+
+def written() -> dict[str, Any]:
+    """Everything an order submission may write: to compare before and after a refused request."""
+    state = RiskState.objects.filter(pk=1).first()
+    return {
+        "orders": Order.objects.count(),
+        "fills": Fill.objects.count(),
+        "events": Event.objects.count(),
+        "positions": list(Position.objects.order_by("symbol").values()),
+        "open_volume": state.open_volume if state else Decimal(0),
+    }
+
+
+@pytest.fixture
+def submit() -> Callable[..., Any]:
+    """Submit through the service (not HTTP): returns (order, decision)."""
+    from orders.services import OrderRequest, order_submit
+
+    def run(user: Any, **changes: Any) -> Any:
+        data = body(**changes)
+        data["quantity"] = Decimal(str(data["quantity"]))
+        data["price"] = Decimal(str(data["price"]))
+        return order_submit(user=user, request=OrderRequest(**data))
+
+    return run
