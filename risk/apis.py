@@ -60,10 +60,9 @@ class LimitsApi(APIView):
         if kill_switch is not None and kill_switch != selectors.risk_state().kill_switch_enabled:
             if not request.user.has_perm("risk.toggle_kill_switch"):
                 raise PermissionDenied("Your role may not turn the kill switch on or off.")
-            services.kill_switch_set(
-                actor=request.user, enabled=kill_switch, reason=reason or "changed with the limits"
-            )
-        limits = services.risk_limits_update(actor=request.user, reason=reason, **values) if values else None
+        limits = services.risk_controls_update(
+            actor=request.user, kill_switch_enabled=kill_switch, reason=reason, **values
+        )
         return Response(serializers.LimitsOut(selectors.limits_view(limits)).data)
 
 
@@ -81,8 +80,10 @@ class KillSwitchApi(APIView):
         if raw is not None:
             if raw not in TRUE_VALUES | FALSE_VALUES:
                 raise ValidationError({"enabled": "Use true/True/1 or false/False/0."})
-            body = request.data if isinstance(request.data, dict) else {}
-            enabled, reason = raw in TRUE_VALUES, str(body.get("reason", "") or request.query_params.get("reason", ""))
+            body = serializers.KillSwitchReasonIn(data=request.data or {})
+            body.is_valid(raise_exception=True)
+            enabled = raw in TRUE_VALUES
+            reason = body.validated_data["reason"] or request.query_params.get("reason", "")
         else:
             data = serializers.KillSwitchIn(data=request.data)
             data.is_valid(raise_exception=True)

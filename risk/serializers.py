@@ -40,6 +40,12 @@ class KillSwitchIn(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
+class KillSwitchReasonIn(serializers.Serializer):
+    """The body beside `?enabled=`: an optional reason only."""
+
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
 class KillSwitchOut(serializers.Serializer):
     kill_switch_enabled = serializers.BooleanField()
     message = serializers.CharField()

@@ -216,6 +216,23 @@ def risk_limits_update(*, actor: Any, reason: str = "", **changes: Any) -> RiskL
 
 
 @transaction.atomic
+def risk_controls_update(
+    *, actor: Any, kill_switch_enabled: bool | None = None, reason: str = "", **changes: Any
+) -> RiskLimits:
+    """Change limits and, if asked, the kill switch together: both or neither (PUT/PATCH /risk/limits).
+
+    The limit values are validated before anything changes, so a bad value cannot leave the kill switch
+    switched while the answer says 400."""
+    limits_validate(changes)
+    state = risk_state_lock()
+    if kill_switch_enabled is not None and kill_switch_enabled != state.kill_switch_enabled:
+        kill_switch_set(actor=actor, enabled=kill_switch_enabled, reason=reason or "changed with the limits")
+    if changes:
+        return risk_limits_update(actor=actor, reason=reason, **changes)
+    return firm_limits()
+
+
+@transaction.atomic
 def kill_switch_set(*, actor: Any, enabled: bool, reason: str = "") -> tuple[RiskState, list[uuid.UUID]]:
     """Turn the kill switch on or off. On: new orders are refused at once (the switch is read under the
     same lock as every decision) and every open order that has not started executing is cancelled,
