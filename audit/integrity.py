@@ -406,7 +406,7 @@ def _check_batch(
     actual_ids = {row["event_id"]: row["sequence"] for row in actual_rows}
     problems = report.problems
     chain = previous_hash
-    chain_ok = True
+    diverged_at: int | None = None
     count = 0
     for seq in expected_sequences(seal.first_sequence, seal.last_sequence, seal.gaps):
         count += 1
@@ -417,8 +417,8 @@ def _check_batch(
                 chain = chain_step(chain, content_hash(canonical_content(row)))
             continue
         chain = chain_step(chain, record.content_hash)
-        if chain != record.chain_hash:
-            chain_ok = False
+        if chain != record.chain_hash and diverged_at is None:
+            diverged_at = seq
         if row is None:
             moved = actual_ids.get(record.event_id)
             kind = "reordered" if moved is not None else "deleted"
@@ -438,15 +438,17 @@ def _check_batch(
         problems.append(
             Problem(seal.first_sequence, "seal", f"seal {seal.number} covers {count} events, says {seal.event_count}")
         )
-    if not chain_ok or chain != seal.batch_hash:
-        problems.append(Problem(seal.first_sequence, "seal", f"hash records of seal {seal.number} were altered"))
+    if diverged_at is not None or chain != seal.batch_hash:
+        at = diverged_at if diverged_at is not None else seal.last_sequence
+        problems.append(Problem(at, "seal", f"hash records of seal {seal.number} were altered"))
 
 
 def verify() -> Verification:
     """Check every seal and every sealed event; count the events newer than the last seal."""
     report = Verification()
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and outermost:
             with connection.cursor() as cursor:
                 # One snapshot for seals, hashes and events, whatever is appended meanwhile.
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

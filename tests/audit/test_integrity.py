@@ -1,0 +1,263 @@
+"""verify_audit on PostgreSQL: a clean trail passes; each kind of tampering by a superuser who switched the
+append-only triggers off is found, at the right event; seals chain, carry known gaps and are signed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+from django.test import override_settings
+
+from audit import integrity
+from audit.models import Event, EventHash, EventType, Seal
+from audit.services import event_record
+from tests.audit.conftest import tamper
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+COPY_ROW = (
+    "INSERT INTO audit_event (sequence, event_id, event_type, correlation_id, causation_id, order_id, symbol,"
+    " actor_id, actor_username, address, timestamp, payload) SELECT %s, gen_random_uuid(), event_type,"
+    " correlation_id, causation_id, order_id, symbol, actor_id, actor_username, address, timestamp, payload"
+    " FROM audit_event WHERE sequence = %s"
+)
+
+
+def _seqs(events: list[Event]) -> list[int]:
+    return [e.sequence for e in events]
+
+
+def test_clean_trail_verifies_and_seals_chain(record: Any, seal: Any) -> None:
+    record(5)
+    first = seal()
+    record(3)
+    second = seal()
+    assert len(first) == 1 and len(second) == 1
+    assert second[0].previous_hash == first[0].seal_hash
+    assert second[0].first_sequence == first[0].last_sequence + 1
+    report = integrity.verify()
+    assert report.ok, report.summary()
+    assert (report.seals, report.events, report.unsealed) == (2, 8, 0)
+    assert EventHash.objects.count() == 8
+
+
+def test_unsealed_events_are_counted_not_hidden(record: Any, seal: Any) -> None:
+    record(2)
+    seal()
+    record(3)
+    report = integrity.verify()
+    assert report.ok and report.unsealed == 3
+
+
+def test_changed_payload_is_found(record: Any, seal: Any) -> None:
+    events = record(6)
+    seal()
+    target = events[3].sequence
+    tamper("UPDATE audit_event SET payload = '{\"i\": 99}' WHERE sequence = %s", params=[target])
+    report = integrity.verify()
+    assert not report.ok
+    assert (report.first.sequence, report.first.kind) == (target, "changed")
+
+
+def test_change_with_triggers_disabled_by_alter_table_is_found(record: Any, seal: Any) -> None:
+    events = record(4)
+    seal()
+    target = events[1].sequence
+    tamper("UPDATE audit_event SET actor_username = 'someone' WHERE sequence = %s", params=[target], how="alter")
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (target, "changed")
+
+
+def test_deleted_row_is_found(record: Any, seal: Any) -> None:
+    events = record(6)
+    seal()
+    target = events[2].sequence
+    tamper("DELETE FROM audit_event WHERE sequence = %s", params=[target])
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (target, "deleted")
+
+
+def test_deleted_row_with_its_hash_record_is_still_found(record: Any, seal: Any) -> None:
+    events = record(6)
+    seal()
+    target = events[2].sequence
+    tamper(
+        "DELETE FROM audit_event WHERE sequence = %s",
+        "DELETE FROM audit_eventhash WHERE sequence = %s",
+        params=[target],
+    )
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (target, "deleted")
+
+
+def test_swapped_order_is_found(record: Any, seal: Any) -> None:
+    events = record(6)
+    seal()
+    a, b = events[2].sequence, events[3].sequence
+    tamper(
+        f"UPDATE audit_event SET sequence = -1 WHERE sequence = {a}",
+        f"UPDATE audit_event SET sequence = {a} WHERE sequence = {b}",
+        f"UPDATE audit_event SET sequence = {b} WHERE sequence = -1",
+    )
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (a, "reordered")
+
+
+def test_swapped_timestamps_are_found(record: Any, seal: Any) -> None:
+    events = record(4)
+    seal()
+    a, b = events[0].sequence, events[1].sequence
+    tamper(
+        f"UPDATE audit_event SET timestamp = timestamp + interval '1 hour' WHERE sequence = {a}",
+    )
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (a, "changed")
+    assert b > a
+
+
+def test_row_inserted_into_a_permanent_gap_is_found(record: Any, seal: Any) -> None:
+    before = record(2)
+    with pytest.raises(RuntimeError), transaction.atomic():  # a rolled-back append leaves a permanent gap
+        event_record(event_type=EventType.LOGIN_FAILED, payload={"rolled": "back"})
+        raise RuntimeError("roll back")
+    after = record(2)
+    gap = before[-1].sequence + 1
+    assert after[0].sequence == gap + 1
+    (only,) = seal()
+    assert only.gaps == [[gap, gap]] and only.event_count == 4
+    assert integrity.verify().ok
+    tamper(COPY_ROW, params=[gap, before[0].sequence])
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (gap, "inserted")
+
+
+def test_row_inserted_before_the_first_seal_is_found(record: Any, seal: Any) -> None:
+    events = record(3)
+    seal()
+    tamper(COPY_ROW, params=[events[0].sequence - 1, events[0].sequence])
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (events[0].sequence - 1, "inserted")
+
+
+def test_event_and_its_hash_record_changed_together_are_found(record: Any, seal: Any) -> None:
+    """An intruder who also rewrites the stored hash breaks the chain up to the seal."""
+    events = record(4)
+    seal()
+    target = events[1].sequence
+    tamper("UPDATE audit_event SET payload = '{\"i\": 42}' WHERE sequence = %s", params=[target])
+    row = next(integrity.event_rows(Event.objects.filter(sequence=target)))
+    forged = integrity.content_hash(integrity.canonical_content(row))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE audit_eventhash SET content_hash = %s WHERE sequence = %s", [forged, target])
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    report = integrity.verify()
+    assert not report.ok
+    assert report.first.kind == "seal"
+
+
+def test_a_trail_resealed_without_the_seal_key_is_refused(record: Any, seal: Any) -> None:
+    record(3)
+    with override_settings(AUDIT_SEAL_KEY="an intruder's guess"):
+        seal()
+        assert integrity.verify().ok  # consistent with itself...
+    report = integrity.verify()  # ...but not signed with the platform's key
+    assert not report.ok and "signature" in report.first.detail
+
+
+def test_deleted_seal_breaks_the_chain(record: Any, seal: Any) -> None:
+    record(2)
+    seal()
+    record(2)
+    seal()
+    record(2)
+    seal()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM audit_seal WHERE number = 2")
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    report = integrity.verify()
+    assert not report.ok and report.first.kind in {"seal", "inserted"}
+
+
+def test_seals_and_hash_records_are_append_only(record: Any, seal: Any) -> None:
+    record(1)
+    seal()
+    for sql in ("UPDATE audit_seal SET event_count = 9", "DELETE FROM audit_eventhash"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+
+
+@override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
+def test_verify_command_exit_status_and_audit_verified_event(record: Any) -> None:
+    events = record(3)
+    call_command("verify_audit")  # seals first, then verifies: OK
+    ok_event = Event.objects.filter(event_type=EventType.AUDIT_VERIFIED).latest("sequence")
+    assert ok_event.payload["ok"] is True and ok_event.payload["first_bad_sequence"] is None
+    tamper("DELETE FROM audit_event WHERE sequence = %s", params=[events[1].sequence])
+    with pytest.raises(CommandError, match=f"first bad event #{events[1].sequence} \\(deleted\\)"):
+        call_command("verify_audit")
+    bad_event = Event.objects.filter(event_type=EventType.AUDIT_VERIFIED).latest("sequence")
+    assert bad_event.payload["ok"] is False
+    assert bad_event.payload["first_bad_sequence"] == events[1].sequence
+    assert bad_event.payload["kind"] == "deleted"
+
+
+def test_verify_command_checks_a_seal_hash_kept_outside(record: Any, seal: Any) -> None:
+    record(2)
+    (first,) = seal()
+    call_command("verify_audit", "--no-record", f"--expect-seal={first.number}:{first.seal_hash}")
+    with pytest.raises(CommandError):
+        call_command("verify_audit", "--no-record", f"--expect-seal={first.number}:{'0' * 64}")
+
+
+def test_settle_time_leaves_fresh_events_for_the_next_run(record: Any) -> None:
+    record(2)
+    assert integrity.seal_pending(settle_seconds=3600) == []
+    assert len(integrity.seal_pending(settle_seconds=0)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sealer_does_not_pass_a_lower_sequence_still_in_flight(seal: Any) -> None:
+    """Sequences are not commit-ordered: an open transaction holding a lower sequence stops the seal
+    before it, and its event is sealed once it commits (no false gap)."""
+    with transaction.atomic():
+        event_record(event_type=EventType.LOGIN_FAILED, payload={"n": 0})
+    inserted, release, done = threading.Event(), threading.Event(), threading.Event()
+    held: dict[str, int] = {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                held["seq"] = event_record(event_type=EventType.LOGIN_FAILED, payload={"n": "slow"}).sequence
+                inserted.set()
+                release.wait(20)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert inserted.wait(10)
+        with transaction.atomic():
+            later = event_record(event_type=EventType.LOGIN_FAILED, payload={"n": "fast"}).sequence
+        assert later > held["seq"]
+        seals = integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0.3)
+        assert seals and seals[-1].last_sequence == held["seq"] - 1
+        assert not Seal.objects.filter(last_sequence__gte=held["seq"]).exists()
+    finally:
+        release.set()
+        done.wait(20)
+        thread.join(20)
+    time.sleep(0.05)
+    seals = integrity.seal_pending(settle_seconds=0, gap_wait_seconds=2)
+    assert seals[-1].last_sequence == later
+    assert all(s.gaps == [] for s in Seal.objects.all())
+    report = integrity.verify()
+    assert report.ok and report.events == 3
