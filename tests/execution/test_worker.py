@@ -243,3 +243,47 @@ def test_kill_switch_when_orders_queued_without_worker_then_cancelled_before_exe
     assert not Fill.objects.exists()
     assert not events(EventType.EXECUTION_STARTED)
     assert reserved() == (D(0), D(0), D(0))
+
+
+SUBMIT_WITH_BROKER_DOWN = """
+import django, os, time
+os.environ["DJANGO_SETTINGS_MODULE"] = "itirp.settings"
+django.setup()
+from decimal import Decimal
+from accounts.models import User
+from orders.services import OrderRequest, order_submit
+started = time.monotonic()
+order, decision = order_submit(
+    user=User.objects.get(pk={user_id}),
+    request=OrderRequest(symbol="AAPL", side="BUY", quantity=Decimal(3), price=Decimal(100)),
+)
+print(order.pk, order.status, round(time.monotonic() - started, 2))
+"""
+
+
+def test_worker_when_broker_down_at_submission_then_order_accepted_and_executed_after_return(trader, redis, settings):
+    import subprocess
+    import sys
+
+    from orders.execution import orders_sweep
+    from tests.support.worker import ROOT, worker_env
+
+    env = worker_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0", LOG_LEVEL="ERROR")
+    done = subprocess.run(
+        [sys.executable, "-c", SUBMIT_WITH_BROKER_DOWN.replace("{user_id}", str(trader.pk))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the publish must give up on its own, well inside this
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    order_id, status, seconds = done.stdout.split()
+    print(f"submission with the broker down answered in {seconds}s")
+    assert status == OrderStatus.APPROVED
+    order = Order.objects.get(pk=order_id)
+    assert status_of(order) == OrderStatus.APPROVED and redis.llen("celery") == 0
+    with celery_worker(name="broker-back", **FAST_VENUE):
+        settings.ORDER_STUCK_AFTER_SECONDS = 0
+        assert orders_sweep() == [order.pk]
+        assert wait_final(order) == OrderStatus.EXECUTED
