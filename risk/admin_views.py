@@ -57,8 +57,7 @@ def breaker_state() -> dict[str, Any]:
         from orders.breaker import breaker_snapshot
 
         snapshot = dict(breaker_snapshot())
-        snapshot.setdefault("state", "unknown")
-        snapshot["state"] = str(snapshot["state"]).upper()
+        snapshot["state"] = str(snapshot.get("status") or snapshot.get("state") or "unknown").upper()
         return snapshot
     except Exception as exc:  # noqa: BLE001 - any failure shows "unknown", never a broken page
         logger.info("breaker state unavailable: %s", exc.__class__.__name__)

@@ -42,9 +42,11 @@ def test_dashboard_when_breaker_raises_then_unknown(risk_manager: Any, staff_cli
 def test_dashboard_when_breaker_readable_then_its_state(risk_manager: Any, staff_client: Any, monkeypatch: Any) -> None:
     import orders.breaker
 
-    monkeypatch.setattr(orders.breaker, "breaker_snapshot", lambda: {"state": "half_open", "failures": 5})
+    monkeypatch.setattr(
+        orders.breaker, "breaker_snapshot", lambda: {"status": "HALF_OPEN", "failures": 5, "open_until": None}
+    )
     page = staff_client(risk_manager).get("/admin/risk/risklimits/dashboard/").content.decode()
-    assert 'data-breaker="HALF_OPEN"' in page
+    assert 'data-breaker="HALF_OPEN"' in page and "5 consecutive failure(s)" in page
 
 
 def test_snapshot_task_when_run_then_chart_has_the_point(risk_manager: Any, staff_client: Any, open_order: Any) -> None:

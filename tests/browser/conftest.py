@@ -12,8 +12,8 @@ import pytest
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# The live server of these tests listens on 127.0.0.1 only (port 8105 is this suite's).
-os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1:8105")
+# The live server of these tests listens on 127.0.0.1 only, on a free port the OS picks.
+os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 CHROMIUM_ARGS = [
