@@ -146,6 +146,8 @@ def test_replay_follows_every_order_path(trader: Any, risk_manager: Any) -> None
         ("kill", False),
         ("limits", "max_position_size", Decimal("2000")),
         ("submit", "AAPL", "BUY", Decimal("250"), Decimal("150.25")),  # 7: rejected by the limit
+        ("submit", "AAPL", "SELL", Decimal("1"), Decimal("0.5")),  # 8: waiting for its second attempt
+        ("retry_fail", 8, Decimal("0")),
     ]
     now = START
     for action in flow:
@@ -153,10 +155,20 @@ def test_replay_follows_every_order_path(trader: Any, risk_manager: Any) -> None
             _step(action, trader, risk_manager)
         now += dt.timedelta(seconds=7)
     statuses = [o.status for o in Order.objects.order_by("created_at")]
-    assert statuses == ["EXECUTED", "EXECUTING", "FAILED", "FAILED", "CANCELLED", "CANCELLED", "REJECTED", "REJECTED"]
+    assert statuses == [
+        "EXECUTED",
+        "EXECUTING",
+        "FAILED",
+        "FAILED",
+        "CANCELLED",
+        "CANCELLED",
+        "REJECTED",
+        "REJECTED",
+        "APPROVED",
+    ]
     state = replay.rebuild()
     assert [state.orders[o.pk].status for o in Order.objects.order_by("created_at")] == statuses
-    assert state.open_volume == Decimal("303") and state.anomalies == []
+    assert state.open_volume == Decimal("303.5") and state.anomalies == []
     assert replay.differences(state) == []
 
 
