@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.models import Event, EventType
 from itirp import context
+from itirp.logs import events_recorded
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ def events_record(
         )
         for spec in specs
     ]
-    return Event.objects.bulk_create(rows)
+    events = Event.objects.bulk_create(rows)
+    events_recorded(events)  # once committed: one JSON log line and the metrics of each event (itirp.logs)
+    return events
 
 
 def event_record(

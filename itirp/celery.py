@@ -1,11 +1,117 @@
 """The Celery application: configured from Django settings (CELERY_* names), tasks autodiscovered."""
 
 import os
+import time
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itirp.settings")
 
 app = Celery("itirp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# --- Observability: JSON logs, correlation id across the queue, task timing (itirp.logs, itirp.metrics) ---
+# Handlers import Django lazily: this module is imported (by itirp/__init__) before settings are loaded.
+_task_started_at: dict[str, float] = {}
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: object = None, **kwargs: object) -> None:
+    """Keep settings.LOGGING (one JSON object per line) in workers instead of Celery's own format;
+    the command line's --loglevel still sets the level."""
+    import logging
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
+@signals.worker_init.connect
+def _worker_init(**kwargs: object) -> None:
+    from itirp import metrics
+
+    metrics.multiproc_dir_prepare()
+
+
+@signals.worker_process_shutdown.connect
+def _worker_process_shutdown(pid: int | None = None, **kwargs: object) -> None:
+    from itirp import metrics
+
+    metrics.mark_process_dead(pid or os.getpid())
+
+
+@signals.before_task_publish.connect
+def _publish_correlation(headers: dict | None = None, **kwargs: object) -> None:
+    """A task queued while a correlation id is bound (a request, another task) carries it in its headers."""
+    import structlog
+
+    correlation = structlog.contextvars.get_contextvars().get("correlation_id")
+    if headers is not None and correlation and "correlation_id" not in headers:
+        headers["correlation_id"] = str(correlation)
+
+
+def _task_argument(task: object, args: tuple | None, kwargs: dict | None, name: str) -> object:
+    import inspect
+
+    try:
+        bound = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {}))  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return (kwargs or {}).get(name)
+    return bound.arguments.get(name)
+
+
+@signals.task_prerun.connect
+def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | None = None, **kw: object) -> None:
+    """Bind the task's correlation id (its kwarg, else its header) and order id to every line it logs."""
+    import structlog
+
+    from itirp import context
+    from itirp.logs import get_logger
+
+    kwargs = kw.get("kwargs") if isinstance(kw.get("kwargs"), dict) else {}
+    request = getattr(task, "request", None)
+    correlation = context.parse_uuid(_task_argument(task, args, kwargs, "correlation_id")) or context.parse_uuid(
+        getattr(request, "correlation_id", None)
+    )
+    order_id = context.parse_uuid(_task_argument(task, args, kwargs, "order_id"))
+    structlog.contextvars.clear_contextvars()
+    fields: dict[str, str] = {"task": getattr(task, "name", "?"), "task_id": str(task_id)}
+    if correlation is not None:
+        fields["correlation_id"] = str(correlation)
+    if order_id is not None:
+        fields["order_id"] = str(order_id)
+    structlog.contextvars.bind_contextvars(**fields)
+    context.bind(correlation=correlation)
+    _task_started_at[str(task_id)] = time.monotonic()
+    # Celery's own lines (received, succeeded, retry, failed) then carry the same fields.
+    get_logger("tasks").debug("task_started", retries=getattr(request, "retries", 0))
+
+
+@signals.task_postrun.connect
+def _task_postrun(task_id: str | None = None, task: object = None, retval: object = None, **kw: object) -> None:
+    import structlog
+
+    from itirp import context, metrics
+    from itirp.logs import get_logger
+
+    state = kw.get("state")
+    started = _task_started_at.pop(str(task_id), None)
+    seconds = time.monotonic() - started if started is not None else None
+    outcome = retval if state == "SUCCESS" and isinstance(retval, str) else ("ERROR" if state == "FAILURE" else state)
+    try:
+        get_logger("tasks").debug(
+            "task_finished",
+            state=state,
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 2) if seconds is not None else None,
+        )
+        if getattr(task, "name", "") == "orders.execute" and seconds is not None:
+            metrics.execution_observed(seconds=seconds, outcome=str(outcome))
+    finally:
+        structlog.contextvars.clear_contextvars()
+        context.bind(correlation=None)

@@ -7,6 +7,7 @@ Risk limits are data edited in the admin or the API, never settings.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -70,11 +71,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "itirp.middleware.CorrelationIdMiddleware",
+    "itirp.metrics.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "itirp.logs.RequestLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -264,13 +267,22 @@ STORAGES = {
 }
 
 # --- Logging --------------------------------------------------------------------------------
+# Every line of every process is one JSON object (itirp/logs.py): web, worker, beat, manage.py alike.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "itirp.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default handlers print plain text; everything goes to the root's JSON handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+        # request_finished (itirp.logs.RequestLogMiddleware) already says which request failed and how.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- Back office (admin): project static files, exposure snapshots -----------------------------
@@ -347,3 +359,27 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
 }
+
+# --- Observability: logs, Prometheus metrics, health (itirp/logs.py, itirp/metrics.py, itirp/health.py) ----
+# django-structlog's request lines: user_id is the username (the audit trail's user_id); request_started
+# only at DEBUG (request_finished says it all); it never trusts X-Correlation-ID itself (itirp.middleware does).
+DJANGO_STRUCTLOG_USER_ID_FIELD = "username"
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_CORRELATION_ID = False
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
+# One directory shared by every web and worker process of a host (or of a compose project: a shared volume),
+# where prometheus_client's multi-process mode keeps each process's counters. Empty string: single process.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
+# Who may read /metrics: addresses in these networks (CIDR list) and/or holders of this bearer token.
+# Neither set: anyone who can reach the port (keep it on an internal network).
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc})") from None
+# GET /api/v1/metrics counts events after a cached mark only; the mark passes events older than this, and
+# the cached counts are rebuilt from scratch after METRICS_RECOUNT_SECONDS (see itirp/metrics.py).
+METRICS_COUNT_SETTLE_SECONDS = env.float("METRICS_COUNT_SETTLE_SECONDS", default=10.0)
+METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)

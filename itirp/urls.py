@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from itirp import views
+from itirp import metrics, views
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -25,5 +25,6 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^metrics/?$", metrics.metrics_view, name="prometheus-metrics"),  # Prometheus text, not the API's JSON
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,44 @@
+"""gunicorn settings for ITIRP's web processes (gunicorn -c gunicorn.conf.py itirp.wsgi:application ...).
+
+JSON log lines from gunicorn itself (the same formatter as Django's); no access log, because every request
+already logs one request_finished line with its status, duration, user and correlation id. Prometheus
+multi-process bookkeeping (ecosystem.md, pitfall 9): the master clears dead processes' files before it forks,
+and marks each worker that exits as dead.
+Bind address, worker count and the like stay on the command line (Procfile.dev, docker-compose.yml).
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itirp.settings")
+os.environ.setdefault("ITIRP_PROCESS", "web")
+
+wsgi_app = "itirp.wsgi:application"
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+graceful_timeout = 5
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "itirp.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["console"], "level": loglevel.upper()},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """Before the first fork: settings loaded, the metrics directory ready and free of dead processes' files."""
+    from itirp import metrics
+
+    removed = metrics.multiproc_dir_prepare()
+    server.log.info("metrics directory %s ready (%d stale files removed)", metrics.multiproc_dir(), len(removed))
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    from itirp import metrics
+
+    metrics.mark_process_dead(worker.pid)

@@ -1,0 +1,295 @@
+"""Structured logging: every line of every ITIRP process is one JSON object, with secrets redacted.
+
+One formatter (`JsonFormatter`, used by settings.LOGGING, gunicorn.conf.py and the Celery worker) renders
+records from structlog loggers and from plain `logging` loggers (Django, Celery, gunicorn, libraries) alike:
+
+    {"timestamp": "2026-01-30T14:30:00.123456Z", "level": "INFO", "component": "orders",
+     "event": "order_created", "order_id": "...", "correlation_id": "...", "user_id": "trader1",
+     "process": "web", "details": {...}}
+
+Context bound with structlog.contextvars (the request's correlation id and user by the request
+middleware, the task's correlation id and order id by itirp.celery) is merged into every line.
+Keys that name secrets (password, token, authorization, secret, ...) are redacted at any depth, and
+bearer tokens, JWTs and `password=...` pairs are scrubbed from free text, before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from django_structlog.middlewares.request import RequestMiddleware
+
+# Keys rendered at the top level; everything else goes under "details".
+TOP_LEVEL = ("timestamp", "level", "component", "event", "order_id", "correlation_id", "user_id", "process")
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEY = re.compile(
+    r"pass(word|wd|phrase)|secret|token|authori[sz]ation|api[-_]?key|cookie|credential|signature|"
+    r"private[-_]?key|sessionid|csrf",
+    re.IGNORECASE,
+)
+_SCRUB_TEXT = (
+    # A JWT anywhere (header.payload.signature, base64url, header starts with '{"').
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{REDACTED}"),
+    # key=value / "key": "value" pairs inside free text (query strings, reprs of dicts).
+    (
+        re.compile(
+            r"(?i)((?:password|passwd|secret|token|api[-_]?key|authorization)[\w-]*[\"']?\s*[=:]\s*[\"']?)"
+            r"[^\s&,;\"'}]+"
+        ),
+        rf"\1{REDACTED}",
+    ),
+)
+_COMPONENTS = {
+    "django_structlog.middlewares.request": "http",
+    "django.request": "http",
+    "django.server": "http",
+    "gunicorn.error": "gunicorn",
+    "gunicorn.access": "http",
+}
+
+
+def process_role() -> str:
+    """What this process is (ITIRP_PROCESS, else guessed from its command line): web, worker, beat, ..."""
+    if os.environ.get("ITIRP_PROCESS"):
+        return os.environ["ITIRP_PROCESS"]
+    argv = " ".join(sys.argv[:4]).lower()
+    if "gunicorn" in argv or "runserver" in argv or "wsgi" in argv:
+        return "web"
+    if "celery" in argv:
+        return "beat" if " beat" in argv else "worker"
+    if "pytest" in argv or "py.test" in argv:
+        return "test"
+    return "manage" if "manage" in argv else (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python")
+
+
+_PROCESS = process_role()
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """The value with secrets replaced: values of sensitive keys at any depth, tokens inside text."""
+    if depth > 8:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k) else redact(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [redact(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        for pattern, replacement in _SCRUB_TEXT:
+            value = pattern.sub(replacement, value)
+        return value
+    return value
+
+
+def _redact_processor(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return redact(event_dict)
+
+
+def _timestamp(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # Always microseconds and Z, also when the microsecond is 0 (isoformat() would drop it).
+    event_dict["timestamp"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return event_dict
+
+
+def _component(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    name = event_dict.pop("logger", None) or "root"
+    if not event_dict.get("component"):
+        event_dict["component"] = _COMPONENTS.get(name) or name.removeprefix("itirp.")
+    return event_dict
+
+
+def _shape(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """The line's fixed shape: known keys on top (empty ones dropped), everything else in details."""
+    level = event_dict.pop("level", None) or method
+    line: dict[str, Any] = {
+        "timestamp": event_dict.pop("timestamp"),
+        "level": str(level).upper().replace("EXCEPTION", "ERROR"),
+        "component": event_dict.pop("component", "root"),
+        "event": event_dict.pop("event", ""),
+    }
+    for key in TOP_LEVEL[4:]:
+        value = event_dict.pop(key, None)
+        if value not in (None, ""):
+            line[key] = value
+    line.setdefault("process", _PROCESS)
+    details = event_dict.pop("details", None)
+    details = dict(details) if isinstance(details, Mapping) else ({"value": details} if details else {})
+    details.update(event_dict)
+    if details:
+        line["details"] = details
+    return line
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(obj, default=_json_default, ensure_ascii=True, separators=(",", ":"))
+
+
+_RENDER_CHAIN = [
+    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+    _timestamp,
+    _component,
+    structlog.processors.StackInfoRenderer(),
+    structlog.processors.format_exc_info,
+    _redact_processor,
+    _shape,
+    structlog.processors.JSONRenderer(serializer=_dumps),
+]
+
+
+def _drop_formatter_leftovers(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # Attributes another formatter may have set on the shared record; logging forbids them as real extras.
+    event_dict.pop("message", None)
+    event_dict.pop("asctime", None)
+    return event_dict
+
+
+_FOREIGN_CHAIN = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.ExtraAdder(),
+    _drop_formatter_leftovers,
+]
+
+_configured = False
+
+
+def configure_structlog() -> None:
+    """structlog loggers hand their event dicts to the stdlib handlers, which render them with JsonFormatter."""
+    global _configured
+    if _configured:
+        return
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    # Python warnings (Celery's running-as-root SecurityWarning, deprecations) become JSON lines too.
+    logging.captureWarnings(True)
+    _configured = True
+
+
+class JsonFormatter(structlog.stdlib.ProcessorFormatter):
+    """The one log formatter of ITIRP (settings.LOGGING, gunicorn, Celery): one JSON object per line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Building the formatter configures structlog too, so the two can never disagree.
+        configure_structlog()
+        kwargs.setdefault("processors", _RENDER_CHAIN)
+        kwargs.setdefault("foreign_pre_chain", _FOREIGN_CHAIN)
+        super().__init__(*args, **kwargs)
+
+
+def get_logger(component: str) -> Any:
+    """A structlog logger whose lines carry `component` (logger name itirp.<component>)."""
+    return structlog.stdlib.get_logger(f"itirp.{component}")
+
+
+# --- Requests ---------------------------------------------------------------------------------------------
+
+
+class RequestLogMiddleware(RequestMiddleware):
+    """django-structlog's request_started/request_finished lines, carrying the validated correlation id.
+
+    Placed after itirp.middleware.CorrelationIdMiddleware (which validates X-Correlation-ID) and after
+    AuthenticationMiddleware. django-structlog's own header reading stays off (it would bind the raw,
+    unvalidated header); the id bound here is the one the order and the response carry.
+    """
+
+    def prepare(self, request: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        request._itirp_log_started = time.monotonic()
+        correlation = getattr(request, "correlation_id", None)
+        if correlation is not None:
+            structlog.contextvars.bind_contextvars(correlation_id=str(correlation))
+        super().prepare(request)
+
+    def handle_response(self, request: Any, response: Any) -> None:
+        started = getattr(request, "_itirp_log_started", None)
+        if started is not None:
+            structlog.contextvars.bind_contextvars(duration_ms=round((time.monotonic() - started) * 1000, 2))
+        super().handle_response(request, response)  # logs request_finished, then clears the context
+
+
+# --- Events: one line per event appended to the store ---------------------------------------------------
+
+_WARNING_EVENTS = frozenset(
+    {
+        "EXECUTION_ATTEMPT_FAILED",
+        "EXECUTION_FAILED",
+        "ORDER_REQUEUED",
+        "CIRCUIT_BREAKER_OPENED",
+        "KILL_SWITCH_ACTIVATED",
+        "LOGIN_FAILED",
+        "LOGIN_LOCKED_OUT",
+        "TOKEN_REFUSED",
+        "PERMISSION_DENIED",
+        "USER_DEACTIVATED",
+    }
+)
+_audit_log = get_logger("audit")
+
+
+def events_recorded(events: list[Any]) -> None:
+    """Called by audit.services.events_record right after its INSERT: each event logs one line (component
+    "audit", event = its type in lower case) and counts in the metrics.
+
+    At once rather than on commit: other code (and its tests) relies on its on_commit callbacks being its
+    own. The transactions that append events end right after, so a line for a change rolled back later is
+    rare, and the audit trail in the database stays the record of what happened.
+    """
+    from itirp import metrics
+
+    try:
+        for event in events:
+            kind = str(event.event_type)
+            _audit_log.log(
+                30 if kind in _WARNING_EVENTS else 20,
+                kind.lower(),
+                order_id=str(event.order_id) if event.order_id else None,
+                correlation_id=str(event.correlation_id),
+                user_id=event.actor_username or None,
+                details={
+                    "event_type": kind,
+                    "sequence": event.sequence,
+                    "event_id": str(event.event_id),
+                    "symbol": event.symbol or None,
+                    "causation_id": str(event.causation_id) if event.causation_id else None,
+                    "payload": event.payload,
+                },
+            )
+        metrics.events_appended(events)
+    except Exception:  # noqa: BLE001 - observability must never fail the change being recorded
+        logging.getLogger("itirp.logs").exception("event_logging_failed")
