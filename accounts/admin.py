@@ -7,10 +7,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -18,6 +20,28 @@ from accounts import services
 from accounts.models import Role, User
 from audit.models import EventType
 from audit.services import event_record
+
+
+class BackofficeLoginForm(AdminAuthenticationForm):
+    """The admin sign-in: staff roles only (is_staff follows the role); every attempt is an event, as on the API."""
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.data.get("username", ""))[:150]
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            with transaction.atomic():
+                event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username, "channel": "admin"})
+            raise
+        user = self.get_user()
+        with transaction.atomic():
+            event_record(
+                event_type=EventType.LOGIN_SUCCEEDED, actor=user, payload={"role": user.role, "channel": "admin"}
+            )
+        return cleaned
+
+
+admin.site.login_form = BackofficeLoginForm
 
 
 class UserCreateForm(forms.ModelForm):

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from audit.models import Event
+
 pytestmark = pytest.mark.django_db
 
 PAGES = {
@@ -37,6 +39,15 @@ def test_trader_when_logging_in_to_admin_then_refused(client: Any, trader: Any) 
     assert response.status_code == 200
     assert "staff account" in response.content.decode()
     assert client.get("/admin/").status_code == 302
+    failed = Event.objects.get(event_type="LOGIN_FAILED")
+    assert failed.payload == {"username": "trader1", "channel": "admin"}
+
+
+def test_risk_manager_when_logging_in_to_admin_then_in_and_recorded(client: Any, risk_manager: Any) -> None:
+    response = client.post("/admin/login/", {"username": "risk1", "password": "risk-pass-1", "next": "/admin/"})
+    assert response.status_code == 302 and client.get("/admin/").status_code == 200
+    event = Event.objects.get(event_type="LOGIN_SUCCEEDED")
+    assert event.actor_username == "risk1" and event.payload == {"role": "RISK_MANAGER", "channel": "admin"}
 
 
 @pytest.mark.parametrize("role", ["RISK_MANAGER", "COMPLIANCE", "ADMIN"])
