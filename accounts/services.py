@@ -104,9 +104,11 @@ def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
     try:
         refresh = RefreshToken(refresh_token)  # verifies signature, expiry and the blacklist
     except TokenError as exc:
+        refresh_refused_record(reason=str(exc))
         raise InvalidRefreshToken() from exc
     user = User.objects.filter(pk=refresh.get("user_id"), is_active=True).first()
     if user is None:
+        refresh_refused_record(reason="the user of this refresh token is inactive or gone")
         raise InvalidRefreshToken("The user of this refresh token is inactive or gone")
     access = refresh.access_token
     access["role"] = user.role
@@ -125,8 +127,10 @@ def auth_logout(*, user: User, access_token: AccessToken, refresh_token: str) ->
     try:
         refresh = RefreshToken(refresh_token)
     except TokenError as exc:
+        refresh_refused_record(reason=str(exc), actor=user)
         raise InvalidRefreshToken() from exc
     if str(refresh.get("user_id")) != str(user.pk):
+        refresh_refused_record(reason="refresh token of another user presented at logout", actor=user)
         raise InvalidRefreshToken("That refresh token does not belong to you")
     with transaction.atomic():
         refresh.blacklist()
@@ -144,6 +148,17 @@ def token_refused_record(*, request: Any, reason: str) -> None:
                 event_type=EventType.TOKEN_REFUSED,
                 payload={"reason": reason[:200], "path": request.path[:200]},
                 address=_client_address(request),
+            )
+    except DatabaseError:
+        logger.warning("could not record TOKEN_REFUSED: database unavailable")
+
+
+def refresh_refused_record(*, reason: str, actor: User | None = None) -> None:
+    """A refused refresh token is a refused token too (address and correlation come from the request)."""
+    try:
+        with transaction.atomic():
+            event_record(
+                event_type=EventType.TOKEN_REFUSED, actor=actor, payload={"reason": reason[:200], "token": "refresh"}
             )
     except DatabaseError:
         logger.warning("could not record TOKEN_REFUSED: database unavailable")
