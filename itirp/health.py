@@ -54,7 +54,9 @@ def broker_connection() -> Any:
     timeout = _budget()
     options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        options.update(socket_connect_timeout=timeout, socket_timeout=timeout)
+        # polling_interval also shortens Redis's BRPOP wait (1 s by default), which bounds how fast the
+        # ping's reply collection notices its timeout.
+        options.update(socket_connect_timeout=timeout, socket_timeout=timeout, polling_interval=0.1)
     return Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=timeout)
 
 
@@ -80,9 +82,11 @@ def check_workers() -> dict[str, Any]:
     """A Celery ping through the broker; up when at least one worker answers in time."""
     from itirp.celery import app
 
-    timeout = min(0.5, _budget() * 0.6)
+    started = time.monotonic()
     with broker_connection() as conn:
         conn.ensure_connection(max_retries=0, timeout=_budget())
+        # Wait for replies with what is left of the budget (a margin kept for the answer), at most 0.5 s.
+        timeout = round(max(0.05, min(0.5, _budget() - (time.monotonic() - started) - 0.15)), 2)
         replies = app.control.ping(timeout=timeout, connection=conn, limit=1)
     names = sorted(name for reply in replies for name in reply)
     if not names:
