@@ -403,7 +403,8 @@ def system_counts() -> dict[str, Any]:
     for kind, name, count, settled, upto in rows:
         if kind == "event":
             events[name] = events.get(name, 0) + int(count)
-            settled_counts[name] = settled_counts.get(name, 0) + int(settled or 0)
+            if settled:
+                settled_counts[name] = settled_counts.get(name, 0) + int(settled)
             new_mark = max(new_mark, int(upto))
         else:
             open_orders[name] = int(count)
