@@ -73,7 +73,10 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
         .values_list("taken_at", "net_exposure", "gross_exposure")
     )
     rows.append((now, current["net_exposure"], current["gross_exposure"]))
-    top = max([limits.max_gross_exposure, *(abs(r[2]) for r in rows), *(abs(r[1]) for r in rows)]) or Decimal(1)
+    # Scaled to the day's exposure, not to the limits (they are often far above it and would flatten the
+    # lines); a limit inside the scale is drawn as a line, one above it is named under the chart.
+    peak = max([*(abs(r[2]) for r in rows), *(abs(r[1]) for r in rows)])
+    top = (peak * Decimal("1.25")) if peak > 0 else limits.max_gross_exposure
     day = 86400.0
 
     def x(ts: dt.datetime) -> float:
@@ -88,14 +91,18 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
         "height": CHART_H,
         "net": " ".join(f"{x(ts)},{y(net)}" for ts, net, _ in rows),
         "gross": " ".join(f"{x(ts)},{y(gross)}" for ts, _, gross in rows),
-        "gross_limit_y": y(limits.max_gross_exposure),
-        "net_limit_y": y(limits.max_net_exposure),
+        "gross_limit_y": y(limits.max_gross_exposure) if limits.max_gross_exposure <= top else None,
+        "net_limit_y": y(limits.max_net_exposure) if limits.max_net_exposure <= top else None,
         "net_limit_neg_y": y(-limits.max_net_exposure),
+        "gross_limit": f"{limits.max_gross_exposure:,.0f}",
+        "net_limit": f"{limits.max_net_exposure:,.0f}",
         "zero_y": CHART_H / 2,
         "top_label": f"{top:,.0f}",
         "points": len(rows),
         "hours": [{"x": round(h / 24 * CHART_W, 1), "label": f"{h:02d}:00"} for h in range(0, 25, 3)],
         "now_x": x(now),
+        "net_now_y": y(current["net_exposure"]),
+        "gross_now_y": y(current["gross_exposure"]),
     }
 
 
