@@ -128,3 +128,12 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, what: str = "
 
 # A venue that fills at once at the order price (the simulator; the one boundary that may be simulated).
 FAST_VENUE = {"VENUE_LATENCY_MS": "0", "VENUE_SUCCESS_PROBABILITY": "1", "VENUE_MAX_SLIPPAGE": "0"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _metrics_dir_without_stale_files() -> None:
+    """Files left by earlier test runs (dead pids) go now, not when a test's worker starts (worker_init
+    removes them too, which would make a counter drop in the middle of a before/after comparison)."""
+    from itirp import metrics
+
+    metrics.multiproc_dir_prepare()
