@@ -383,3 +383,8 @@ for _network in METRICS_ALLOWED_NETWORKS:
 # the cached counts are rebuilt from scratch after METRICS_RECOUNT_SECONDS (see itirp/metrics.py).
 METRICS_COUNT_SETTLE_SECONDS = env.float("METRICS_COUNT_SETTLE_SECONDS", default=10.0)
 METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)
+
+# --- Order pipeline (orders/, risk/, audit/ APIs) --------------------------------------------------------
+# API.md: timestamps are ISO 8601 in UTC *with microseconds*. DRF's default drops ".000000" when a time falls
+# on a whole second, so one response in a million would change format; this format never does.
+REST_FRAMEWORK["DATETIME_FORMAT"] = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from decimal import Decimal
@@ -323,6 +324,14 @@ def test_get_order_when_own_then_200_with_the_fields_of_api_md(trader, client_fo
     assert data["executed_quantity"] is None and data["rejection_reason"] is None
     rejected_id = post(client, quantity=10**6).json()["order_id"]
     assert client.get(f"{URL}/{rejected_id}").json()["rejection_reason"].startswith("Risk violations: ")
+
+
+def test_get_order_when_created_on_a_whole_second_then_timestamp_still_has_microseconds(trader, client_for) -> None:
+    client = client_for(trader)
+    order_id = post(client).json()["order_id"]
+    Order.objects.filter(pk=order_id).update(created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    assert client.get(f"{URL}/{order_id}").json()["created_at"] == "2026-01-02T03:04:05.000000Z"
+    assert client.get(URL).json()["orders"][0]["created_at"] == "2026-01-02T03:04:05.000000Z"
 
 
 def test_get_order_when_another_traders_then_404_not_403(trader, trader2, client_for) -> None:
