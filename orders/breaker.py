@@ -309,17 +309,7 @@ def breaker_record(
     _record(transitions, correlation_id=correlation_id, context=context or {})
 
 
-def breaker_snapshot() -> dict[str, Any]:
-    """{"status": CLOSED|OPEN|HALF_OPEN, "failures": int, "open_until": iso str|None} for metrics and health.
-
-    An OPEN breaker whose open period is over is shown HALF_OPEN: the next call will be its trial.
-    With its store unreachable the breaker behaves CLOSED, and says so (the failure is logged).
-    """
-    try:
-        state, now = store().read()
-    except Exception as exc:  # noqa: BLE001 - metrics must answer while Redis is down
-        _degraded("snapshot", exc)
-        return {"status": CLOSED, "failures": 0, "open_until": None}
+def _snapshot(state: BreakerState, now: float) -> dict[str, Any]:
     status = state.status
     if status == OPEN and now >= state.open_until:
         status = HALF_OPEN
@@ -330,10 +320,22 @@ def breaker_snapshot() -> dict[str, Any]:
     }
 
 
+def breaker_snapshot() -> dict[str, Any]:
+    """{"status": CLOSED|OPEN|HALF_OPEN, "failures": int, "open_until": iso str|None} for metrics and health.
+
+    An OPEN breaker whose open period is over is shown HALF_OPEN: the next call will be its trial.
+    With its store unreachable the breaker behaves CLOSED, and says so (the failure is logged).
+    """
+    try:
+        return _snapshot(*store().read())
+    except Exception as exc:  # noqa: BLE001 - metrics must answer while Redis is down
+        _degraded("snapshot", exc)
+        return {"status": CLOSED, "failures": 0, "open_until": None}
+
+
 def breaker_check() -> dict[str, Any]:
-    """For health checks: the snapshot, raising when the breaker's store cannot be read."""
-    store().read()
-    snapshot = breaker_snapshot()
+    """For health checks: the snapshot plus its backend, raising when the breaker's store cannot be read."""
+    snapshot = _snapshot(*store().read())
     snapshot["backend"] = "redis" if settings.REDIS_URL else "file"
     return snapshot
 
