@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, models
 
 from audit.models import Event
 from orders.models import Order, OrderStatus
@@ -128,3 +128,55 @@ def test_submissions_when_threads_and_processes_race_a_tight_limit_then_exactly_
     approved_keys = Order.objects.filter(status=OrderStatus.APPROVED).values_list("client_order_id", flat=True)
     assert Order.objects.filter(client_order_id__startswith="p").count() == PROCESSES * PER_PROCESS
     assert len(set(approved_keys)) == FITS
+
+
+def test_kill_switch_when_flipped_during_a_burst_then_no_order_is_left_approved(
+    make_user, risk_manager, _purge_queue
+) -> None:
+    """Every order decided before the switch is cancelled by it; every order after it is rejected by it.
+    An order approved after the switch committed (a stale read of the switch) would stay APPROVED."""
+    traders = [make_user(f"burst-{i}") for i in range(3)]
+    started = threading.Event()
+    errors: list[BaseException] = []
+    decided: list[str] = []
+
+    def burst(index: int) -> None:
+        try:
+            for i in range(15):
+                request = OrderRequest(
+                    symbol=f"K{i % 4}",
+                    side="BUY",
+                    quantity=Decimal(1),
+                    price=Decimal(10),
+                    client_order_id=f"{index}-{i}",
+                )
+                order, _ = order_submit(user=traders[index], request=request)
+                decided.append(order.status)
+                if len(decided) >= 6:
+                    started.set()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=burst, args=(i,)) for i in range(len(traders))]
+    for thread in threads:
+        thread.start()
+    assert started.wait(timeout=60)
+    _, cancelled = risk_services.kill_switch_set(actor=risk_manager, enabled=True, reason="burst")
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+
+    statuses = dict(Order.objects.values_list("status").annotate(n=models.Count("pk")).order_by())
+    assert statuses.get(OrderStatus.APPROVED, 0) == 0, statuses
+    assert statuses[OrderStatus.CANCELLED] == len(cancelled) >= 6
+    assert sum(statuses.values()) == 45
+    assert set(Order.objects.filter(status=OrderStatus.REJECTED).values_list("rejection_reason", flat=True)) <= {
+        "Kill switch is active - all trading halted"
+    }
+    assert RiskState.objects.get().open_volume == 0
+    switch = Event.objects.get(event_type="KILL_SWITCH_ACTIVATED")
+    # every order approved before the switch was decided before it in the log, and is cancelled by it
+    assert Event.objects.filter(event_type="RISK_CHECK_PASSED", sequence__gt=switch.sequence).count() == 0
+    assert Event.objects.filter(event_type="ORDER_CANCELLED", causation_id=switch.event_id).count() == len(cancelled)
