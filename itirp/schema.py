@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -20,3 +21,13 @@ _DESCRIPTIONS = {
 def ERRORS(*extra: int) -> dict[int, OpenApiResponse]:  # noqa: N802 - reads as a constant at call sites
     codes = {400, 401, 403, 429, 503, *extra}
     return {code: OpenApiResponse(_ERROR, description=_DESCRIPTIONS[code]) for code in sorted(codes)}
+
+
+class BearerJWTScheme(OpenApiAuthenticationExtension):
+    """Documents accounts.authentication.JWTAuthentication as HTTP bearer (a JWT from /auth/login)."""
+
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -388,3 +388,28 @@ METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)
 # API.md: timestamps are ISO 8601 in UTC *with microseconds*. DRF's default drops ".000000" when a time falls
 # on a whole second, so one response in a million would change format; this format never does.
 REST_FRAMEWORK["DATETIME_FORMAT"] = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# --- Hardening: HTTPS, security headers, cookies (python manage.py check --deploy is clean with DEBUG off) ---
+# On by default whenever DEBUG is off; each can be turned off by environment for a particular deployment.
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto (only if the proxy
+# sets it on every request), and SECURE_SSL_REDIRECT=0 if the proxy redirects plain HTTP itself.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$", r"^metrics/?$"]  # probes and scrapers on the internal network
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# CORS stays closed: no CORS middleware is installed, so no Access-Control-Allow-Origin is ever sent
+# (tests/hardening/test_deploy.py). The API is for servers and the same-origin back office only.
+# A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (MAX_REQUEST_BYTES) is a 413 before any parser reads it.
+MIDDLEWARE.insert(MIDDLEWARE.index("itirp.middleware.CorrelationIdMiddleware") + 1, "itirp.security.RequestSizeLimitMiddleware")

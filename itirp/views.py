@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -22,7 +23,7 @@ class RootApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: serializers.DictField()}, tags=["system"])
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["system"])
     def get(self, request: Any) -> Response:
         return Response(
             {
@@ -48,7 +49,7 @@ class HealthApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses={200: serializers.DictField(), 503: serializers.DictField()},
+        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         tags=["system"],
         description=(
             "Checks database, broker, workers (a Celery ping) and the circuit breaker for real, in parallel, "

@@ -63,7 +63,10 @@ class OrdersApi(APIView):
         )
 
     @extend_schema(
-        parameters=[serializers.PageIn], responses={200: serializers.OrderListOut, **ERRORS()}, tags=["orders"]
+        operation_id="orders_list",
+        parameters=[serializers.PageIn],
+        responses={200: serializers.OrderListOut, **ERRORS()},
+        tags=["orders"],
     )
     def get(self, request: Any) -> Response:
         params = serializers.PageIn(data=request.query_params)

@@ -20,6 +20,10 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-" +
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("ITIRP_VAR_DIR", tempfile.mkdtemp(prefix="itirp-test-"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The suite's clients and servers speak plain HTTP on loopback; production redirects to HTTPS (settings.py).
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 
 REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
 
