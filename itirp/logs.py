@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -77,21 +78,40 @@ def process_role() -> str:
 _PROCESS = process_role()
 
 
+# Cheap first look: only text that mentions one of these is run through _SCRUB_TEXT (most text never is).
+_MAYBE_SECRET_TEXT = re.compile(r"eyJ|bearer|pass|secret|token|api.?key|authori", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _sensitive_key(key: str) -> bool:
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+_PLAIN = frozenset({int, float, bool, type(None), decimal.Decimal, uuid.UUID, dt.datetime, dt.date})
+
+
 def redact(value: Any, depth: int = 0) -> Any:
     """The value with secrets replaced: values of sensitive keys at any depth, tokens inside text."""
+    kind = type(value)
+    if kind in _PLAIN:  # most values: checked by type first, this runs for every value of every line
+        return value
+    if kind is str:
+        if len(value) < 8 or not _MAYBE_SECRET_TEXT.search(value):
+            return value
+        for pattern, replacement in _SCRUB_TEXT:
+            value = pattern.sub(replacement, value)
+        return value
     if depth > 8:
         return value
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k) else redact(v, depth + 1))
+            k: (REDACTED if isinstance(k, str) and _sensitive_key(k) else redact(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple, set, frozenset)):
         return [redact(v, depth + 1) for v in value]
     if isinstance(value, str):
-        for pattern, replacement in _SCRUB_TEXT:
-            value = pattern.sub(replacement, value)
-        return value
+        return redact(str(value), depth)
     return value
 
 
