@@ -379,6 +379,26 @@ def _count_sql(*, event_table: str, order_table: str) -> str:
     """  # noqa: S608 - table names come from the models, every value is a parameter
 
 
+def _settled_counts(*, table: str, cutoff: Any) -> tuple[int, dict[str, int]]:
+    """A full recount: the mark just below the first event younger than the cutoff (found through the
+    timestamp index), and the counts of the events up to it (one plain pass, no sorting)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT MIN(sequence) FROM {table} WHERE "timestamp" >= %s', [cutoff])  # noqa: S608
+        first_recent = cursor.fetchone()[0]
+        if first_recent is None:
+            cursor.execute(f"SELECT MAX(sequence) FROM {table}")  # noqa: S608
+            mark = int(cursor.fetchone()[0] or 0)
+        else:
+            mark = int(first_recent) - 1
+        cursor.execute(
+            f"SELECT event_type, COUNT(*) FROM {table} WHERE sequence <= %s GROUP BY event_type",  # noqa: S608
+            [mark],
+        )
+        return mark, {name: int(count) for name, count in cursor.fetchall()}
+
+
 def system_counts() -> dict[str, Any]:
     """{"total_orders", "total_events", "order_status_breakdown"} exactly, without scanning whole tables."""
     from django.core.cache import cache
@@ -391,8 +411,11 @@ def system_counts() -> dict[str, Any]:
         state = cache.get(_COUNTS_KEY)
     except Exception:  # noqa: BLE001 - without the cache every call recounts: slower, still exact
         state = None
-    mark, settled_counts = (state["mark"], dict(state["counts"])) if state else (0, {})
     cutoff = timezone.now() - timedelta(seconds=settings.METRICS_COUNT_SETTLE_SECONDS)
+    if state:
+        mark, settled_counts = state["mark"], dict(state["counts"])
+    else:
+        mark, settled_counts = _settled_counts(table=Event._meta.db_table, cutoff=cutoff)
     sql = _count_sql(event_table=Event._meta.db_table, order_table=Order._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [mark, mark, cutoff, OrderStatus.APPROVED, OrderStatus.EXECUTING])
