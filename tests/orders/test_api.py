@@ -246,6 +246,15 @@ def test_post_order_when_body_is_not_valid_json_then_400_with_a_clear_message_an
     assert written() == before
 
 
+def test_post_order_when_body_is_over_the_size_limit_then_refused_and_nothing_written(trader, client_for) -> None:
+    client = client_for(trader)
+    before = written()
+    response = _send(client, json.dumps(body(strategy="s", padding="x" * 100_000)).encode())
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert written() == before
+
+
 def test_post_order_when_values_are_at_the_edge_of_the_columns_then_stored_exactly(trader, client_for) -> None:
     response = _send(
         client_for(trader),
