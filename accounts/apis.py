@@ -56,7 +56,7 @@ class LogoutApi(APIView):
         services.auth_logout(
             user=request.user, access_token=request.auth, refresh_token=data.validated_data["refresh_token"]
         )
-        return Response({"message": "Logged out: the refresh token and this access token are revoked"})
+        return Response({"message": "Logged out: the refresh token and every access token issued with it are revoked"})
 
 
 def axes_lockout_response(
