@@ -77,7 +77,7 @@ def main() -> None:
             reset_queries()
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
-                response = client.get(url)
+                response = client.get(url, secure=True)  # as behind TLS in production
                 if response.streaming:
                     b"".join(response.streaming_content)
                 elapsed = (time.perf_counter() - started) * 1000
