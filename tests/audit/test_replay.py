@@ -107,6 +107,7 @@ def _step(action: tuple[Any, ...], trader: Any, manager: Any) -> None:
             )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
