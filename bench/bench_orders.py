@@ -121,9 +121,13 @@ def http(method: str, url: str, body: Any = None, token: str | None = None) -> t
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")[:2000]
 
 
 def recreate_database(name: str) -> None:
@@ -258,6 +262,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         # the per-user order throttle (6000/min by default) would cap one benchmark user at 100 orders/s
         "ORDER_THROTTLE_RATE": "100000000/min",
+        # plain HTTP on 127.0.0.1, as behind the TLS-terminating proxy of production: no redirect to https
+        "SECURE_SSL_REDIRECT": "0",
         "DJANGO_SETTINGS_MODULE": "itirp.settings",
         "PYTHONPATH": str(ROOT),
     }
@@ -364,7 +370,8 @@ def main() -> None:
         f"{args.workers} sync workers, DEBUG off, database `{args.database}` (recreated and migrated by the script),"
         f" broker Redis `{args.redis}` (no Celery worker: approved orders stay open and keep their reservations).",
         "Every request is a unique order (client_order_id per request, 50 symbols, BUY/SELL, quantity 1-97 @ 100.25),"
-        " sent by wrk with a Lua script. The per-user order throttle was raised for the run (ORDER_THROTTLE_RATE).",
+        " sent by wrk with a Lua script. The per-user order throttle was raised for the run (ORDER_THROTTLE_RATE);"
+        " SECURE_SSL_REDIRECT=0 (plain HTTP on 127.0.0.1, as behind the TLS proxy of production).",
         "",
         "## HTTP: POST /api/v1/orders",
         "",
