@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "admin.md"))
+    parser.add_argument("--full-export", action="store_true", help="also time a CSV export of the whole table")
     args = parser.parse_args()
 
     import django
@@ -90,6 +91,37 @@ def main() -> None:
         results.append((label, url, statistics.median(timings), p95, timings[-1], queries))
         print(f"{label:40s} median {statistics.median(timings):7.1f} ms  p95 {p95:7.1f} ms  queries {queries}")
 
+    def sql_ms(sql: str) -> str:
+        runs = []
+        with connection.cursor() as cursor:
+            for _ in range(3):
+                started = time.perf_counter()
+                cursor.execute(sql)
+                cursor.fetchall()
+                runs.append((time.perf_counter() - started) * 1000)
+        return f"{min(runs):.0f}-{max(runs):.0f} ms"
+
+    count_ms = sql_ms("SELECT count(*) FROM audit_event")
+    distinct_ms = sql_ms(
+        "SELECT DISTINCT date_trunc('day', timestamp) FROM audit_event WHERE timestamp >= now() - interval '30 days'"
+    )
+
+    def export(query: str) -> tuple[int, float, float, float]:
+        started = time.perf_counter()
+        response = client.get(f"/admin/audit/event/export/?{query}", secure=True)
+        first, size = None, 0
+        for chunk in response.streaming_content:
+            first = first if first is not None else time.perf_counter() - started
+            size += len(chunk)
+        return int(response["X-Export-Rows"]), time.perf_counter() - started, first or 0.0, size / 1e6
+
+    day = f"timestamp__year={old_day.year}&timestamp__month={old_day.month}&timestamp__day={old_day.day}"
+    exports = [("one day, CSV", export(f"format=csv&{day}")), ("one day, JSON lines", export(f"format=jsonl&{day}"))]
+    if args.full_export:
+        exports.append(("whole table, CSV", export("format=csv")))
+    for label, (rows, total, _first, mb) in exports:
+        print(f"export {label}: {rows:,} rows in {total:.1f} s ({rows / total:,.0f} rows/s, {mb:.0f} MB)")
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         version = cursor.fetchone()[0].split(" on ")[0]
@@ -98,7 +130,7 @@ def main() -> None:
     lines = [
         "# Back office (admin) on a large event table",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/bench_admin.py --runs {args.runs}`",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/bench_admin.py {' '.join(sys.argv[1:])}`",
         f"on {exact:,} events (pg_class estimate {estimate:,}) in {version}, on the 2-core development machine",
         f"while other work ran on it (load average {os.getloadavg()[0]:.1f} at the end); Django test Client",
         "signed in as a compliance user (whole request path, requests as HTTPS,",
@@ -119,6 +151,20 @@ def main() -> None:
         "DISTINCT over the period; ordering is (-timestamp, -sequence), which the (x, timestamp) indexes serve;",
         "columns are not sortable; search is an exact match on indexed UUID columns; filters are exact text",
         "boxes, never SELECT DISTINCT lists.",
+        "",
+        f"For comparison, on the same database (3 runs): `SELECT count(*) FROM audit_event` takes {count_ms}",  # noqa: S608 - text
+        "(it grows with the table; Django's default admin runs a count like it twice per page), and the default",
+        f"date drill-down's `SELECT DISTINCT date_trunc('day', timestamp)` over 30 days takes {distinct_ms}.",
+        "",
+        "Exports (streamed; the first bytes wait for the exact row count recorded in AUDIT_EXPORTED; rows are",
+        "read through a server-side cursor in chunks of 2,000, so memory stays flat):",
+        "",
+        "| export | rows | seconds | rows/s | first bytes s | MB |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {label} | {rows:,} | {total:.1f} | {rows / total:,.0f} | {first:.2f} | {mb:.0f} |"
+            for label, (rows, total, first, mb) in exports
+        ],
         "",
     ]
     Path(args.out).write_text("\n".join(lines))
