@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test test-fast lint format install install-dev clean
+.PHONY: run test test-fast bench lint format install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: install-dev
 # The same without the slow worker, browser and fault tests.
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Performance (bench/run_bench.py): the production topology on 127.0.0.1 (database itirp_bench, Redis db 8),
+# wrk at 8/32/64 connections, baselines, execution, audit; report in bench/results/bench.md. BENCH_ARGS passes options.
+bench: install-dev
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
