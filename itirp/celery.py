@@ -15,6 +15,7 @@ app.autodiscover_tasks()
 # --- Observability: JSON logs, correlation id across the queue, task timing (itirp.logs, itirp.metrics) ---
 # Handlers import Django lazily: this module is imported (by itirp/__init__) before settings are loaded.
 _task_started_at: dict[str, float] = {}
+_task_context: dict[str, object] = {}
 
 
 @signals.setup_logging.connect
@@ -67,7 +68,10 @@ def _task_argument(task: object, args: tuple | None, kwargs: dict | None, name: 
 
 @signals.task_prerun.connect
 def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | None = None, **kw: object) -> None:
-    """Bind the task's correlation id (its kwarg, else its header) and order id to every line it logs."""
+    """Bind the task's correlation id (its kwarg, else its header) and order id to every line it logs.
+
+    Undone in task_postrun (tokens, not a clear): a task run eagerly inside a request leaves the request's
+    own context as it found it."""
     import structlog
 
     from itirp import context
@@ -79,14 +83,12 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
         getattr(request, "correlation_id", None)
     )
     order_id = context.parse_uuid(_task_argument(task, args, kwargs, "order_id"))
-    structlog.contextvars.clear_contextvars()
     fields: dict[str, str] = {"task": getattr(task, "name", "?"), "task_id": str(task_id)}
     if correlation is not None:
         fields["correlation_id"] = str(correlation)
     if order_id is not None:
         fields["order_id"] = str(order_id)
-    structlog.contextvars.bind_contextvars(**fields)
-    context.bind(correlation=correlation)
+    _task_context[str(task_id)] = structlog.contextvars.bind_contextvars(**fields)
     _task_started_at[str(task_id)] = time.monotonic()
     # Celery's own lines (received, succeeded, retry, failed) then carry the same fields.
     get_logger("tasks").debug("task_started", retries=getattr(request, "retries", 0))
@@ -96,7 +98,7 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
 def _task_postrun(task_id: str | None = None, task: object = None, retval: object = None, **kw: object) -> None:
     import structlog
 
-    from itirp import context, metrics
+    from itirp import metrics
     from itirp.logs import get_logger
 
     state = kw.get("state")
@@ -113,5 +115,6 @@ def _task_postrun(task_id: str | None = None, task: object = None, retval: objec
         if getattr(task, "name", "") == "orders.execute" and seconds is not None:
             metrics.execution_observed(seconds=seconds, outcome=str(outcome))
     finally:
-        structlog.contextvars.clear_contextvars()
-        context.bind(correlation=None)
+        tokens = _task_context.pop(str(task_id), None)
+        if tokens:
+            structlog.contextvars.reset_contextvars(**tokens)  # type: ignore[arg-type]

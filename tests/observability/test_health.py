@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from functools import partial
@@ -47,7 +48,8 @@ def test_health_when_no_worker_runs_then_503_naming_workers(api, breaker_closed)
     assert response.status_code == 503
     assert body["status"] == "degraded" and body["failing"] == ["workers"]
     assert body["message"] == "Degraded: workers down"
-    assert "no worker answered" in body["components"]["workers"]["error"]
+    # Either the ping's own verdict or, on a machine too busy to finish it in the budget, the deadline's.
+    assert re.match(r"no worker answered|timeout after", body["components"]["workers"]["error"])
     assert body["components"]["database"]["status"] == body["components"]["broker"]["status"] == "up"
 
 

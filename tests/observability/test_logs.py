@@ -163,3 +163,25 @@ def test_correlation_header_when_malformed_then_replaced_never_echoed_or_logged(
     line = json_logs.events("request_finished")[-1]
     assert line["correlation_id"] == echoed
     assert header not in json_logs.text and "Injected" not in json_logs.text
+
+
+@pytest.mark.django_db
+def test_task_when_run_eagerly_inside_a_request_context_then_bound_for_the_task_and_restored_after(json_logs):
+    import structlog
+
+    from itirp import metrics
+    from orders.tasks import order_execute
+
+    structlog.contextvars.bind_contextvars(correlation_id="the-request", request_id="r1")
+    task_correlation, order_id = str(uuid.uuid4()), str(uuid.uuid4())
+    skipped = metrics.EXECUTION_SECONDS.labels("SKIPPED")
+    before = sum(b.get() for b in skipped._buckets)
+    try:
+        order_execute.apply(args=[order_id], kwargs={"correlation_id": task_correlation})
+        assert structlog.contextvars.get_contextvars() == {"correlation_id": "the-request", "request_id": "r1"}
+    finally:
+        structlog.contextvars.clear_contextvars()
+    line = next(line for line in json_logs.lines() if "unknown order" in line["event"])
+    assert (line["correlation_id"], line["order_id"]) == (task_correlation, order_id)
+    assert line["details"]["task"] == "orders.execute" and line["details"]["request_id"] == "r1"
+    assert sum(b.get() for b in skipped._buckets) == before + 1  # itirp_execution_seconds{outcome="SKIPPED"}
