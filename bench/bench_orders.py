@@ -13,7 +13,7 @@ Not a test: it prints figures and writes them to bench/results/orders.md. What i
 Usage: .venv/bin/python bench/bench_orders.py [--duration 20] [--connections 4] [--also-seed-limits]
 """
 
-# ruff: noqa: S603, S310, S108 - a local script: it runs our own commands and talks to our own 127.0.0.1 server
+# ruff: noqa: S603, S607, S310, S108 - a local script: it runs our own commands and talks to our own 127.0.0.1 server
 
 from __future__ import annotations
 
@@ -128,6 +128,18 @@ def http(method: str, url: str, body: Any = None, token: str | None = None) -> t
         return status, json.loads(raw or b"null")
     except ValueError:
         return status, raw.decode(errors="replace")[:2000]
+
+
+def git_state() -> tuple[str, list[str]]:
+    """The commit measured, and the tracked files that differed from it (a shared checkout moves)."""
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    dirty = [f"`{line[3:]}`" for line in status.splitlines() if line[3:].endswith(".py")]
+    return revision or "unknown", dirty
 
 
 def recreate_database(name: str) -> None:
@@ -293,6 +305,7 @@ def main() -> None:
     log(f"starting gunicorn ({args.workers} workers) on 127.0.0.1:{args.port}; log {gunicorn_log}")
     proc = start_gunicorn(env, args.port, args.workers, gunicorn_log)
     load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    revision, dirty = git_state()
     runs: list[tuple[str, dict[str, Any]]] = []
     try:
         status, tokens = http("POST", f"{base}/auth/login", {"username": "bench-trader", "password": "bench-pass-1"})
@@ -362,6 +375,8 @@ def main() -> None:
         "```",
         shlex.join([".venv/bin/python", "bench/bench_orders.py", *sys.argv[1:]]),
         "```",
+        "",
+        f"Code: commit `{revision}`" + (f", with uncommitted changes in {', '.join(dirty)}." if dirty else "."),
         "",
         f"Load average (1/5/15 min) before the HTTP runs: {load_before}; after: {load_after}.",
         "",
