@@ -1,0 +1,33 @@
+"""The API docs work on a closed network: Swagger UI's assets are served by ITIRP itself, not a CDN."""
+
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+
+pytestmark = pytest.mark.django_db
+
+
+def test_docs_page_when_served_then_every_asset_is_local(api):
+    response = api.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+    assets = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets), assets
+    for asset in assets:
+        assert finders.find(asset), f"static asset {asset} is not shipped"
+
+
+def test_schema_when_requested_then_openapi_document_lists_the_contract(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ["/api/v1/orders", "/api/v1/auth/login", "/api/v1/risk/kill-switch", "/api/v1/audit/events"]:
+        assert any(p.rstrip("/") == path for p in paths), path
+
+
+def test_root_when_anonymous_then_names_the_system_and_links(api):
+    body = api.get("/").json()
+    assert body["version"] and body["docs"] == "/api/docs/"
+    assert body["endpoints"]["orders"] == "/api/v1/orders"
