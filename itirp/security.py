@@ -13,7 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 class RequestSizeLimitMiddleware:
-    """413 for a declared Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE; 400 for a malformed one."""
+    """413 for a declared Content-Length over DATA_UPLOAD_MAX_MEMORY_SIZE; 400 for a malformed one, and 400 for
+    a NUL character in the query string (PostgreSQL text cannot hold one: an admin search for it was a 500)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -31,5 +32,11 @@ class RequestSizeLimitMiddleware:
             return JsonResponse(
                 {"detail": f"Request body too large: {length} bytes, the limit is {limit}.", "code": "too_large"},
                 status=413,
+            )
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in value for values in request.GET.lists() for value in values[1]
+        ):
+            return JsonResponse(
+                {"detail": "NUL characters are not allowed in the query.", "code": "invalid"}, status=400
             )
         return self.get_response(request)
