@@ -277,6 +277,7 @@ def _rss(root_pid: int) -> int:
     return sum(_rss_kb(pid) for pid in _tree(root_pid))
 
 
+@pytest.mark.timeout(int(float(os.environ.get("SOAK_SECONDS", "600"))) + 400)
 def test_soak_at_a_steady_rate_memory_flat_no_errors_nothing_stuck(fault_stack: FaultStack) -> None:
     """SOAK_SECONDS (default 600) at SOAK_RATE orders per second through gunicorn (2 workers) and a worker."""
     stack = fault_stack

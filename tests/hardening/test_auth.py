@@ -1,0 +1,229 @@
+"""Auth hardening: the role matrix covers every API operation (reusing tests/accounts' API.md matrix and adding
+the operations the table leaves out), bad tokens of every kind refused on every protected operation, the per-user
+order throttle (429 with Retry-After), and the shared lockout of the API and the admin login."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from orders import apis as order_apis
+from orders import services as order_services
+from orders.models import Order
+from tests.accounts.test_permissions import MATRIX
+from tests.conftest import PASSWORDS
+
+pytestmark = pytest.mark.django_db
+
+ROLES = list(Role.values)
+ANY = dict.fromkeys(ROLES, True)
+STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True}
+# Operations API.md's role table does not name, with who may call them (API.md's endpoint tables): the owner's
+# order and cancel for any role (404 for someone else's, tested in test_input), PATCH limits like PUT, /metrics.
+EXTRA = {
+    ("GET", "/orders/{order_id}"): ANY,
+    ("POST", "/orders/{order_id}/cancel"): ANY,
+    ("PATCH", "/risk/limits"): STAFF,
+    ("GET", "/metrics"): ANY,
+}
+PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("GET", "/health")}
+AUTHENTICATED_ANY = {("POST", "/auth/logout")}
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _api_operations() -> set[tuple[str, str]]:
+    """(METHOD, /path) of every operation the URLconf serves under /api/v1/, from the views themselves."""
+    v1 = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/")
+    operations = set()
+
+    def walk(patterns: list[Any]) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns)
+            elif isinstance(pattern, URLPattern):
+                view = getattr(pattern.callback, "view_class", None)
+                path = "/" + str(pattern.pattern).strip("^$").replace("/?", "")
+                path = path.replace("(?P<order_id>[^/]+)", "{order_id}").replace(
+                    "(?P<correlation_id>[^/]+)", "{correlation_id}"
+                )
+                for method in HTTP_METHODS:
+                    if view is not None and hasattr(view, method):
+                        operations.add((method.upper(), path))
+
+    walk(v1.url_patterns)
+    return operations
+
+
+def test_every_api_operation_has_a_role_rule_and_a_test() -> None:
+    covered = {(m, p) for m, p, _, _ in MATRIX} | set(EXTRA) | PUBLIC | AUTHENTICATED_ANY
+    served = _api_operations()
+    assert len(served) >= 15
+    assert served - covered == set(), f"operations without a role rule: {sorted(served - covered)}"
+    assert covered - served == set(), f"rules for operations not served: {sorted(covered - served)}"
+
+
+@pytest.fixture
+def order_of(make_user: Any) -> Order:
+    owner = make_user("owner1", "TRADER")
+    order, _ = order_services.order_submit(
+        user=owner,
+        request=order_services.OrderRequest(symbol="MSFT", side="BUY", quantity=Decimal("5"), price=Decimal("10")),
+    )
+    return order
+
+
+def _own_order(user: Any) -> Order:
+    order, _ = order_services.order_submit(
+        user=user,
+        request=order_services.OrderRequest(symbol="IBM", side="BUY", quantity=Decimal("1"), price=Decimal("10")),
+    )
+    return order
+
+
+def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
+    order = _own_order(user)
+    url = "/api/v1" + path.format(order_id=order.pk)
+    if method == "GET":
+        return client.get(url)
+    if method == "PATCH":
+        return client.patch(url, {"max_daily_volume": 10**7, "reason": "matrix"}, format="json")
+    return client.post(url, {"reason": "matrix"}, format="json")
+
+
+EXTRA_CASES = [(m, p, role, ok) for (m, p), verdicts in EXTRA.items() for role, ok in verdicts.items()]
+
+
+@pytest.mark.parametrize("method,path,role,allowed", EXTRA_CASES, ids=[f"{r}-{m}-{p}" for m, p, r, _ in EXTRA_CASES])
+def test_role_rule_of_operations_outside_the_table(make_user, client_for, method, path, role, allowed) -> None:
+    user = make_user(f"u-{role.lower()}", role)
+    response = _call_extra(client_for(user), method, path, user)
+    if allowed:
+        assert 200 <= response.status_code < 300, (response.status_code, response.content)
+    else:
+        assert response.status_code == 403, (response.status_code, response.content)
+
+
+# --- bad tokens on every protected operation -------------------------------------------------------------------
+PROTECTED = sorted({(m, p) for m, p, _, _ in MATRIX} | set(EXTRA) | AUTHENTICATED_ANY)
+
+
+def _claims(user: Any, **changes: Any) -> dict[str, Any]:
+    from accounts.claims import SESSION_CLAIM
+
+    now = datetime.now(UTC)
+    claims = {
+        "token_type": "access",
+        "user_id": str(user.pk),
+        "jti": uuid.uuid4().hex,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+        SESSION_CLAIM: uuid.uuid4().hex,
+    }
+    claims.update(changes)
+    return claims
+
+
+FORGED = b'{"user_id": "1", "token_type": "access"}'
+
+
+def _bad_tokens(user: Any, revoked: str) -> dict[str, str]:
+    key = settings.SIMPLE_JWT["SIGNING_KEY"]
+    past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
+    good = jwt.encode(_claims(user), key, algorithm="HS256")
+    header, payload, signature = good.split(".")
+    return {
+        "expired": jwt.encode(_claims(user, exp=past), key, algorithm="HS256"),
+        "alg none": jwt.encode(_claims(user), None, algorithm="none"),
+        "wrong key": jwt.encode(_claims(user), "another-key-" + "k" * 40, algorithm="HS256"),
+        "HS512 with the key": jwt.encode(_claims(user), key, algorithm="HS512"),
+        "forged payload": header + "." + jwt.utils.base64url_encode(FORGED).decode() + "." + signature,
+        "no signature": f"{header}.{payload}.",
+        "garbage": "not-a-jwt",
+        "revoked by logout": revoked,
+    }
+
+
+@pytest.mark.parametrize("method,path", PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_bad_tokens_are_refused_on_every_protected_operation(admin_user, order_of, method, path) -> None:
+    session = APIClient()
+    tokens = session.post(
+        "/api/v1/auth/login", {"username": "admin", "password": PASSWORDS["ADMIN"]}, format="json"
+    ).json()
+    session.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert session.post(
+        "/api/v1/auth/logout", {"refresh_token": tokens["refresh_token"]}, format="json"
+    ).status_code in (
+        200,
+        204,
+    )
+    url = "/api/v1" + path.format(order_id=order_of.pk, correlation_id=order_of.correlation_id)
+    before = Order.objects.count()
+    for kind, token in _bad_tokens(admin_user, tokens["access_token"]).items():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        body = {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 1, "enabled": True, "reason": "x"}
+        response = getattr(client, method.lower())(url, body, format="json")
+        assert response.status_code == 401, (kind, response.status_code, response.content[:200])
+    assert Order.objects.count() == before
+    order_of.refresh_from_db()
+    assert order_of.status == "APPROVED"
+
+
+# --- order submission throttle ----------------------------------------------------------------------------------
+def test_order_throttle_rate_is_a_setting() -> None:
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["orders"]
+
+
+def test_order_submission_is_throttled_per_user_with_retry_after(trader, trader2, client_for, monkeypatch) -> None:
+    monkeypatch.setattr(order_apis.OrderSubmitThrottle, "THROTTLE_RATES", {"orders": "3/min"})
+    mine, other = client_for(trader), client_for(trader2)
+    answers = [
+        mine.post("/api/v1/orders", {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 10 + n}, format="json")
+        for n in range(5)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    throttled = answers[3]
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled.json()["code"] == "throttled"
+    assert Order.objects.filter(user=trader).count() == 3  # nothing written for a throttled request
+    # Another user has a budget of their own; reading is never throttled.
+    assert (
+        other.post(
+            "/api/v1/orders", {"symbol": "AAPL", "side": "BUY", "quantity": 1, "price": 9}, format="json"
+        ).status_code
+        == 200
+    )
+    assert mine.get("/api/v1/orders").status_code == 200
+
+
+# --- brute force: API and admin share one lockout ----------------------------------------------------------------
+def test_failures_on_the_api_lock_the_admin_login_too(admin_user) -> None:
+    api = APIClient()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        api.post("/api/v1/auth/login", {"username": "admin", "password": "wrong"}, format="json")
+    locked = api.post("/api/v1/auth/login", {"username": "admin", "password": PASSWORDS["ADMIN"]}, format="json")
+    assert locked.status_code == 429 and "Retry-After" in locked
+    browser = Client()
+    page = browser.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORDS["ADMIN"]})
+    assert page.status_code in (403, 429)
+    assert "_auth_user_id" not in browser.session
+
+
+def test_failures_on_the_admin_login_lock_the_api_too(admin_user) -> None:
+    browser = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        browser.post("/admin/login/?next=/admin/", {"username": "admin", "password": "wrong"})
+    right = {"username": "admin", "password": PASSWORDS["ADMIN"]}
+    assert browser.post("/admin/login/?next=/admin/", right).status_code in (403, 429)
+    assert "_auth_user_id" not in browser.session
+    assert APIClient().post("/api/v1/auth/login", right, format="json").status_code == 429
