@@ -15,13 +15,9 @@ def has_perms(*perms: str) -> type[BasePermission]:
         message = "Your role does not have permission to perform this action."
 
         def has_permission(self, request: Any, view: Any) -> bool:
+            # A refusal is recorded as PERMISSION_DENIED by the one exception handler (itirp/exceptions.py).
             user = request.user
-            allowed = bool(user and user.is_authenticated and user.has_perms(perms))
-            if not allowed and user and user.is_authenticated:
-                from accounts import services
-
-                services.permission_denied_record(request=request, required=list(perms))
-            return allowed
+            return bool(user and user.is_authenticated and user.has_perms(perms))
 
     HasDjangoPerms.__name__ = "Has_" + "_".join(p.replace(".", "_") for p in perms)
     return HasDjangoPerms

@@ -74,7 +74,24 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
     return [{"field": field, "loc": ["body", *field.split(".")], "msg": str(detail)}]
 
 
+def _record_permission_denied(context: dict[str, Any]) -> None:
+    """Every 403 of the API is an event, whichever permission class or view refused."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return
+    view = context.get("view")
+    required: list[str] = []
+    for permission in getattr(view, "get_permissions", list)():
+        required.extend(getattr(permission, "required", ()))
+    from accounts.services import permission_denied_record
+
+    permission_denied_record(request=request, required=required)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        _record_permission_denied(context)
     if isinstance(exc, ItirpError):
         headers = {"Retry-After": "5"} if exc.status_code == 503 else None
         detail: Any = exc.message
