@@ -13,6 +13,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import serializers, services
+from itirp.schema import ERRORS
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -26,7 +27,7 @@ class LoginApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=serializers.LoginIn, responses={200: serializers.TokenPairOut}, tags=["auth"])
+    @extend_schema(request=serializers.LoginIn, responses={200: serializers.TokenPairOut, **ERRORS()}, tags=["auth"])
     def post(self, request: Any) -> Response:
         data = serializers.LoginIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -39,7 +40,7 @@ class RefreshApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=serializers.RefreshIn, responses={200: serializers.TokenOut}, tags=["auth"])
+    @extend_schema(request=serializers.RefreshIn, responses={200: serializers.TokenOut, **ERRORS()}, tags=["auth"])
     def post(self, request: Any) -> Response:
         data = serializers.RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -49,7 +50,7 @@ class RefreshApi(APIView):
 class LogoutApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=serializers.RefreshIn, responses={200: serializers.MessageOut}, tags=["auth"])
+    @extend_schema(request=serializers.RefreshIn, responses={200: serializers.MessageOut, **ERRORS()}, tags=["auth"])
     def post(self, request: Any) -> Response:
         data = serializers.RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
