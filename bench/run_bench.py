@@ -16,7 +16,8 @@ stops every process it started (by PID, process group included), also on Ctrl-C 
    throughput with 2 workers and zero venue latency (bench_execution's helpers), event appends per second
    (bench_audit.py), and trail / event-list p99 through the API on 1,000,000 and (time-bounded) 10,000,000 events.
 
-Usage: .venv/bin/python bench/run_bench.py [--duration 15] [--web sync:2] [--seed-budget 900] [--skip-events]
+Usage: .venv/bin/python bench/run_bench.py [--duration 15] [--web gthread:2x4] [--compare-web sync:2,sync:4]
+       [--seed-budget 600] [--skip-events] [--out bench/results/bench.md]
 """
 
 # ruff: noqa: S603, S607, S310, S108, T201 - a local script: our own commands, our own 127.0.0.1 servers
@@ -175,7 +176,7 @@ def wait_log(text: str, proc: subprocess.Popen, log_path: Path, timeout: float =
 
 
 def web_command(server: str, port: int) -> tuple[list[str], str]:
-    """The web server command for --web KIND:WORKERS[xTHREADS]: sync, gthread (gunicorn) or uvicorn (ASGI)."""
+    """The web server command for --web KIND:WORKERS[xTHREADS]: gunicorn sync or gthread workers."""
     kind, _, size = server.partition(":")
     workers, _, threads = (size or "2").partition("x")
     bind = f"127.0.0.1:{port}"
@@ -185,10 +186,6 @@ def web_command(server: str, port: int) -> tuple[list[str], str]:
         if kind == "gthread":
             cmd += ["--threads", threads or "4"]
         return cmd, f"gunicorn {kind}, {workers} workers" + (f" x {threads or 4} threads" if kind == "gthread" else "")
-    if kind == "uvicorn":
-        cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "itirp.asgi:application", "--bind", bind]
-        cmd += ["--workers", workers, "--worker-class", "uvicorn.workers.UvicornWorker", "--no-control-socket"]
-        return cmd, f"gunicorn + uvicorn ASGI, {workers} workers"
     raise SystemExit(f"unknown --web {server!r}")
 
 
@@ -397,11 +394,13 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     parser.add_argument("--baseline-port", type=int, default=8109)
     parser.add_argument("--database", default="itirp_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
-    parser.add_argument("--web", default="sync:2", help="sync:N, gthread:NxT or uvicorn:N (default sync:2)")
-    parser.add_argument("--compare-web", default="", help="comma-separated extra --web values measured at 8 conns")
+    parser.add_argument("--web", default="gthread:2x4", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
+    parser.add_argument(
+        "--compare-web", default="sync:2,sync:4", help="comma-separated other --web values, measured at 8 connections"
+    )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk / pgbench run")
     parser.add_argument("--exec-orders", type=int, default=300)
-    parser.add_argument("--seed-budget", type=int, default=900, help="seconds allowed for seeding towards 10M")
+    parser.add_argument("--seed-budget", type=int, default=600, help="seconds allowed for seeding towards 10M")
     parser.add_argument("--skip-events", action="store_true", help="skip the 1M/10M event-store part")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
@@ -535,7 +534,11 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     connection.close()
 
     log("execution throughput: 2 workers, venue latency 0 (bench_execution helpers)")
-    report["execution"] = execution_throughput(args.exec_orders, args.redis)
+    try:
+        report["execution"] = execution_throughput(args.exec_orders, args.redis)
+    except (SystemExit, Exception) as exc:  # noqa: BLE001 - reported, and the rest of the run goes on
+        log(f"execution phase failed: {exc}")
+        report["execution"] = {"error": str(exc)}
 
     log("event appends per second (bench_audit.py)")
     cmd = [str(BIN / "python"), "bench/bench_audit.py", "--writers", "4", "--seconds", "10", "--rounds", "1"]
@@ -680,6 +683,13 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
     lines += [f"- `{x['command']}`" for x in [*r["orders"], *r["baseline"], *r["pgbench"]]]
     i = r["inproc"]
     e = r["execution"]
+    if "error" in e:
+        execution = f"| execution: 2 workers, venue latency 0 | failed in this run: {e['error']} |"
+    else:
+        execution = (
+            f"| execution: queue of {e['orders']} drained by 2 workers, venue latency 0 |"
+            f" **{e['rate']:.1f} executed orders/s** ({e['drained']} in {e['seconds']:.2f} s) |"
+        )
     lines += [
         "",
         "## In-process and back-end figures",
@@ -690,8 +700,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         f" p99 {i['pure_p99_us']:.1f} µs |",
         f"| locked service path `order_submit` in one process ({i['service_n']} orders) | p50 {i['service_p50_ms']:.2f} ms,"
         f" p99 {i['service_p99_ms']:.2f} ms |",
-        f"| execution: queue of {e['orders']} drained by 2 workers, venue latency 0 | **{e['rate']:.1f} executed orders/s**"
-        f" ({e['drained']} in {e['seconds']:.2f} s) |",
+        execution,
         "",
         f"Event appends (`{r['audit']['command']}`, 3 events per transaction like a submission):",
         "",

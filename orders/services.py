@@ -92,12 +92,13 @@ def order_submit(
     """
     correlation = correlation_id or context.correlation_id()
     key = execution_key(user_id=user.pk, request=request)
-    if request.client_order_id is not None and _is_duplicate(key, request):
-        raise DuplicateOrder()
     try:
         with transaction.atomic():
             state = risk_services.risk_state_lock()
-            if _is_duplicate(key, request):
+            # A keyed order's duplicate is refused by the unique index order_execution_key_unique (the INSERT
+            # below fails, everything rolls back, 409): no extra query under the lock. Only the keyless
+            # window needs a look-up, and it must run under the lock.
+            if request.client_order_id is None and _is_duplicate(key, request):
                 raise DuplicateOrder()
             now = timezone.now()
             decision = checks.check_order(
