@@ -8,13 +8,18 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from accounts import services
 from accounts.models import Role, User
@@ -163,8 +168,37 @@ class UserAdmin(admin.ModelAdmin):
         pass
 
     def get_urls(self) -> list[Any]:
-        # No admin password form: it would change a password without a service and without an event.
-        return [u for u in super().get_urls() if "password" not in str(u.pattern)]
+        # Django's own password form would change a password without a service and without an event.
+        urls = [u for u in super().get_urls() if "password" not in str(u.pattern)]
+        view = self.admin_site.admin_view(self.password_view)
+        return [path("<path:object_id>/password/", view, name="accounts_user_password_change"), *urls]
+
+    def password_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Set a user's password (an admin for anyone; anyone for themself) through user_set_password."""
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404("No such user")
+        if user.pk != request.user.pk and not self.has_change_permission(request, user):
+            raise PermissionDenied
+        if user.is_superuser and not request.user.is_superuser:
+            raise PermissionDenied
+        form = SetPasswordForm(user, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            services.user_set_password(actor=request.user, user=user, password=form.cleaned_data["new_password1"])
+            self.message_user(
+                request, f"Password of {user.username} changed; their sessions and tokens are ended.", messages.SUCCESS
+            )
+            if user.pk == request.user.pk:
+                return redirect("admin:login")
+            return redirect("admin:accounts_user_change", user.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change password: {user.username}",
+            "form": form,
+            "subject": user,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/accounts/user/password.html", context)
 
     @admin.action(
         description="Deactivate selected users (ends their sessions and tokens at once)", permissions=["change"]
@@ -208,21 +242,11 @@ class GroupAdmin(DjangoGroupAdmin):
         return bool(obj is None or obj.name not in Role.values) and super().has_delete_permission(request, obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        group = form.instance
-        before = set(group.permissions.values_list("content_type__app_label", "codename")) if change else set()
-        super().save_related(request, form, formsets, change)
-        after = set(group.permissions.values_list("content_type__app_label", "codename"))
-        added, removed = sorted(after - before), sorted(before - after)
-        if added or removed or not change:
-            # Same transaction as the change (changeform_view is atomic). A role's permissions changed:
-            # recorded as ROLE_CHANGED with the group, not a user (a dedicated event type is requested).
-            event_record(
-                event_type=EventType.ROLE_CHANGED,
-                actor=request.user,
-                payload={
-                    "group": group.name,
-                    "group_id": group.pk,
-                    "permissions_added": [f"{a}.{c}" for a, c in added],
-                    "permissions_removed": [f"{a}.{c}" for a, c in removed],
-                },
-            )
+        # The group form's only relation is its permissions: set through the service, with its event
+        # (changeform_view is atomic, so the event commits with the change).
+        services.group_permissions_set(
+            actor=request.user,
+            group=form.instance,
+            permissions=form.cleaned_data.get("permissions", []),
+            created=not change,
+        )

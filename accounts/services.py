@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -225,9 +226,7 @@ def user_deactivate(*, actor: User | None, user: User, reason: str = "") -> User
     """Deactivate a user and end every session and token at once."""
     user.is_active = False
     user.save(update_fields=["is_active"])
-    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
-    _sessions_end(user)
+    _tokens_and_sessions_end(user)
     event_record(
         event_type=EventType.USER_DEACTIVATED,
         actor=actor,
@@ -244,6 +243,56 @@ def user_reactivate(*, actor: User | None, user: User) -> User:
         event_type=EventType.USER_REACTIVATED, actor=actor, payload={"username": user.username, "user_id": user.pk}
     )
     return user
+
+
+def _tokens_and_sessions_end(user: User) -> None:
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in outstanding], ignore_conflicts=True)
+    _sessions_end(user)
+
+
+@transaction.atomic
+def user_set_password(*, actor: User | None, user: User, password: str) -> User:
+    """Set a password checked by the configured validators. Every session and token of the user ends:
+    whoever knew the old password is signed out everywhere. The event never holds the password."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ItirpError(
+            "Password refused", code="invalid_password", fields={"password": " ".join(exc.messages)}
+        ) from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    _tokens_and_sessions_end(user)
+    event_record(
+        event_type=EventType.PASSWORD_CHANGED,
+        actor=actor,
+        payload={"username": user.username, "user_id": user.pk, "by_self": getattr(actor, "pk", None) == user.pk},
+    )
+    return user
+
+
+@transaction.atomic
+def group_permissions_set(*, actor: User | None, group: Group, permissions: Any, created: bool = False) -> Group:
+    """Set which permissions a group (a role) holds; the API follows at once. Recorded with what was added
+    and removed."""
+    before = set(group.permissions.values_list("content_type__app_label", "codename"))
+    group.permissions.set(permissions)
+    after = set(group.permissions.values_list("content_type__app_label", "codename"))
+    added, removed = sorted(after - before), sorted(before - after)
+    if added or removed or created:
+        event_record(
+            event_type=EventType.GROUP_PERMISSIONS_CHANGED,
+            actor=actor,
+            payload={
+                "group": group.name,
+                "group_id": group.pk,
+                "created": created,
+                "permissions_added": [f"{a}.{c}" for a, c in added],
+                "permissions_removed": [f"{a}.{c}" for a, c in removed],
+            },
+        )
+    return group
 
 
 def _sessions_end(user: User) -> None:

@@ -28,6 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^metrics/?$", metrics.metrics_view, name="prometheus-metrics"),  # Prometheus text, not the API's JSON
+    # The header's "change password" link goes to the audited form (accounts/admin.py), never Django's own.
+    path("admin/password_change/", views.own_password_change, name="own-password-change"),
     path("admin/", admin.site.urls),
 ]
 

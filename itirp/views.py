@@ -95,3 +95,13 @@ class MetricsApi(APIView):
                 "timestamp": timezone.now(),
             }
         )
+
+
+def own_password_change(request: Any) -> Any:
+    """Send a signed-in staff user to the audited password form for themself."""
+    from django.contrib.auth.views import redirect_to_login
+    from django.shortcuts import redirect
+
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), "admin:login")
+    return redirect("admin:accounts_user_password_change", request.user.pk)

@@ -212,10 +212,6 @@ def test_admin_user_form_when_other_fields_posted_then_ignored(admin_user: Any, 
     assert (trader.username, trader.is_superuser, trader.is_staff) == ("trader1", False, False)
 
 
-def test_admin_password_form_when_requested_then_absent(admin_user: Any, trader: Any, staff_client: Any) -> None:
-    assert staff_client(admin_user).get(f"/admin/accounts/user/{trader.pk}/password/").status_code in (302, 404)
-
-
 def test_group_permissions_when_changed_then_recorded(admin_user: Any, staff_client: Any) -> None:
     from django.contrib.auth.models import Group, Permission
 
@@ -227,6 +223,6 @@ def test_group_permissions_when_changed_then_recorded(admin_user: Any, staff_cli
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert not group.permissions.filter(pk=removed.pk).exists()
-    event = Event.objects.get(event_type="ROLE_CHANGED", payload__group="TRADER")
+    event = Event.objects.get(event_type="GROUP_PERMISSIONS_CHANGED", payload__group="TRADER")
     assert event.payload["permissions_removed"] == ["orders.submit_order"]
     assert event.actor_username == "admin"
