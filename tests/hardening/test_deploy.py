@@ -120,7 +120,7 @@ SECRET_PATTERNS = {
     "AWS access key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
     "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    "Stripe/OpenAI-style key": re.compile(r"\b(?:sk_live|rk_live|sk-[A-Za-z0-9]{20,})[A-Za-z0-9_]{0,}"),
+    "Stripe/OpenAI-style key": re.compile(r"\b(?:sk|rk)_live_[A-Za-z0-9]{16,}|\bsk-[A-Za-z0-9]{32,}"),
     "Google API key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
     "signed JWT": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}"),
     "URL with a password": re.compile(r"\b[a-z][a-z0-9+]*://[^/\s:@'\"]+:([^@\s/'\"]{6,})@"),
@@ -145,7 +145,8 @@ def scan_text(text: str) -> list[str]:
 
 def test_the_secret_scan_finds_what_it_looks_for() -> None:
     planted = [
-        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----BEGIN RSA " + "PRIVATE KEY-----",
+        "stripe = 'sk_" + "live_" + "a1" * 12 + "'",
         "aws = 'AKIA" + "ABCDEFGHIJKLMNOP'",
         "token = 'ghp_" + "a" * 36 + "'",
         "SECRET_KEY = '" + "kq3" * 12 + "'",
