@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # The live server of these tests listens on 127.0.0.1 only, on a free port the OS picks.
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 
@@ -27,8 +25,22 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="package", autouse=True)
+def _allow_sync_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an event loop running in this thread while the browser lives; the tests'
+    own ORM calls are still synchronous. Only for this package: the variable must not leak into other tests
+    (their subprocesses, such as `check --deploy`, refuse it)."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(_allow_sync_orm_beside_playwright: None) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
     executable = shutil.which("chromium")
     if executable is None:
