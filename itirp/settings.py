@@ -213,7 +213,7 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": ACCESS_TOKEN_LIFETIME,
     "REFRESH_TOKEN_LIFETIME": REFRESH_TOKEN_LIFETIME,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default="") or SECRET_KEY,  # empty = unset, never an empty key
     "ROTATE_REFRESH_TOKENS": False,  # API.md: refresh answers an access token only; the refresh token stays until logout
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,

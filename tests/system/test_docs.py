@@ -31,3 +31,24 @@ def test_root_when_anonymous_then_names_the_system_and_links(api):
     body = api.get("/").json()
     assert body["version"] and body["docs"] == "/api/docs/"
     assert body["endpoints"]["orders"] == "/api/v1/orders"
+
+
+def test_settings_when_jwt_signing_key_is_empty_then_the_secret_key_signs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JWT_SIGNING_KEY": "", "SECRET_KEY": "k" * 60, "DEBUG": "0", "ITIRP_VAR_DIR": str(tmp_path)}
+    code = "from django.conf import settings; print(settings.SIMPLE_JWT['SIGNING_KEY'] == 'k' * 60)"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='itirp.settings'; django.setup(); {code}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
