@@ -150,6 +150,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_processed),
+        # Broadcasts (celery inspect ping, the health check's workers probe) keep their tables here, not in ./control.
+        "control_folder": str(VAR_DIR / "broker" / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
