@@ -125,7 +125,7 @@ SECRET_PATTERNS = {
     "signed JWT": re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}"),
     "URL with a password": re.compile(r"\b[a-z][a-z0-9+]*://[^/\s:@'\"]+:([^@\s/'\"]{6,})@"),
     "hard-coded secret setting": re.compile(
-        r"(?i)\b(?:SECRET_KEY|JWT_SIGNING_KEY|AUDIT_SEAL_KEY|METRICS_TOKEN|API_KEY|PASSWORD)\s*[:=]\s*['\"]?([A-Za-z0-9+/_=-]{24,})"
+        r"(?i)\b(?:SECRET_KEY|JWT_SIGNING_KEY|AUDIT_SEAL_KEY|METRICS_TOKEN|API_KEY|PASSWORD)[ \t]*[:=][ \t]*['\"]?([A-Za-z0-9+/_=-]{24,})"
     ),
 }
 # Values that are visibly not secrets: placeholders, the demo stack's local passwords, test-only keys.
@@ -156,6 +156,7 @@ def test_the_secret_scan_finds_what_it_looks_for() -> None:
     for sample in planted:
         assert scan_text(sample), sample
     assert not scan_text("SECRET_KEY=change-me-to-a-long-random-string")
+    assert not scan_text("METRICS_TOKEN=\nMETRICS_COUNT_SETTLE_SECONDS=10")  # an empty value, then the next line
 
 
 def test_no_secret_is_committed() -> None:
