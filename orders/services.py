@@ -71,9 +71,8 @@ def execution_key(*, user_id: Any, request: OrderRequest) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _is_duplicate(key: str, request: OrderRequest) -> bool:
-    if request.client_order_id is not None:
-        return Order.objects.filter(execution_key=key, client_order_id__isnull=False).exists()
+def _is_duplicate_in_window(key: str) -> bool:
+    """A key-less order identical to one submitted inside ORDER_DUPLICATE_WINDOW_SECONDS (under the lock)."""
     window = settings.ORDER_DUPLICATE_WINDOW_SECONDS
     if window <= 0:
         return False
@@ -98,7 +97,7 @@ def order_submit(
             # A keyed order's duplicate is refused by the unique index order_execution_key_unique (the INSERT
             # below fails, everything rolls back, 409): no extra query under the lock. Only the keyless
             # window needs a look-up, and it must run under the lock.
-            if request.client_order_id is None and _is_duplicate(key, request):
+            if request.client_order_id is None and _is_duplicate_in_window(key):
                 raise DuplicateOrder()
             now = timezone.now()
             decision = checks.check_order(
