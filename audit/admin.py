@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from audit import admin_views
 from audit.models import Event
+from itirp.admin import ReadOnlyAdminMixin
 
 # A filtered selection is counted up to this many rows; past it the page says "more than".
 COUNT_CAP = 10_000
@@ -159,7 +160,7 @@ class EventChangeList(ChangeList):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone: no add, change or delete, no bulk actions (the table also refuses UPDATE,
     DELETE and TRUNCATE itself). Newest first; every filter is backed by an index."""
 
@@ -238,15 +239,6 @@ class EventAdmin(admin.ModelAdmin):
             queryset.filter(order_id=uid) | queryset.filter(correlation_id=uid) | queryset.filter(event_id=uid),
             False,
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_export": request.user.has_perm("audit.export_audit")}

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from itirp.admin import ReadOnlyAdminMixin
 from itirp.exceptions import ItirpError
 from orders import services
 from orders.models import Fill, Order
@@ -31,7 +32,7 @@ class FillInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Orders change only through services (submission, execution, cancel), never through a form."""
 
     list_display = ["created_at", "user", "symbol", "side", "quantity", "price", "status", "trail_link"]
@@ -79,15 +80,6 @@ class OrderAdmin(admin.ModelAdmin):
         except ValueError:
             return queryset.filter(symbol=term.upper()), False
         return queryset.filter(id=uid) | queryset.filter(correlation_id=uid), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.cancel_any_order")

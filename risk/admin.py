@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from itirp.admin import ReadOnlyAdminMixin
 from itirp.exceptions import InvalidInput
 from risk import admin_views, services
 from risk.models import LimitScope, Position, RiskLimits
@@ -130,7 +131,7 @@ class RiskLimitsAdmin(admin.ModelAdmin):
 
 
 @admin.register(Position)
-class PositionAdmin(admin.ModelAdmin):
+class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: positions change only through fills (risk.services.fill_apply)."""
 
     list_display = [
@@ -150,12 +151,3 @@ class PositionAdmin(admin.ModelAdmin):
     @admin.display(description="market value")
     def market_value_display(self, obj: Position) -> str:
         return f"{obj.market_value:,.2f}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -18,22 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.integrity import EVENT_FIELDS
 from audit.models import Event
 
 SYMBOLS = [f"SYM{i:03d}" for i in range(40)] + ["AAPL", "MSFT", "GOOG", "AMZN", "TSLA", "NVDA", "META", "IBM"]
-COLUMNS = (
-    "event_id",
-    "event_type",
-    "correlation_id",
-    "causation_id",
-    "order_id",
-    "symbol",
-    "actor_id",
-    "actor_username",
-    "address",
-    "timestamp",
-    "payload",
-)
+# Every stored field but the sequence, which the database assigns: the fields the seals cover.
+COLUMNS = tuple(f for f in EVENT_FIELDS if f != "sequence")
 
 
 class Command(BaseCommand):
