@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import Event, EventType
@@ -59,7 +60,9 @@ def events_record(
         for spec in specs
     ]
     events = Event.objects.bulk_create(rows)
-    events_recorded(events)  # once committed: one JSON log line and the metrics of each event (itirp.logs)
+    # Logged and counted once committed, never for a change that rolls back, and not while the caller's
+    # locks (the risk lock of a submission) are still held.
+    transaction.on_commit(partial(events_recorded, events), robust=True)
     return events
 
 

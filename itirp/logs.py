@@ -283,13 +283,9 @@ _audit_log = get_logger("audit")
 
 
 def events_recorded(events: list[Any]) -> None:
-    """Called by audit.services.events_record right after its INSERT: each event logs one line (component
-    "audit", event = its type in lower case) and counts in the metrics.
-
-    At once rather than on commit: other code (and its tests) relies on its on_commit callbacks being its
-    own. The transactions that append events end right after, so a line for a change rolled back later is
-    rare, and the audit trail in the database stays the record of what happened.
-    """
+    """Called by audit.services.events_record once its transaction commits: each event logs one line
+    (component "audit", event = its type in lower case) and counts in the metrics. A change that rolls back
+    logs nothing, and the lines are written after the caller's locks are released."""
     from itirp import metrics
 
     try:

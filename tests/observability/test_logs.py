@@ -90,7 +90,8 @@ def test_redact_when_secret_inside_free_text_then_scrubbed(text, secret):
     assert secret not in scrubbed and REDACTED in scrubbed
 
 
-@pytest.mark.django_db
+# transaction=True: event lines and metrics are emitted when the change commits (audit.services)
+@pytest.mark.django_db(transaction=True)
 def test_login_when_logged_then_password_and_tokens_never_appear(json_logs, api, trader):
     password = PASSWORDS["TRADER"]
     bad = api.post("/api/v1/auth/login", {"username": "trader1", "password": "wrong-Secret-42"}, format="json")
@@ -111,7 +112,8 @@ def test_login_when_logged_then_password_and_tokens_never_appear(json_logs, api,
         assert secret not in text
 
 
-@pytest.mark.django_db
+# transaction=True: event lines and metrics are emitted when the change commits (audit.services)
+@pytest.mark.django_db(transaction=True)
 def test_order_request_when_correlation_header_then_on_every_line_and_echoed(json_logs, client_for, trader):
     client = client_for(trader)
     correlation = str(uuid.uuid4())

@@ -108,7 +108,8 @@ def test_api_metrics_when_events_are_recent_then_mark_waits_and_counts_stay_exac
     assert state["counts"] == {} and state["mark"] < min(Event.objects.values_list("sequence", flat=True))
 
 
-@pytest.mark.django_db
+# transaction=True: event lines and metrics are emitted when the change commits (audit.services)
+@pytest.mark.django_db(transaction=True)
 def test_prometheus_when_orders_submitted_rejected_cancelled_then_metrics_move(
     client_for, trader, risk_manager, no_enqueue
 ):

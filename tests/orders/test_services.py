@@ -83,15 +83,15 @@ def test_submit_when_approved_then_execution_is_queued_only_on_commit(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order, _ = submit(trader)
-    assert len(callbacks) == 1
-    assert callbacks[0].func is enqueue_execution
-    assert callbacks[0].args == (order.pk, order.correlation_id)
+    queued = [c for c in callbacks if getattr(c, "func", None) is enqueue_execution]
+    assert len(queued) == 1
+    assert queued[0].args == (order.pk, order.correlation_id)
 
 
 def test_submit_when_rejected_then_nothing_is_queued(trader, submit, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submit(trader, quantity=10**6)
-    assert callbacks == []
+    assert not [c for c in callbacks if getattr(c, "func", None) is enqueue_execution]
 
 
 def test_submit_when_outer_transaction_rolls_back_then_execution_is_never_queued(

@@ -36,3 +36,22 @@ def test_admin_page_when_staff_role_lacks_model_permission_then_403_and_event(ri
     assert response.status_code == 403
     [event] = _denials(risk_manager)
     assert event.payload["path"] == "/admin/audit/event/"
+
+
+def test_event_log_line_when_change_rolls_back_then_nothing_is_logged(trader, caplog):
+    """Event lines are written on commit: a change that rolls back leaves no line claiming it happened."""
+    import logging
+
+    from django.db import transaction
+
+    from audit.services import event_record
+
+    caplog.set_level(logging.INFO)
+    try:
+        with transaction.atomic():
+            event_record(event_type=EventType.PERMISSION_DENIED, actor=trader, payload={"path": "/rolled-back"})
+            raise RuntimeError("the change fails after its event was written")
+    except RuntimeError:
+        pass
+    assert "/rolled-back" not in caplog.text
+    assert not Event.objects.filter(payload__path="/rolled-back").exists()
