@@ -53,54 +53,7 @@ SEED = {
     "max_gross_exposure": "15000000",
 }
 
-LUA = r"""
--- Every request a unique order: thread id + counter in client_order_id, 50 symbols, varying quantity.
-local counter = 0
-local threads = {}
-local token = os.getenv("BENCH_TOKEN")
-local run = os.getenv("BENCH_RUN") or "r"
-
-function setup(thread)
-  thread:set("id", #threads + 1)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  approved, rejected, other = 0, 0, 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. token
-end
-
-function request()
-  counter = counter + 1
-  local body = string.format(
-    '{"symbol":"SYM%d","side":"%s","quantity":%d,"price":100.25,"client_order_id":"%s-%d-%d"}',
-    counter % 50, (counter % 3 == 0) and "SELL" or "BUY", 1 + counter % 97, run, id, counter)
-  return wrk.format(nil, nil, nil, body)
-end
-
-function response(status, headers, body)
-  if status == 200 then
-    if string.find(body, '"APPROVED"', 1, true) then approved = approved + 1 else rejected = rejected + 1 end
-  else
-    other = other + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local a, r, o = 0, 0, 0
-  for _, t in ipairs(threads) do
-    a = a + t:get("approved"); r = r + t:get("rejected"); o = o + t:get("other")
-  end
-  io.write(string.format("BENCH approved=%d rejected=%d other=%d\n", a, r, o))
-  io.write(string.format("BENCH p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%d\n",
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
-  io.write(string.format("BENCH requests=%d duration_us=%d errors=%d\n",
-    summary.requests, summary.duration,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
+LUA_SCRIPT = Path(__file__).resolve().parent / "orders.lua"  # shared with run_bench.py
 
 
 def log(message: str) -> None:
@@ -190,8 +143,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_wrk(url: str, token: str, *, threads: int, connections: int, duration: int, run: str) -> dict[str, Any]:
-    script = Path(tempfile.mkdtemp(prefix="itirp-bench-")) / "orders.lua"
-    script.write_text(LUA)
+    script = LUA_SCRIPT
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
     log("$ " + shlex.join(cmd))
     out = subprocess.run(
