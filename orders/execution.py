@@ -40,6 +40,7 @@ from audit.services import event_record
 from itirp import context
 from orders import breaker
 from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
+from orders.services import reservation_release_for
 from orders.venue import Execution, VenueError, VenueOrder, venue
 from risk import services as risk_services
 from risk.models import RiskState
@@ -190,9 +191,7 @@ def _fail(state: RiskState, order: Order, reason: str) -> None:
     order.transition(OrderStatus.FAILED)
     order.rejection_reason = reason[:500]
     order.save(update_fields=["status", "rejection_reason", "retry_count", "updated_at"])
-    risk_services.reservation_release(
-        state=state, symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
-    )
+    reservation_release_for(state=state, order=order)
     event_record(
         event_type=EventType.EXECUTION_FAILED,
         payload={

@@ -197,7 +197,8 @@ def enqueue_execution(order_id: uuid.UUID, correlation_id: uuid.UUID | None = No
         return False
 
 
-def _release(state: RiskState, order: Order) -> None:
+def reservation_release_for(*, state: RiskState, order: Order) -> None:
+    """Give back what an order reserved when it was approved (it was cancelled, failed or filled)."""
     risk_services.reservation_release(
         state=state, symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
     )
@@ -214,7 +215,7 @@ def order_cancel(*, actor: Any, order_id: uuid.UUID, reason: str = "") -> Order:
     order.transition(OrderStatus.CANCELLED)
     order.rejection_reason = reason[:500] or f"Cancelled by {actor.username}"
     order.save(update_fields=["status", "rejection_reason", "updated_at"])
-    _release(state, order)
+    reservation_release_for(state=state, order=order)
     events_record(
         specs=[
             EventSpec(
@@ -236,7 +237,7 @@ def orders_cancel_open(*, state: RiskState, actor: Any, reason: str, causation_i
     for order in orders:
         order.transition(OrderStatus.CANCELLED)
         order.rejection_reason = reason[:500]
-        _release(state, order)
+        reservation_release_for(state=state, order=order)
     Order.objects.bulk_update(orders, ["status", "rejection_reason", "updated_at"])
     for order in orders:
         events_record(
