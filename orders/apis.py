@@ -8,19 +8,19 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
 from itirp.exceptions import NotFound
 from itirp.schema import ERRORS
+from itirp.throttling import SlidingWindowUserThrottle
 from orders import selectors, serializers, services
 from orders.models import Order
 
 logger = logging.getLogger("itirp.orders")
 
 
-class OrderSubmitThrottle(UserRateThrottle):
+class OrderSubmitThrottle(SlidingWindowUserThrottle):
     """Per-user submission rate (ORDER_THROTTLE_RATE). If the cache is down, orders are not refused for it."""
 
     scope = "orders"
