@@ -364,6 +364,12 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     parser.add_argument("--seed-budget", type=int, default=600, help="seconds allowed for seeding towards 10M")
     parser.add_argument("--skip-events", action="store_true", help="skip the 1M/10M event-store part")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--orders-only",
+        action="store_true",
+        help="a quick look while working: only POST /orders at 8 connections, printed, no report written",
+    )
+    parser.add_argument("--hold", type=int, default=0, help="with --orders-only: keep the servers up N s (profiling)")
     args = parser.parse_args()
 
     atexit.register(stop_all)
@@ -456,6 +462,13 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     token = tokens["access_token"]
     log("warm-up 3 s")
     run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=3, run="warm")
+    if args.orders_only:
+        if args.hold:
+            log(f"holding the servers {args.hold} s (web pid {web.pid}); token in {var / 'token'}")
+            (var / "token").write_text(token)
+            time.sleep(args.hold)
+        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=args.duration, run="quick")
+        return
     report["load_orders"] = load()
     report["orders"] = [
         run_wrk(f"{base}/api/v1/orders", token, connections=c, duration=args.duration, run=f"c{c}") for c in LEVELS
