@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from itirp import context
 from itirp.logs import events_recorded
+from itirp.sql import BulkInsert, bulk_insert
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,16 @@ class EventSpec:
     causation_id: uuid.UUID | None = None
 
 
+@dataclass(frozen=True)
+class EventGroup:
+    """Events of one change with its actor, correlation and address (a batch of submissions has several)."""
+
+    specs: Sequence[EventSpec]
+    actor: Any = None
+    correlation_id: uuid.UUID | None = None
+    address: str | None = None
+
+
 def events_record(
     *,
     specs: Sequence[EventSpec],
@@ -36,30 +47,38 @@ def events_record(
     address: str | None = None,
 ) -> list[Event]:
     """Append events in one INSERT. Must run inside the transaction of the change they record."""
+    return events_record_groups([EventGroup(specs, actor, correlation_id, address)])
+
+
+def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[BulkInsert] = ()) -> list[Event]:
+    """Append the events of several changes in one INSERT, in order (sequence follows the list); `with_rows`
+    are the change's own rows, inserted first in the same round trip (bulk_insert)."""
     if not connection.in_atomic_block:
         raise RuntimeError("events must be recorded inside the transaction of the change they record")
     now = timezone.now()
-    correlation = correlation_id or context.correlation_id()
-    address = address if address is not None else context.client_address()
-    actor_id = getattr(actor, "pk", None)
-    actor_username = getattr(actor, "username", "") or ""
-    rows = [
-        Event(
-            event_id=spec.event_id,
-            event_type=spec.event_type,
-            correlation_id=correlation,
-            causation_id=spec.causation_id,
-            order_id=spec.order_id,
-            symbol=spec.symbol,
-            actor_id=actor_id,
-            actor_username=actor_username,
-            address=address,
-            timestamp=now,
-            payload=spec.payload,
-        )
-        for spec in specs
-    ]
-    events = Event.objects.bulk_create(rows)
+    events = []
+    for group in groups:
+        correlation = group.correlation_id or context.correlation_id()
+        address = group.address if group.address is not None else context.client_address()
+        actor_id = getattr(group.actor, "pk", None)
+        actor_username = getattr(group.actor, "username", "") or ""
+        events += [
+            Event(
+                event_id=spec.event_id,
+                event_type=spec.event_type,
+                correlation_id=correlation,
+                causation_id=spec.causation_id,
+                order_id=spec.order_id,
+                symbol=spec.symbol,
+                actor_id=actor_id,
+                actor_username=actor_username,
+                address=address,
+                timestamp=now,
+                payload=spec.payload,
+            )
+            for spec in group.specs
+        ]
+    bulk_insert(*with_rows, BulkInsert(Event, events))
     # Logged and counted once committed, never for a change that rolls back, and not while the caller's
     # locks (the risk lock of a submission) are still held.
     transaction.on_commit(partial(events_recorded, events), robust=True)

@@ -255,6 +255,9 @@ SPECTACULAR_SETTINGS = {
 ITIRP_VERSION = "1.0.0"
 # An order without client_order_id identical to an earlier one inside this window is a duplicate.
 ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", default=5)
+# Group commit (orders.batching): at most this many concurrent submissions of one process are decided and
+# committed in one transaction under one hold of the risk lock.
+ORDER_BATCH_MAX = env.int("ORDER_BATCH_MAX", default=64)
 # Orders left APPROVED or EXECUTING longer than this are re-queued by the sweeper.
 ORDER_STUCK_AFTER_SECONDS = env.int("ORDER_STUCK_AFTER_SECONDS", default=60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=0.8)
@@ -331,7 +334,9 @@ VENUE_SCRIPT_SCOPE = env("VENUE_SCRIPT_SCOPE", default="global")
 # Fault drill only: the venue sleeps this long after filling, before answering (a worker killed meanwhile).
 VENUE_HANG_AFTER_FILL_SECONDS = env.float("VENUE_HANG_AFTER_FILL_SECONDS", default=0.0)
 EXECUTION_MAX_ATTEMPTS = env.int("EXECUTION_MAX_ATTEMPTS", default=3)
-EXECUTION_RETRY_BACKOFF_SECONDS = [float(s) for s in env.list("EXECUTION_RETRY_BACKOFF_SECONDS", default=["1", "2", "4"])]
+EXECUTION_RETRY_BACKOFF_SECONDS = [
+    float(s) for s in env.list("EXECUTION_RETRY_BACKOFF_SECONDS", default=["1", "2", "4"])
+]
 BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
 BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=60.0)
 # A half-open trial whose worker died gives its token back after this long, so the breaker cannot stick.
@@ -344,9 +349,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A message is redelivered only after the visibility timeout: it must outlast one attempt and the longest
 # retry countdown, or a slow task would run twice at once (harmless here, but wasteful).
-if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and CELERY_BROKER_TRANSPORT_OPTIONS[
-    "visibility_timeout"
-] <= VENUE_TIMEOUT_SECONDS + max(EXECUTION_RETRY_BACKOFF_SECONDS, default=0) + CELERY_TASK_TIME_LIMIT:
+if (
+    "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS
+    and CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    <= VENUE_TIMEOUT_SECONDS + max(EXECUTION_RETRY_BACKOFF_SECONDS, default=0) + CELERY_TASK_TIME_LIMIT
+):
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed the venue timeout + longest backoff + task limit")
 
 # --- Audit integrity: seals, verification (audit/integrity.py, audit/tasks.py) ---------------------
@@ -419,4 +426,6 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # CORS stays closed: no CORS middleware is installed, so no Access-Control-Allow-Origin is ever sent
 # (tests/hardening/test_deploy.py). The API is for servers and the same-origin back office only.
 # A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (MAX_REQUEST_BYTES) is a 413 before any parser reads it.
-MIDDLEWARE.insert(MIDDLEWARE.index("itirp.middleware.CorrelationIdMiddleware") + 1, "itirp.security.RequestSizeLimitMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("itirp.middleware.CorrelationIdMiddleware") + 1, "itirp.security.RequestSizeLimitMiddleware"
+)

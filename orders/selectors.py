@@ -36,8 +36,9 @@ def orders_page(
     if symbol:
         qs = qs.filter(symbol=symbol.upper())
     total = qs.count()
+    # Orders decided in one batch share their creation time: the id breaks the tie, so pages never overlap.
     page = list(
-        qs.order_by("-created_at").only("id", "symbol", "side", "quantity", "status", "created_at")[
+        qs.order_by("-created_at", "-id").only("id", "symbol", "side", "quantity", "status", "created_at")[
             offset : offset + limit
         ]
     )

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.models import EventType
-from audit.services import EventSpec, events_record
+from audit.services import EventGroup, EventSpec, events_record, events_record_groups
 from itirp import context
 from itirp.exceptions import Conflict
+from itirp.sql import BulkInsert
+from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
 from risk import checks
 from risk import services as risk_services
@@ -71,71 +76,161 @@ def execution_key(*, user_id: Any, request: OrderRequest) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _is_duplicate_in_window(key: str) -> bool:
-    """A key-less order identical to one submitted inside ORDER_DUPLICATE_WINDOW_SECONDS (under the lock)."""
-    window = settings.ORDER_DUPLICATE_WINDOW_SECONDS
-    if window <= 0:
-        return False
-    since = timezone.now() - timedelta(seconds=window)
-    return Order.objects.filter(execution_key=key, client_order_id__isnull=True, created_at__gte=since).exists()
+@dataclass(frozen=True)
+class Submission:
+    """One order handed to a batch: who sends it, what it asks, and its request's context (the batch may be
+    decided on another thread, which has a context of its own)."""
+
+    user: Any
+    request: OrderRequest
+    correlation_id: uuid.UUID
+    address: str | None
+    key: str
+
+
+Outcome = tuple[Order, checks.Decision]
 
 
 def order_submit(
     *, user: Any, request: OrderRequest, correlation_id: uuid.UUID | None = None
 ) -> tuple[Order, checks.Decision]:
-    """Decide and record one order atomically.
+    """Decide and record one order: approved or rejected, with its three events, committed before this
+    returns; a duplicate raises DuplicateOrder (409) and writes nothing. Queued for execution if approved.
 
-    One transaction: lock the risk state, refuse a duplicate (409, nothing written), run the checks on the
-    locked state, insert the order as APPROVED or REJECTED, reserve its exposure and volume if approved,
-    append ORDER_CREATED, RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED. After commit, queue execution.
-    """
-    correlation = correlation_id or context.correlation_id()
-    key = execution_key(user_id=user.pk, request=request)
+    The submissions that arrive in this process while another batch is committing are decided and committed
+    together (orders.batching); inside a caller's transaction the order is decided alone, in that
+    transaction, and queued once it commits."""
+    submission = Submission(
+        user=user,
+        request=request,
+        correlation_id=correlation_id or context.correlation_id(),
+        address=context.client_address(),
+        key=execution_key(user_id=user.pk, request=request),
+    )
+    if transaction.get_connection().in_atomic_block:
+        outcome = orders_decide([submission])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        order, decision = outcome
+        if decision.approved:
+            transaction.on_commit(partial(enqueue_execution, order.pk, order.correlation_id), robust=True)
+        return order, decision
+    order, decision = _group_commit().submit(submission)
+    if decision.approved:
+        enqueue_execution(order.pk, order.correlation_id)
+    return order, decision
+
+
+@functools.cache
+def _group_commit() -> GroupCommit[Submission, Outcome]:
+    return GroupCommit(_decide_batch, max_batch=settings.ORDER_BATCH_MAX)
+
+
+def _decide_batch(submissions: Sequence[Submission]) -> list[Outcome | Exception]:
+    """A batch in its own transaction. Should the unique index refuse the batch as a whole (an order
+    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409."""
+    try:
+        return orders_decide(submissions)
+    except DuplicateOrder:
+        if len(submissions) == 1:
+            raise
+    results: list[Outcome | Exception] = []
+    for submission in submissions:
+        try:
+            results += orders_decide([submission])
+        except DuplicateOrder as exc:
+            results.append(exc)
+    return results
+
+
+def orders_decide(submissions: Sequence[Submission]) -> list[Outcome | Exception]:
+    """Decide and record orders in one transaction, in the given order, under one hold of the risk lock.
+
+    Lock the risk state and read it; refuse duplicates (the same execution key as a keyed order ever, or
+    as a key-less one inside ORDER_DUPLICATE_WINDOW_SECONDS, also earlier in the batch) with a
+    DuplicateOrder in their place; check each order on the state that includes the reservations of the
+    orders approved before it, exactly as one-by-one decisions would; insert the orders as APPROVED or
+    REJECTED, reserve the approved ones' exposure and volume, and append each order's ORDER_CREATED,
+    RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
+    window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
     try:
         with transaction.atomic():
-            state = risk_services.risk_state_lock()
-            # A keyed order's duplicate is refused by the unique index order_execution_key_unique (the INSERT
-            # below fails, everything rolls back, 409): no extra query under the lock. Only the keyless
-            # window needs a look-up, and it must run under the lock.
-            if request.client_order_id is None and _is_duplicate_in_window(key):
-                raise DuplicateOrder()
-            now = timezone.now()
-            decision = checks.check_order(
-                request.intent(), risk_services.risk_snapshot(state), risk_services.utc_today(now)
-            )
-            order = Order(
-                correlation_id=correlation,
-                client_order_id=request.client_order_id,
-                execution_key=key,
-                user=user,
-                symbol=request.symbol,
-                side=request.side,
-                quantity=request.quantity,
-                price=request.price,
-                strategy=request.strategy,
-                status=OrderStatus.PENDING,
-                created_at=now,
-                updated_at=now,
-            )
-            order.transition(OrderStatus.RISK_CHECK)
-            if decision.approved:
-                order.transition(OrderStatus.APPROVED)
-            else:
-                order.transition(OrderStatus.REJECTED)
-                order.rejection_reason = decision.message
-            order.save(force_insert=True)
-            if decision.approved:
-                risk_services.reservation_add(
-                    state=state, symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
+            keys_taken = _keys_taken(submissions, since=timezone.now() - window)
+            state, snapshot, taken_rows = risk_services.risk_lock_and_snapshot(also=keys_taken)
+            now = timezone.now()  # under the lock: creation times follow the order of decisions
+            today = risk_services.utc_today(now)
+            taken = {key for (key,) in taken_rows}
+            outcomes: list[Outcome | Exception] = []
+            reservations: list[risk_services.Reservation] = []
+            groups: list[EventGroup] = []
+            for submission in submissions:
+                if submission.key in taken:
+                    outcomes.append(DuplicateOrder())
+                    continue
+                taken.add(submission.key)
+                request = submission.request
+                intent = request.intent()
+                decision = checks.check_order(intent, snapshot, today)
+                order = _new_order(submission, decision, now)
+                if decision.approved:
+                    snapshot = snapshot.with_reservation(intent)
+                    reservations.append(
+                        risk_services.Reservation(request.symbol, request.side, request.quantity, request.price)
+                    )
+                outcomes.append((order, decision))
+                groups.append(
+                    EventGroup(
+                        _decision_events(order, decision),
+                        actor=submission.user,
+                        correlation_id=submission.correlation_id,
+                        address=submission.address,
+                    )
                 )
-            events_record(specs=_decision_events(order, decision), actor=user, correlation_id=correlation)
-            if decision.approved:
-                transaction.on_commit(partial(enqueue_execution, order.pk, correlation), robust=True)
+            if groups:
+                orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
+                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)])
+                risk_services.reservations_add(state=state, reservations=reservations)
     except IntegrityError as exc:
         if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
             raise DuplicateOrder() from exc
         raise
-    return order, decision
+    return outcomes
+
+
+def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> QuerySet | None:
+    """The query, run under the lock, for the batch's execution keys already used: by a keyed order ever,
+    or by a key-less order created since `since` (the duplicate window, measured from before the lock)."""
+    keyed = [s.key for s in submissions if s.request.client_order_id is not None]
+    keyless = [s.key for s in submissions if s.request.client_order_id is None]
+    query = Q(execution_key__in=keyed, client_order_id__isnull=False) if keyed else Q()
+    if keyless and settings.ORDER_DUPLICATE_WINDOW_SECONDS > 0:
+        query |= Q(execution_key__in=keyless, client_order_id__isnull=True, created_at__gte=since)
+    return Order.objects.filter(query).values_list("execution_key") if query else None
+
+
+def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
+    request = submission.request
+    order = Order(
+        correlation_id=submission.correlation_id,
+        client_order_id=request.client_order_id,
+        execution_key=submission.key,
+        user=submission.user,
+        symbol=request.symbol,
+        side=request.side,
+        quantity=request.quantity,
+        price=request.price,
+        strategy=request.strategy,
+        status=OrderStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    order.transition(OrderStatus.RISK_CHECK)
+    if decision.approved:
+        order.transition(OrderStatus.APPROVED)
+    else:
+        order.transition(OrderStatus.REJECTED)
+        order.rejection_reason = decision.message
+    return order
 
 
 def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]:

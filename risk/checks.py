@@ -16,7 +16,7 @@ Semantics (DESIGN.md, "Risk semantics"):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -97,6 +97,27 @@ class RiskSnapshot:
         """Executed notional of `today` (a snapshot from an earlier UTC day counts zero) plus open orders."""
         executed = self.executed_volume if self.trading_day == today else ZERO
         return executed + self.open_volume
+
+    def with_reservation(self, intent: OrderIntent) -> RiskSnapshot:
+        """The snapshot after an approved order is reserved: what the next decision of a batch must see,
+        exactly what the database holds once the batch's reservations are written (reservations_add)."""
+        notional = intent.notional
+        found = next((b for b in self.books if b.symbol == intent.symbol), None)
+        book = found or SymbolBook(symbol=intent.symbol)
+        if intent.side == Side.BUY:
+            grown = replace(
+                book,
+                open_buy_quantity=book.open_buy_quantity + intent.quantity,
+                open_buy_notional=book.open_buy_notional + notional,
+            )
+        else:
+            grown = replace(
+                book,
+                open_sell_quantity=book.open_sell_quantity + intent.quantity,
+                open_sell_notional=book.open_sell_notional + notional,
+            )
+        books = tuple(grown if b is found else b for b in self.books) if found else (*self.books, grown)
+        return replace(self, books=books, open_volume=self.open_volume + notional)
 
 
 @dataclass(frozen=True)

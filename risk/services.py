@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Subquery
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import event_record
 from itirp.exceptions import InvalidInput
+from itirp.sql import pipelined
 from risk import checks
 from risk.models import FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState
 from risk.positions import PositionState, apply_fill
 
+ZERO = Decimal(0)
 LIMIT_FIELDS = ("max_position_size", "max_daily_volume", "max_net_exposure", "max_gross_exposure")
 
 
@@ -38,15 +41,11 @@ def firm_limits() -> RiskLimits:
 def risk_state_lock() -> RiskState:
     """Take the lock that serialises every risk decision. Caller must be in a transaction.
 
-    The firm limits come in the same round trip (scalar subqueries, read under the lock like before), so a
-    decision costs one statement fewer while it holds the lock; risk_snapshot uses them."""
-    firm = RiskLimits.objects.filter(scope=LimitScope.FIRM, scope_key="")
-    state = (
-        RiskState.objects.select_for_update(of=("self",))
-        .filter(pk=FIRM_STATE_ID)
-        .annotate(**{f"firm_{name}": Subquery(firm.values(name)[:1]) for name in LIMIT_FIELDS})
-        .first()
-    )
+    The lock alone: anything else the decision reads (limits, positions) is read by a later statement, so
+    that, in READ COMMITTED, it sees what the lock's previous holder committed. (A subquery of this same
+    statement would read from the snapshot taken before the wait for the lock: limits just lowered by the
+    holder would be missed.)"""
+    state = RiskState.objects.select_for_update().filter(pk=FIRM_STATE_ID).first()
     if state is None:
         RiskState.objects.get_or_create(pk=FIRM_STATE_ID)
         state = RiskState.objects.select_for_update().get(pk=FIRM_STATE_ID)
@@ -57,28 +56,27 @@ def limits_of(limits: RiskLimits) -> checks.Limits:
     return checks.Limits(**{name: getattr(limits, name) for name in LIMIT_FIELDS})
 
 
-def _snapshot_limits(state: RiskState) -> checks.Limits:
-    """The firm limits read with the lock (risk_state_lock), else read now."""
-    values = [getattr(state, f"firm_{name}", None) for name in LIMIT_FIELDS]
-    if any(value is None for value in values):
-        return limits_of(firm_limits())
-    return checks.Limits(*values)
+POSITION_BOOK_COLUMNS = (
+    "symbol",
+    "quantity",
+    "mark_price",
+    "open_buy_quantity",
+    "open_buy_notional",
+    "open_sell_quantity",
+    "open_sell_notional",
+)
 
 
 def risk_snapshot(state: RiskState) -> checks.RiskSnapshot:
-    """The state the checks see, read under the lock."""
+    """The state the checks see, read under the lock (after risk_state_lock, in the same transaction)."""
     # Plain tuples, not model instances: this runs while every other decision waits for the lock.
-    positions = Position.objects.values_list(
-        "symbol",
-        "quantity",
-        "mark_price",
-        "open_buy_quantity",
-        "open_buy_notional",
-        "open_sell_quantity",
-        "open_sell_notional",
-    )
+    positions = Position.objects.values_list(*POSITION_BOOK_COLUMNS)
+    return _snapshot(state, limits_of(firm_limits()), positions)
+
+
+def _snapshot(state: RiskState, limits: checks.Limits, positions: Any) -> checks.RiskSnapshot:
     return checks.RiskSnapshot(
-        limits=_snapshot_limits(state),
+        limits=limits,
         kill_switch_active=state.kill_switch_enabled,
         trading_day=state.trading_day or utc_today(),
         executed_volume=state.executed_volume,
@@ -87,38 +85,116 @@ def risk_snapshot(state: RiskState) -> checks.RiskSnapshot:
     )
 
 
+STATE_LOCK_COLUMNS = ("id", "kill_switch_enabled", "trading_day", "executed_volume", "open_volume")
+
+
+def risk_lock_and_snapshot(also: QuerySet | None = None) -> tuple[RiskState, checks.RiskSnapshot, list[Any]]:
+    """risk_state_lock and risk_snapshot together, and the rows of `also` (a values_list query the caller
+    must run under the lock): on PostgreSQL in one round trip, the statements pipelined, each reading
+    after the lock is held."""
+    extra = [also.query.sql_with_params()] if also is not None else []
+    if connection.vendor != "postgresql":
+        state = risk_state_lock()
+        return state, risk_snapshot(state), list(also) if also is not None else []
+    qn = connection.ops.quote_name
+
+    def select(model: Any, columns: tuple[str, ...], where: str = "") -> str:
+        return f"SELECT {', '.join(map(qn, columns))} FROM {qn(model._meta.db_table)} {where}"  # noqa: S608
+
+    lock, limits, positions, *rows = pipelined(
+        [
+            (select(RiskState, STATE_LOCK_COLUMNS, f"WHERE {qn('id')} = %s FOR UPDATE"), [FIRM_STATE_ID]),
+            (
+                select(RiskLimits, LIMIT_FIELDS, f"WHERE {qn('scope')} = %s AND {qn('scope_key')} = %s"),
+                [
+                    LimitScope.FIRM,
+                    "",
+                ],
+            ),
+            (select(Position, POSITION_BOOK_COLUMNS), []),
+            *extra,
+        ]
+    )
+    if not lock or not limits:  # a new database: the rows are created (under the lock) the ORM's way
+        state = risk_state_lock()
+        return state, risk_snapshot(state), list(also) if also is not None else []
+    state = RiskState(**dict(zip(STATE_LOCK_COLUMNS, lock[0], strict=True)))
+    return state, _snapshot(state, checks.Limits(*limits[0]), positions or []), (rows[0] or []) if rows else []
+
+
+@dataclass(frozen=True)
+class Reservation:
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+
+
 def reservation_add(*, state: RiskState, symbol: str, side: str, quantity: Decimal, price: Decimal) -> None:
     """Count an approved order's quantity and notional against the limits until the order ends."""
-    notional = quantity * price
-    qty_field, notional_field = _open_fields(side)
+    reservations_add(state=state, reservations=[Reservation(symbol, side, quantity, price)])
+
+
+def reservations_add(*, state: RiskState, reservations: list[Reservation]) -> None:
+    """Reserve several approved orders at once (a batch of submissions): per symbol, the open buy and sell
+    quantity and notional grow by the sum of its orders; the firm's open volume by the total notional.
+    Caller holds the risk lock (positions are created only under it, so a symbol not updated is new)."""
+    sums: dict[str, list[Decimal]] = {}
+    for r in reservations:
+        row = sums.setdefault(r.symbol, [ZERO, ZERO, ZERO, ZERO])
+        offset = 0 if r.side == checks.Side.BUY else 2
+        row[offset] += r.quantity
+        row[offset + 1] += r.quantity * r.price
+    if not sums:
+        return
+    total = sum((row[1] + row[3] for row in sums.values()), ZERO)
     if connection.vendor == "postgresql":
-        updated = _reserve_in_one_statement(state, symbol, qty_field, notional_field, quantity, notional)
+        updated = _reserve_in_one_statement(state, sums, total)
     else:
-        updated = Position.objects.filter(symbol=symbol).update(
-            **{qty_field: F(qty_field) + quantity, notional_field: F(notional_field) + notional}
-        )
-        RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") + notional)
-    if not updated:
-        Position.objects.create(symbol=symbol, **{qty_field: quantity, notional_field: notional})
-
-
-def _reserve_in_one_statement(
-    state: RiskState, symbol: str, qty_field: str, notional_field: str, quantity: Decimal, notional: Decimal
-) -> int:
-    """The two UPDATEs of reservation_add (the symbol's open columns, the firm's open volume) in one round
-    trip while the lock is held; answers how many position rows were updated (0: the symbol is new)."""
-    # Identifiers only from the models and _open_fields' two fixed pairs; every value is a parameter.
-    position, risk_state = Position._meta.db_table, RiskState._meta.db_table
-    sql = (
-        f'WITH p AS (UPDATE "{position}" SET "{qty_field}" = "{qty_field}" + %s, '  # noqa: S608
-        f'"{notional_field}" = "{notional_field}" + %s WHERE "symbol" = %s RETURNING 1) '
-        f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s '
-        "RETURNING (SELECT count(*) FROM p)"
+        updated = set()
+        for symbol, (bq, bn, sq, sn) in sums.items():
+            if Position.objects.filter(symbol=symbol).update(
+                open_buy_quantity=F("open_buy_quantity") + bq,
+                open_buy_notional=F("open_buy_notional") + bn,
+                open_sell_quantity=F("open_sell_quantity") + sq,
+                open_sell_notional=F("open_sell_notional") + sn,
+            ):
+                updated.add(symbol)
+        RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") + total)
+    Position.objects.bulk_create(
+        [
+            Position(
+                symbol=symbol,
+                open_buy_quantity=bq,
+                open_buy_notional=bn,
+                open_sell_quantity=sq,
+                open_sell_notional=sn,
+            )
+            for symbol, (bq, bn, sq, sn) in sums.items()
+            if symbol not in updated
+        ]
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [quantity, notional, symbol, notional, state.pk])
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
+
+
+def _reserve_in_one_statement(state: RiskState, sums: dict[str, list[Decimal]], total: Decimal) -> set[str]:
+    """PostgreSQL: every symbol's open columns and the firm's open volume in one round trip while the lock
+    is held; answers the symbols whose position rows were updated (the others are new)."""
+    # Identifiers only from the models; every value is a parameter.
+    position, risk_state = Position._meta.db_table, RiskState._meta.db_table
+    columns = [list(sums), *([row[i] for row in sums.values()] for i in range(4))]
+    sql = (
+        "WITH v (symbol, bq, bn, sq, sn) AS ("  # noqa: S608
+        "SELECT * FROM UNNEST(%s::varchar[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[])), "
+        f'p AS (UPDATE "{position}" t SET "open_buy_quantity" = t."open_buy_quantity" + v.bq, '
+        '"open_buy_notional" = t."open_buy_notional" + v.bn, '
+        '"open_sell_quantity" = t."open_sell_quantity" + v.sq, '
+        '"open_sell_notional" = t."open_sell_notional" + v.sn, "updated_at" = now() '
+        "FROM v WHERE t.symbol = v.symbol RETURNING t.symbol) "
+        f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s '
+        "RETURNING ARRAY(SELECT symbol FROM p)"
+    )
+    (rows,) = pipelined([(sql, [*columns, total, state.pk])])
+    return set(rows[0][0]) if rows else set()
 
 
 def reservation_release(*, state: RiskState, symbol: str, side: str, quantity: Decimal, price: Decimal) -> None:

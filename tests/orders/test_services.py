@@ -109,10 +109,10 @@ def test_submit_when_outer_transaction_rolls_back_then_execution_is_never_queued
 def test_submit_when_event_write_fails_then_no_order_and_no_reservation(trader, submit, monkeypatch) -> None:
     before = written()
 
-    def broken(**kwargs: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("event store refused the insert")
 
-    monkeypatch.setattr(services, "events_record", broken)
+    monkeypatch.setattr(services, "events_record_groups", broken)
     with pytest.raises(RuntimeError):
         submit(trader)
     assert written() == before

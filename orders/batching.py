@@ -1,0 +1,71 @@
+"""Group commit: the submissions that arrive in one process while a decision is being committed are decided
+and committed together, in one transaction under one hold of the risk lock.
+
+Leader and followers, no thread of our own: every submitting thread queues its item and takes the leader
+lock; whoever holds it runs everything queued (its own item included) through the batch function, hands each
+waiting thread its own result or error, and lets go. A thread that finds its item already answered returns
+at once. One batch at a time per process; batches of different processes (and machines) are serialised by
+the risk lock in PostgreSQL, so what a batch decides is exactly what deciding its items one by one, in queue
+order, would have decided.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class _Slot(Generic[Item]):
+    __slots__ = ("item", "result", "error", "done")
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Runs `run_batch(items) -> results` (one result or exception per item, in order) for queued items."""
+
+    def __init__(self, run_batch: Callable[[Sequence[Item]], Sequence[Result | BaseException]], max_batch: int) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max(1, max_batch)
+        self._queue: deque[_Slot[Item]] = deque()
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()
+
+    def submit(self, item: Item) -> Result:
+        slot = _Slot(item)
+        with self._queue_lock:
+            self._queue.append(slot)
+        while not slot.done:
+            with self._leader:
+                if not slot.done:
+                    self._lead()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _lead(self) -> None:
+        with self._queue_lock:
+            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+        if not batch:
+            return
+        try:
+            outcomes: Sequence[Any] = self._run_batch([slot.item for slot in batch])
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"batch of {len(batch)} answered {len(outcomes)} results")
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the batch's error, re-raised
+            outcomes = [exc] * len(batch)
+        for slot, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                slot.error = outcome
+            else:
+                slot.result = outcome
+            slot.done = True
