@@ -64,6 +64,10 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     for cursor in cursors:
         results.append(cursor.fetchall() if cursor.description is not None else None)
         cursor.close()
+    if connection.queries_logged:  # DEBUG, or a CaptureQueriesContext: the log shows these statements too
+        literal = psycopg.ClientCursor(raw)
+        for sql, params in statements:
+            connection.queries_log.append({"sql": literal.mogrify(sql, params), "time": "0.000"})
     return results
 
 
