@@ -1,9 +1,12 @@
-"""Benchmark baseline only: POST /api/v1/bench/baseline answers a submission's JSON without the database.
+"""Benchmark baselines only, routed only when ITIRP_BENCH_BASELINE=1 is set (itirp/urls.py), never in
+production.
 
-Routed only when ITIRP_BENCH_BASELINE=1 is set in the environment (itirp/urls.py), never in production.
-It goes through the same middleware, DRF parser and renderer as POST /api/v1/orders, but has no
-authentication, no permission, no throttle, no risk decision and no database: what is left is the cost of
-the web server, Django and DRF per request, the floor under any real submission.
+- POST /api/v1/bench/baseline answers a submission's JSON without the database. It goes through the same
+  middleware, DRF parser and renderer as POST /api/v1/orders, but has no authentication, no permission, no
+  throttle, no risk decision and no database: the cost of the web server, Django and DRF per request.
+- POST /api/v1/bench/guarded is POST /api/v1/orders without the decision: the same JWT authentication
+  (and its query), permission, throttle and input validation, then the same answer's shape. What it costs
+  is the floor under any implementation of the decision in this web tier.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from orders import serializers
+from orders.apis import OrdersApi
 
 
 class BaselineApi(APIView):
@@ -27,6 +33,21 @@ class BaselineApi(APIView):
             {
                 "order_id": str(uuid.uuid4()),
                 "status": "APPROVED" if body.get("symbol") else "REJECTED",
+                "correlation_id": str(getattr(request, "correlation_id", uuid.uuid4())),
+                "timestamp": timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "message": "Order approved - all pre-trade risk checks passed",
+            }
+        )
+
+
+class GuardedBaselineApi(OrdersApi):
+    def post(self, request: Any) -> Response:
+        data = serializers.OrderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            {
+                "order_id": str(uuid.uuid4()),
+                "status": "APPROVED",
                 "correlation_id": str(getattr(request, "correlation_id", uuid.uuid4())),
                 "timestamp": timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "message": "Order approved - all pre-trade risk checks passed",

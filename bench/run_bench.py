@@ -53,6 +53,9 @@ RAISED = {name: "1000000000000000" for name in ("max_position_size", "max_daily_
 RAISED["max_gross_exposure"] = "1000000000000000"
 LEVELS = (8, 32, 64)
 
+# The last commit before group commit (one transaction per order under the risk lock, DRF's throttle).
+BEFORE = "0498b0c"
+
 LUA_SCRIPT = Path(__file__).resolve().parent / "orders.lua"  # shared with bench_orders.py
 
 STARTED: list[subprocess.Popen] = []
@@ -69,10 +72,10 @@ def load() -> str:
 # --- processes ---------------------------------------------------------------------------------------------
 
 
-def spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def spawn(cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> subprocess.Popen:
     """Start a process in its own session (so its children can be stopped with it) and remember its PID."""
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        cmd, cwd=cwd, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
     STARTED.append(proc)
     log(f"started pid {proc.pid}: {shlex.join(cmd)} (log {log_path})")
@@ -147,6 +150,28 @@ def web_command(server: str, port: int) -> tuple[list[str], str]:
             cmd += ["--threads", threads or "4"]
         return cmd, f"gunicorn {kind}, {workers} workers" + (f" x {threads or 4} threads" if kind == "gthread" else "")
     raise SystemExit(f"unknown --web {server!r}")
+
+
+def measure_before(rev: str, server: str, port: int, env: dict[str, str], var: Path, token: str) -> dict[str, Any]:
+    """The same POST /orders runs against the web server of an earlier commit (a git worktree of it, same
+    database, same worker), so the report shows before and after from one run on one machine."""
+    tree = var / f"before-{rev}"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True, capture_output=True)
+    try:
+        full = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True)
+        cmd, desc = web_command(server, port)
+        log_path = var / "web-before.log"
+        proc = spawn(cmd, {**env, "ITIRP_PROCESS": "web", "PYTHONPATH": str(tree)}, log_path, cwd=tree)
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/", proc, log_path)
+        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=3, run="warm-before")
+        figures = [
+            run_wrk(f"{base}/api/v1/orders", token, connections=c, duration=10, run=f"before-c{c}") for c in (8, 64)
+        ]
+        stop(proc)
+        return {"rev": full.stdout.strip() or rev, "web": desc, "figures": figures}
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
 
 
 # --- HTTP and wrk ------------------------------------------------------------------------------------------
@@ -369,6 +394,12 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
         action="store_true",
         help="a quick look while working: only POST /orders at 8 connections, printed, no report written",
     )
+    parser.add_argument(
+        "--before",
+        default=BEFORE,
+        help="a commit whose web server is measured in the same run (8 and 64 connections), for before/after;"
+        " '' to skip",
+    )
     parser.add_argument("--hold", type=int, default=0, help="with --orders-only: keep the servers up N s (profiling)")
     args = parser.parse_args()
 
@@ -485,6 +516,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
         report["compare_web"].append((desc, figures))
         stop(proc)
 
+    report["before"] = measure_before(args.before, args.web, args.port, env, var, token) if args.before else None
+
     stop(beat)
     stop(worker)
 
@@ -496,6 +529,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     url = f"http://127.0.0.1:{args.baseline_port}/api/v1/bench/baseline"
     run_wrk(url, "", connections=8, duration=3, run="bwarm")
     report["baseline"] = [run_wrk(url, "", connections=c, duration=args.duration, run=f"b{c}") for c in LEVELS]
+    url = f"http://127.0.0.1:{args.baseline_port}/api/v1/bench/guarded"
+    run_wrk(url, token, connections=8, duration=3, run="gwarm")
+    report["guarded"] = [run_wrk(url, token, connections=c, duration=args.duration, run=f"g{c}") for c in LEVELS]
     stop(baseline)
 
     log("baseline: pgbench running one submission's SQL")
@@ -613,14 +649,15 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         "",
         "## POST /api/v1/orders (wrk, every order unique, 2 threads)",
         "",
-        "| connections | orders/s (200) | p50 ms | p99 ms | max ms | non-200 | socket errors | vs bare view | vs pgbench |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| connections | orders/s (200) | p50 ms | p99 ms | max ms | non-200 | socket errors | vs bare view"
+        " | vs guarded view | vs pgbench |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for o, b, p in zip(r["orders"], r["baseline"], r["pgbench"], strict=True):
+    for o, b, g, p in zip(r["orders"], r["baseline"], r["guarded"], r["pgbench"], strict=True):
         lines.append(
             f"| {o['connections']} | **{o['rps']:.0f}** | {ms(o['p50_us'])} | {ms(o['p99_us'])} | {ms(o['max_us'])} |"
             f" {o['non200']} | {o['errors']} | {ratio(o['rps'], b['rps'])} of {b['rps']:.0f} |"
-            f" {ratio(o['rps'], p['tps'])} of {p['tps']:.0f} |"
+            f" {ratio(o['rps'], g['rps'])} of {g['rps']:.0f} | {ratio(o['rps'], p['tps'])} of {p['tps']:.0f} |"
         )
     lines += [
         "",
@@ -633,6 +670,12 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         lines.append(
             f"| bare DRF view, no database (POST /api/v1/bench/baseline) | {b['connections']} | {b['rps']:.0f} |"
             f" {ms(b['p50_us'])} | {ms(b['p99_us'])} | {ms(b['max_us'])} | {b['non200'] + b['errors']} |"
+        )
+    for g in r["guarded"]:
+        lines.append(
+            f"| guarded view: POST /orders without the decision (JWT + its query, permission, throttle, validation;"
+            f" POST /api/v1/bench/guarded) | {g['connections']} | {g['rps']:.0f} |"
+            f" {ms(g['p50_us'])} | {ms(g['p99_us'])} | {ms(g['max_us'])} | {g['non200'] + g['errors']} |"
         )
     for p in r["pgbench"]:
         lines.append(
@@ -653,8 +696,27 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         )
         for desc, f in r["compare_web"]:
             lines.append(f"| {desc} | {f['rps']:.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['non200']} |")
+    if r.get("before"):
+        b = r["before"]
+        after = {o["connections"]: o for o in r["orders"]}
+        lines += [
+            "",
+            f"Before and after, same run: the web server of commit {b['rev']} (one transaction per order under the"
+            f" risk lock, DRF's throttle), {b['web']}, against the same database and worker, 10 s per level:",
+            "",
+            "| connections | before: orders/s | p50 ms | p99 ms | after: orders/s | p50 ms | p99 ms | speed-up |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for f in b["figures"]:
+            a = after.get(f["connections"])
+            if a is None:
+                continue
+            lines.append(
+                f"| {f['connections']} | {f['rps']:.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | **{a['rps']:.0f}** |"
+                f" {ms(a['p50_us'])} | {ms(a['p99_us'])} | {ratio(a['rps'], f['rps'])}x |"
+            )
     lines += ["", "wrk / pgbench command lines:", ""]
-    lines += [f"- `{x['command']}`" for x in [*r["orders"], *r["baseline"], *r["pgbench"]]]
+    lines += [f"- `{x['command']}`" for x in [*r["orders"], *r["baseline"], *r["guarded"], *r["pgbench"]]]
     i = r["inproc"]
     e = r["execution"]
     if "error" in e:

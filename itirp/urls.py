@@ -36,6 +36,7 @@ urlpatterns = [
 # `make bench` only: a bare view answering a submission's JSON without the database, as the baseline that
 # the real POST /api/v1/orders is compared with. Never routed unless the benchmark sets this variable.
 if os.environ.get("ITIRP_BENCH_BASELINE") == "1":
-    from bench.baseline import BaselineApi
+    from bench.baseline import BaselineApi, GuardedBaselineApi
 
     urlpatterns.append(path("api/v1/bench/baseline", BaselineApi.as_view(), name="bench-baseline"))
+    urlpatterns.append(path("api/v1/bench/guarded", GuardedBaselineApi.as_view(), name="bench-guarded"))
