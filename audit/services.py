@@ -29,14 +29,18 @@ class EventSpec:
     causation_id: uuid.UUID | None = None
 
 
+FROM_CONTEXT: Any = object()  # the address of the request being served on this thread
+
+
 @dataclass(frozen=True)
 class EventGroup:
-    """Events of one change with its actor, correlation and address (a batch of submissions has several)."""
+    """Events of one change with its actor, correlation and address (a batch of submissions has several;
+    it may be written on another thread than the one that served the request, so None means no address)."""
 
     specs: Sequence[EventSpec]
     actor: Any = None
     correlation_id: uuid.UUID | None = None
-    address: str | None = None
+    address: str | None = FROM_CONTEXT
 
 
 def events_record(
@@ -47,7 +51,9 @@ def events_record(
     address: str | None = None,
 ) -> list[Event]:
     """Append events in one INSERT. Must run inside the transaction of the change they record."""
-    return events_record_groups([EventGroup(specs, actor, correlation_id, address)])
+    return events_record_groups(
+        [EventGroup(specs, actor, correlation_id, address if address is not None else FROM_CONTEXT)]
+    )
 
 
 def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[BulkInsert] = ()) -> list[Event]:
@@ -59,7 +65,7 @@ def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[Bu
     events = []
     for group in groups:
         correlation = group.correlation_id or context.correlation_id()
-        address = group.address if group.address is not None else context.client_address()
+        address = context.client_address() if group.address is FROM_CONTEXT else group.address
         actor_id = getattr(group.actor, "pk", None)
         actor_username = getattr(group.actor, "username", "") or ""
         events += [

@@ -167,7 +167,8 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Outcome | Exception
                 if submission.key in taken:
                     outcomes.append(DuplicateOrder())
                     continue
-                taken.add(submission.key)
+                if submission.request.client_order_id is not None or window:
+                    taken.add(submission.key)  # a later identical order of the batch is a duplicate too
                 request = submission.request
                 intent = request.intent()
                 decision = checks.check_order(intent, snapshot, today)

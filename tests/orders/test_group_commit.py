@@ -429,3 +429,20 @@ def test_orders_decide_when_a_batch_of_random_orders_then_same_decisions_and_res
     assert Order.objects.count() == 0  # every case rolled back
     # the cases are not vacuous: many batches hold approvals after which an order is refused, some duplicates
     assert seen["mixed"] >= 10 and seen["duplicate"] >= 3, seen
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_orders_decide_when_a_submission_has_no_address_then_its_events_do_not_take_the_leaders(trader) -> None:
+    # The batch runs on the leader's thread, whose request context has an address of its own: a submission
+    # made without one (not through HTTP) must not have its events recorded with the leader's address.
+    from itirp import context
+
+    context.bind(correlation=uuid.uuid4(), address="198.51.100.9")
+    try:
+        outcomes = orders_decide([submission(trader, address=None), submission(trader, symbol="BBB")])
+    finally:
+        context.bind(correlation=None, address=None)
+    first, second = (order for order, _ in outcomes)
+    assert set(Event.objects.filter(order_id=first.pk).values_list("address", flat=True)) == {None}
+    assert set(Event.objects.filter(order_id=second.pk).values_list("address", flat=True)) == {"203.0.113.7"}
