@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Exists, OuterRef
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
@@ -78,13 +79,24 @@ def _user_with_flags_and_perms(user_id: Any, jti: str, session: str) -> Any:
         pk = model._meta.pk.to_python(user_id)
     except ValidationError as exc:
         raise InvalidToken("Token contained no recognizable user identification") from exc
-    users = list(model.objects.raw(_auth_sql(), [jti, session, pk]))
-    if not users:
+    with connection.cursor() as cursor:
+        cursor.execute(_auth_sql(), [jti, session, pk])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    user = users[0]
+    # The model from the row's own columns (Model.from_db, as the ORM does), without a RawQuerySet's
+    # column mapping on every request; the three computed columns come last.
+    fields = _user_columns()
+    user = model.from_db(connection.alias, fields, row[: len(fields)])
+    user.token_revoked, user.session_ended, perm_names = row[len(fields) :]
     if user.is_active:
-        user._perm_cache = {name for name in user.perm_names if name}
+        user._perm_cache = {name for name in perm_names if name}
     return user
+
+
+@functools.cache
+def _user_columns() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
 
 
 @functools.cache
@@ -102,8 +114,9 @@ def _auth_sql() -> str:
         "user_groups": user_groups._meta.db_table,
         "group_perms": Group.permissions.through._meta.db_table,
     }
+    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in user._meta.concrete_fields)
     return (
-        "SELECT u.*, "  # noqa: S608 - table names from the models only; every value is a parameter
+        f"SELECT {columns}, "  # noqa: S608 - names from the models only; every value is a parameter
         f'EXISTS (SELECT 1 FROM "{table["revoked"]}" r WHERE r.jti = %s AND r.user_id = u.id) AS token_revoked, '
         f'EXISTS (SELECT 1 FROM "{table["blacklisted"]}" b JOIN "{table["outstanding"]}" o ON o.id = b.token_id '
         "WHERE o.jti = %s AND o.user_id = u.id) AS session_ended, "
