@@ -283,10 +283,10 @@ def enqueue_execution(order_id: uuid.UUID, correlation_id: uuid.UUID | None = No
     sweeper queues it again once the broker is back."""
     from orders.tasks import order_execute
 
+    args, kwargs = [str(order_id)], {"correlation_id": str(correlation_id) if correlation_id else None}
     try:
-        order_execute.apply_async(
-            args=[str(order_id)], kwargs={"correlation_id": str(correlation_id) if correlation_id else None}
-        )
+        # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr on every submission
+        order_execute.apply_async(args=args, kwargs=kwargs, argsrepr=repr(args), kwargsrepr=repr(kwargs))
         return True
     except Exception:  # noqa: BLE001 - any broker failure; the order is durable and will be swept
         logger.warning("broker unavailable: order %s left APPROVED for the sweeper", order_id)
