@@ -382,7 +382,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--web", default="gthread:2x4", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
     parser.add_argument(
-        "--compare-web", default="sync:2,sync:4", help="comma-separated other --web values, measured at 8 connections"
+        "--compare-web",
+        default="gthread:2x8,sync:2,sync:4",
+        help="comma-separated other --web values, measured at 8 connections",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk / pgbench run")
     parser.add_argument("--exec-orders", type=int, default=300)
