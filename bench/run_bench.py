@@ -53,6 +53,10 @@ RAISED = {name: "1000000000000000" for name in ("max_position_size", "max_daily_
 RAISED["max_gross_exposure"] = "1000000000000000"
 LEVELS = (8, 32, 64)
 
+# Orders submitted before the measured runs: a new database's first seconds (autovacuum, index growth, the
+# first positions) are slower than its steady state, and the first run measured would pay for them.
+WARM_UP_S = 10
+
 # The last commit before group commit (one transaction per order under the risk lock, DRF's throttle).
 BEFORE = "0498b0c"
 
@@ -164,7 +168,7 @@ def measure_before(rev: str, server: str, port: int, env: dict[str, str], var: P
         proc = spawn(cmd, {**env, "ITIRP_PROCESS": "web", "PYTHONPATH": str(tree)}, log_path, cwd=tree)
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/", proc, log_path)
-        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=3, run="warm-before")
+        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm-before")
         figures = [
             run_wrk(f"{base}/api/v1/orders", token, connections=c, duration=10, run=f"before-c{c}") for c in (8, 64)
         ]
@@ -493,8 +497,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script, read top to bott
     status, tokens = http("POST", f"{base}/api/v1/auth/login", {"username": "bench-trader", "password": "bench-pass-1"})
     assert status == 200, tokens
     token = tokens["access_token"]
-    log("warm-up 3 s")
-    run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=3, run="warm")
+    log(f"warm-up {WARM_UP_S} s")
+    run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm")
     if args.orders_only:
         if args.hold:
             log(f"holding the servers {args.hold} s (web pid {web.pid}); token in {var / 'token'}")
