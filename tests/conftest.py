@@ -39,6 +39,18 @@ def _clear_cache() -> None:
 
 
 @pytest.fixture
+def _purge_queue() -> Any:
+    """Approved orders queue execution tasks; where no worker runs, drop them afterwards."""
+    yield
+    from itirp.celery import app
+
+    try:
+        app.control.purge()
+    except Exception:  # noqa: BLE001 - a broker that is down has nothing queued to drop
+        pass
+
+
+@pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     from accounts import services
 

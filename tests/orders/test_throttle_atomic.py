@@ -26,18 +26,6 @@ WAIT = 60  # seconds: the bound of every wait on another thread
 REQUESTS, RATE = 20, 5
 
 
-@pytest.fixture
-def _purge_queue() -> Any:
-    """Approved orders queue execution tasks; no worker runs here, so drop them afterwards."""
-    yield
-    from itirp.celery import app
-
-    try:
-        app.control.purge()
-    except Exception:  # noqa: BLE001 - a broker that is down has nothing queued to drop
-        pass
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_order_throttle_when_one_trader_sends_many_requests_at_once_then_exactly_the_rate_passes(

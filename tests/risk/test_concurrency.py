@@ -13,7 +13,6 @@ import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import connection, models
@@ -31,18 +30,6 @@ FITS = 12  # orders of 10 @ 100 = 1,000 each that fit in the day's volume
 THREADS, PER_THREAD = 4, 5
 PROCESSES, PER_PROCESS = 3, 5
 TOTAL = THREADS * PER_THREAD + PROCESSES * PER_PROCESS
-
-
-@pytest.fixture
-def _purge_queue() -> Any:
-    """Approved orders queue execution tasks on commit; no worker runs here, so drop them afterwards."""
-    yield
-    from itirp.celery import app
-
-    try:
-        app.control.purge()
-    except Exception:  # noqa: BLE001 - a broker that is down has nothing queued to drop
-        pass
 
 
 def test_submissions_when_threads_and_processes_race_a_tight_limit_then_exactly_the_orders_that_fit_pass(

@@ -31,18 +31,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 WAIT = 20  # seconds: the bound of every wait on another thread
 
 
-@pytest.fixture
-def _purge_queue() -> Any:
-    """An approved order (a failure here) queues an execution task; no worker runs, so drop it afterwards."""
-    yield
-    from itirp.celery import app
-
-    try:
-        app.control.purge()
-    except Exception:  # noqa: BLE001 - a broker that is down has nothing queued to drop
-        pass
-
-
 def _waiting_for_a_lock() -> bool:
     """Another backend of this database waits for a lock in the statement that takes the risk lock."""
     with connection.cursor() as cursor:
