@@ -206,7 +206,7 @@ def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> QueryS
     query = Q(execution_key__in=keyed, client_order_id__isnull=False) if keyed else Q()
     if keyless and settings.ORDER_DUPLICATE_WINDOW_SECONDS > 0:
         query |= Q(execution_key__in=keyless, client_order_id__isnull=True, created_at__gte=since)
-    return Order.objects.filter(query).values_list("execution_key") if query else None
+    return Order.objects.filter(query).order_by().values_list("execution_key") if query else None
 
 
 def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
