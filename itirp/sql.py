@@ -1,10 +1,11 @@
-"""Bulk inserts of several models in one database round trip: the write half of a batch of submissions.
+"""Several statements in one database round trip: the reads and writes of a batch of submissions.
 
-Django's bulk_create sends one INSERT per model and compiles it through the ORM each time; on the
-submission path, under the risk lock, both cost more than the rows. On PostgreSQL each model's rows become
-one `INSERT ... SELECT * FROM UNNEST(...)` (the statement Django 5.2 itself uses for bulk inserts), values
-prepared by the model fields exactly as Django prepares them, and the statements go to the server
-together, as one query string with client-side binding. Elsewhere (SQLite) it is bulk_create per model.
+On the submission path, under the risk lock, each round trip and each statement Django compiles through the
+ORM costs more than the rows it moves. On PostgreSQL, `pipelined` sends statements together (psycopg's
+pipeline mode, server-side binding) and `bulk_insert` writes several models' rows as one multi-row INSERT
+each, values prepared by the model fields exactly as Django prepares them. Errors come out as Django's
+(IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `bulk_insert` is
+bulk_create per model; callers of `pipelined` have an ORM path of their own for other databases.
 """
 
 from __future__ import annotations
@@ -54,16 +55,19 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
 
     connection.ensure_connection()
     raw = connection.connection
-    with raw.pipeline():
-        cursors = []
-        for sql, params in statements:
-            cursor = psycopg.Cursor(raw)
-            cursor.execute(sql, params)
-            cursors.append(cursor)
     results = []
-    for cursor in cursors:
-        results.append(cursor.fetchall() if cursor.description is not None else None)
-        cursor.close()
+    # psycopg's own exceptions become Django's, and a broken connection is marked as such, as with any
+    # Django cursor: a unique violation is an IntegrityError, a database that went away an OperationalError.
+    with connection.wrap_database_errors:
+        with raw.pipeline():
+            cursors = []
+            for sql, params in statements:
+                cursor = psycopg.Cursor(raw)
+                cursor.execute(sql, params)
+                cursors.append(cursor)
+        for cursor in cursors:
+            results.append(cursor.fetchall() if cursor.description is not None else None)
+            cursor.close()
     if connection.queries_logged:  # DEBUG, or a CaptureQueriesContext: the log shows these statements too
         literal = psycopg.ClientCursor(raw)
         for sql, params in statements:
