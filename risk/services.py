@@ -92,7 +92,6 @@ def risk_lock_and_snapshot(also: QuerySet | None = None) -> tuple[RiskState, che
     """risk_state_lock and risk_snapshot together, and the rows of `also` (a values_list query the caller
     must run under the lock): on PostgreSQL in one round trip, the statements pipelined, each reading
     after the lock is held."""
-    extra = [also.query.sql_with_params()] if also is not None else []
     if connection.vendor != "postgresql":
         state = risk_state_lock()
         return state, risk_snapshot(state), list(also) if also is not None else []
@@ -101,18 +100,13 @@ def risk_lock_and_snapshot(also: QuerySet | None = None) -> tuple[RiskState, che
     def select(model: Any, columns: tuple[str, ...], where: str = "") -> str:
         return f"SELECT {', '.join(map(qn, columns))} FROM {qn(model._meta.db_table)} {where}"  # noqa: S608
 
+    firm = f"WHERE {qn('scope')} = %s AND {qn('scope_key')} = %s"
     lock, limits, positions, *rows = pipelined(
         [
             (select(RiskState, STATE_LOCK_COLUMNS, f"WHERE {qn('id')} = %s FOR UPDATE"), [FIRM_STATE_ID]),
-            (
-                select(RiskLimits, LIMIT_FIELDS, f"WHERE {qn('scope')} = %s AND {qn('scope_key')} = %s"),
-                [
-                    LimitScope.FIRM,
-                    "",
-                ],
-            ),
+            (select(RiskLimits, LIMIT_FIELDS, firm), [LimitScope.FIRM.value, ""]),
             (select(Position, POSITION_BOOK_COLUMNS), []),
-            *extra,
+            *([also.query.sql_with_params()] if also is not None else []),
         ]
     )
     if not lock or not limits:  # a new database: the rows are created (under the lock) the ORM's way
