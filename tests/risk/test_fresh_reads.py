@@ -89,16 +89,16 @@ def _race(holder_change: Any, request: OrderRequest, user: Any) -> dict[str, Any
     return found
 
 
+def _limits(actor: Any, **tight: Decimal) -> None:
+    """Firm limits wide open but for the one the test is about."""
+    wide = dict.fromkeys(risk_services.LIMIT_FIELDS, Decimal(1_000_000))
+    risk_services.risk_limits_update(actor=actor, **{**wide, **tight})
+
+
 def test_submission_when_the_lock_holder_lowered_the_limits_then_the_waiting_order_sees_them_and_is_rejected(
     trader, risk_manager, _purge_queue
 ) -> None:
-    risk_services.risk_limits_update(
-        actor=risk_manager,
-        max_daily_volume=Decimal(10_000),
-        max_position_size=Decimal(1_000_000),
-        max_net_exposure=Decimal(1_000_000),
-        max_gross_exposure=Decimal(1_000_000),
-    )
+    _limits(risk_manager, max_daily_volume=Decimal(10_000))
     request = OrderRequest(symbol="FRSH", side="BUY", quantity=Decimal(10), price=Decimal(100))  # 1,000: fits
 
     def lower() -> None:
@@ -116,13 +116,7 @@ def test_submission_when_the_lock_holder_lowered_the_limits_then_the_waiting_ord
 def test_submission_when_the_lock_holder_grew_the_symbols_open_orders_then_the_waiting_order_sees_them(
     trader, risk_manager, _purge_queue
 ) -> None:
-    risk_services.risk_limits_update(
-        actor=risk_manager,
-        max_daily_volume=Decimal(1_000_000),
-        max_position_size=Decimal(1_500),
-        max_net_exposure=Decimal(1_000_000),
-        max_gross_exposure=Decimal(1_000_000),
-    )
+    _limits(risk_manager, max_position_size=Decimal(1_500))
     Position.objects.create(symbol="FRSH")
     request = OrderRequest(symbol="FRSH", side="BUY", quantity=Decimal(10), price=Decimal(100))  # 1,000: fits
 
