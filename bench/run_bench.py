@@ -156,11 +156,16 @@ def web_command(server: str, port: int) -> tuple[list[str], str]:
     raise SystemExit(f"unknown --web {server!r}")
 
 
-def measure_before(rev: str, server: str, port: int, env: dict[str, str], var: Path, token: str) -> dict[str, Any]:
+def measure_before(
+    rev: str, server: str, port: int, env: dict[str, str], var: Path, token: str
+) -> dict[str, Any] | None:
     """The same POST /orders runs against the web server of an earlier commit (a git worktree of it, same
     database, same worker), so the report shows before and after from one run on one machine."""
     tree = var / f"before-{rev}"
-    subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True, capture_output=True)
+    added = subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, capture_output=True)
+    if added.returncode:  # e.g. a shallow clone without that commit: the rest of the report still stands
+        log(f"before/after skipped: no worktree of {rev}: {added.stderr.decode(errors='replace').strip()}")
+        return None
     try:
         full = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True)
         cmd, desc = web_command(server, port)
