@@ -26,7 +26,7 @@ graceful_timeout = 5
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "itirp.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["console"], "level": loglevel.upper()},
     "loggers": {
@@ -38,13 +38,13 @@ logconfig_dict = {
 
 def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     """Before the first fork: settings loaded, the metrics directory ready and free of dead processes' files."""
-    from itirp import metrics
+    from core import metrics
 
     removed = metrics.multiproc_dir_prepare()
     server.log.info("metrics directory %s ready (%d stale files removed)", metrics.multiproc_dir(), len(removed))
 
 
 def child_exit(server, worker):  # noqa: ANN001, ANN201
-    from itirp import metrics
+    from core import metrics
 
     metrics.mark_process_dead(worker.pid)

@@ -13,7 +13,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts import serializers, services
-from itirp.schema import ERRORS
+from core.schema import ERRORS
 
 
 class LoginThrottle(AnonRateThrottle):

@@ -24,7 +24,7 @@ from accounts.models import RevokedAccessToken, Role, User
 from accounts.roles import STAFF_ROLES
 from audit.models import EventType
 from audit.services import event_record
-from itirp.exceptions import ItirpError
+from core.exceptions import ItirpError
 
 logger = logging.getLogger("itirp.accounts")
 

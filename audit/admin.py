@@ -21,7 +21,7 @@ from django.utils.html import format_html
 
 from audit import admin_views
 from audit.models import Event
-from itirp.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin
 
 # A filtered selection is counted up to this many rows; past it the page says "more than".
 COUNT_CAP = 10_000

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
 from audit import selectors, serializers
-from itirp.exceptions import NotFound
-from itirp.schema import ERRORS
+from core.exceptions import NotFound
+from core.schema import ERRORS
 
 CanAudit = has_perms("audit.view_audit_trail")
 

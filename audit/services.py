@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import Event, EventType
-from itirp import context
-from itirp.logs import events_recorded
-from itirp.sql import BulkInsert, bulk_insert
+from core import context
+from core.logs import events_recorded
+from core.sql import BulkInsert, bulk_insert
 
 
 @dataclass(frozen=True)

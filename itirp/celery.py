@@ -12,7 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-# --- Observability: JSON logs, correlation id across the queue, task timing (itirp.logs, itirp.metrics) ---
+# --- Observability: JSON logs, correlation id across the queue, task timing (core.logs, core.metrics) ---
 # Handlers import Django lazily: this module is imported (by itirp/__init__) before settings are loaded.
 _task_started_at: dict[str, float] = {}
 _task_context: dict[str, object] = {}
@@ -34,14 +34,14 @@ def _setup_logging(loglevel: object = None, **kwargs: object) -> None:
 
 @signals.worker_init.connect
 def _worker_init(**kwargs: object) -> None:
-    from itirp import metrics
+    from core import metrics
 
     metrics.multiproc_dir_prepare()
 
 
 @signals.worker_process_shutdown.connect
 def _worker_process_shutdown(pid: int | None = None, **kwargs: object) -> None:
-    from itirp import metrics
+    from core import metrics
 
     metrics.mark_process_dead(pid or os.getpid())
 
@@ -74,8 +74,8 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
     own context as it found it."""
     import structlog
 
-    from itirp import context
-    from itirp.logs import get_logger
+    from core import context
+    from core.logs import get_logger
 
     kwargs = kw.get("kwargs") if isinstance(kw.get("kwargs"), dict) else {}
     request = getattr(task, "request", None)
@@ -98,8 +98,8 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
 def _task_postrun(task_id: str | None = None, task: object = None, retval: object = None, **kw: object) -> None:
     import structlog
 
-    from itirp import metrics
-    from itirp.logs import get_logger
+    from core import metrics
+    from core.logs import get_logger
 
     state = kw.get("state")
     started = _task_started_at.pop(str(task_id), None)

@@ -1,4 +1,5 @@
-"""One error hierarchy with machine-readable codes, and the one DRF exception handler that shapes it."""
+"""The one DRF exception handler: core's error hierarchy, validation and parse errors, a database that went
+away (503) and permission denials (each recorded as a PERMISSION_DENIED event) shaped as API.md's errors."""
 
 from __future__ import annotations
 
@@ -11,45 +12,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.services import permission_denied_record
+from core.exceptions import ItirpError
+
 logger = logging.getLogger("itirp.errors")
-
-
-class ItirpError(Exception):
-    """A domain error that has an HTTP meaning; services raise these, never HTTP responses."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "error"
-    default_message = "The request could not be processed."
-
-    def __init__(
-        self, message: str | None = None, *, code: str | None = None, fields: dict[str, str] | None = None
-    ) -> None:
-        self.message = message or self.default_message
-        self.fields = fields or {}
-        if code:
-            self.code = code
-        super().__init__(self.message)
-
-
-class InvalidInput(ItirpError):
-    code = "invalid"
-
-
-class NotFound(ItirpError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
-    default_message = "Not found."
-
-
-class Conflict(ItirpError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "conflict"
-
-
-class ServiceUnavailable(ItirpError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "service_unavailable"
-    default_message = "A required backing service is unavailable; nothing was changed. Try again later."
 
 
 def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
@@ -84,8 +50,6 @@ def _record_permission_denied(context: dict[str, Any]) -> None:
     required: list[str] = []
     for permission in getattr(view, "get_permissions", list)():
         required.extend(getattr(permission, "required", ()))
-    from accounts.services import permission_denied_record
-
     permission_denied_record(request=request, required=required)
 
 

@@ -61,7 +61,7 @@ def broker_connection() -> Any:
 
 
 def check_broker() -> dict[str, Any]:
-    from itirp.metrics import queue_depth
+    from core.metrics import queue_depth
 
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):

@@ -71,15 +71,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "itirp.middleware.CorrelationIdMiddleware",
-    "itirp.metrics.RequestMetricsMiddleware",
+    "core.middleware.CorrelationIdMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "itirp.middleware.PermissionDeniedAuditMiddleware",
-    "itirp.logs.RequestLogMiddleware",
+    "accounts.middleware.PermissionDeniedAuditMiddleware",
+    "core.logs.RequestLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["itirp.parsers.DecimalJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.DecimalJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "itirp.exceptions.exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -282,7 +282,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "itirp.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -290,7 +290,7 @@ LOGGING = {
         "django": {"handlers": [], "propagate": True},
         "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
-        # request_finished (itirp.logs.RequestLogMiddleware) already says which request failed and how.
+        # request_finished (core.logs.RequestLogMiddleware) already says which request failed and how.
         "django.request": {"level": "ERROR"},
     },
 }
@@ -376,7 +376,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Observability: logs, Prometheus metrics, health (itirp/logs.py, itirp/metrics.py, itirp/health.py) ----
 # django-structlog's request lines: user_id is the username (the audit trail's user_id); request_started
-# only at DEBUG (request_finished says it all); it never trusts X-Correlation-ID itself (itirp.middleware does).
+# only at DEBUG (request_finished says it all); it never trusts X-Correlation-ID itself (core.middleware does).
 DJANGO_STRUCTLOG_USER_ID_FIELD = "username"
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_CORRELATION_ID = False
@@ -427,5 +427,5 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # (tests/hardening/test_deploy.py). The API is for servers and the same-origin back office only.
 # A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (MAX_REQUEST_BYTES) is a 413 before any parser reads it.
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("itirp.middleware.CorrelationIdMiddleware") + 1, "itirp.security.RequestSizeLimitMiddleware"
+    MIDDLEWARE.index("core.middleware.CorrelationIdMiddleware") + 1, "core.security.RequestSizeLimitMiddleware"
 )

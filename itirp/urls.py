@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from itirp import metrics, views
+from core import metrics
+from itirp import views
 
 api_v1 = [
     path("", include("accounts.urls")),

@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
-from itirp import health, metrics
-from itirp.schema import ERRORS
+from core.schema import ERRORS
+from itirp import health
+from itirp.counts import system_counts
 from risk import selectors as risk_selectors
 
 
@@ -62,7 +63,7 @@ class HealthApi(APIView):
 
 
 class MetricsApi(APIView):
-    """API.md's JSON metrics. Counts come from itirp.metrics.system_counts: kept incrementally from the
+    """API.md's JSON metrics. Counts come from itirp.counts.system_counts: kept incrementally from the
     append-only event log, so a call costs what is new since the last one, not a scan of the tables."""
 
     permission_classes = [has_perms("risk.view_risk_metrics")]
@@ -89,7 +90,7 @@ class MetricsApi(APIView):
 
         return Response(
             {
-                **metrics.system_counts(),
+                **system_counts(),
                 "circuit_breaker": breaker_snapshot(),
                 "risk_metrics": risk_selectors.risk_metrics(),
                 "timestamp": timezone.now(),

@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from itirp.admin import ReadOnlyAdminMixin
-from itirp.exceptions import ItirpError
+from core.admin import ReadOnlyAdminMixin
+from core.exceptions import ItirpError
 from orders import services
 from orders.models import Fill, Order
 

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
-from itirp.exceptions import NotFound
-from itirp.schema import ERRORS
-from itirp.throttling import SlidingWindowUserThrottle
+from core.exceptions import NotFound
+from core.schema import ERRORS
+from core.throttling import SlidingWindowUserThrottle
 from orders import selectors, serializers, services
 from orders.models import Order
 

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import event_record
-from itirp import context
+from core import context
 from orders import breaker
 from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
 from orders.services import reservation_release_for

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from itirp.exceptions import NotFound
+from core.exceptions import NotFound
 from orders.models import Order
 
 

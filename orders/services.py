@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import EventGroup, EventSpec, events_record, events_record_groups
-from itirp import context
-from itirp.exceptions import Conflict
-from itirp.sql import BulkInsert
+from core import context
+from core.exceptions import Conflict
+from core.sql import BulkInsert
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
 from risk import checks

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from itirp.admin import ReadOnlyAdminMixin
-from itirp.exceptions import InvalidInput
+from core.admin import ReadOnlyAdminMixin
+from core.exceptions import InvalidInput
 from risk import admin_views, services
 from risk.models import LimitScope, Position, RiskLimits
 from risk.services import LIMIT_FIELDS

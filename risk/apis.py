@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
-from itirp.schema import ERRORS
+from core.schema import ERRORS
 from risk import selectors, serializers, services
 
 TRUE_VALUES = {"true", "True", "1"}

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import event_record
-from itirp.exceptions import InvalidInput
-from itirp.sql import pipelined
+from core.exceptions import InvalidInput
+from core.sql import pipelined
 from risk import checks
 from risk.models import FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState
 from risk.positions import PositionState, apply_fill

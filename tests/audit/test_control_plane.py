@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as accounts
 from audit.models import Event, EventType
-from itirp import context
+from core import context
 from orders.services import OrderRequest, order_submit
 from tests.conftest import PASSWORDS
 

@@ -1,4 +1,4 @@
-"""itirp.sql: statements in one round trip behave like Django's own cursor where it matters to callers."""
+"""core.sql: statements in one round trip behave like Django's own cursor where it matters to callers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from audit.models import Event, EventType
-from itirp.sql import BulkInsert, bulk_insert, pipelined
+from core.sql import BulkInsert, bulk_insert, pipelined
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

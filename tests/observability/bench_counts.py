@@ -1,6 +1,6 @@
 """Benchmark (a script, not a test): what GET /api/v1/metrics's counts cost on a large event table.
 
-Compares itirp.metrics.system_counts() - cold (no cached mark: one full pass) and warm (counts only past
+Compares core.system_counts() - cold (no cached mark: one full pass) and warm (counts only past
 the mark) - with the straightforward COUNT(*) + GROUP BY it replaced. Prints figures; asserts nothing.
 
     createdb -h 127.0.0.1 -U postgres itirp_h7_bench
@@ -30,7 +30,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from audit.models import Event  # noqa: E402
-from itirp import metrics  # noqa: E402
+from itirp.counts import system_counts  # noqa: E402
 from orders.models import Order  # noqa: E402
 
 TYPES = ["ORDER_CREATED", "RISK_CHECK_STARTED", "RISK_CHECK_PASSED", "EXECUTION_STARTED", "EXECUTION_COMPLETED"]
@@ -68,7 +68,7 @@ def straightforward() -> None:
 
 def cold() -> None:
     cache.delete("itirp:metrics:event-counts:v1")
-    metrics.system_counts()
+    system_counts()
 
 
 def main() -> None:
@@ -78,7 +78,7 @@ def main() -> None:
     for name, fn, repeat in (
         ("COUNT(*) + GROUP BY (replaced)", straightforward, 5),
         ("system_counts cold (full pass)", cold, 5),
-        ("system_counts warm (past mark)", metrics.system_counts, 50),
+        ("system_counts warm (past mark)", system_counts, 50),
     ):
         fn()  # warm the caches of the database
         times = timed(fn, repeat)

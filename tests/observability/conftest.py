@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from itirp.logs import JsonFormatter
+from core.logs import JsonFormatter
 
 
 class CapturedLogs:
@@ -134,6 +134,6 @@ FAST_VENUE = {"VENUE_LATENCY_MS": "0", "VENUE_SUCCESS_PROBABILITY": "1", "VENUE_
 def _metrics_dir_without_stale_files() -> None:
     """Files left by earlier test runs (dead pids) go now, not when a test's worker starts (worker_init
     removes them too, which would make a counter drop in the middle of a before/after comparison)."""
-    from itirp import metrics
+    from core import metrics
 
     metrics.multiproc_dir_prepare()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from itirp.logs import REDACTED, JsonFormatter, get_logger, redact
+from core.logs import REDACTED, JsonFormatter, get_logger, redact
 from tests.conftest import PASSWORDS
 from tests.observability.conftest import order_body
 
@@ -171,7 +171,7 @@ def test_correlation_header_when_malformed_then_replaced_never_echoed_or_logged(
 def test_task_when_run_eagerly_inside_a_request_context_then_bound_for_the_task_and_restored_after(json_logs):
     import structlog
 
-    from itirp import metrics
+    from core import metrics
     from orders.tasks import order_execute
 
     structlog.contextvars.bind_contextvars(correlation_id="the-request", request_id="r1")

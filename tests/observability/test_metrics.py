@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import Event
-from itirp import metrics
+from core import metrics
 from orders import execution
 from orders.models import Order, OrderStatus
 from orders.venue import Execution

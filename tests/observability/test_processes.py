@@ -170,7 +170,7 @@ def _answers(path: str) -> bool:
 
 def test_worker_main_process_when_started_then_prepares_the_metrics_directory(tmp_path):
     """worker_init clears dead processes' files before the pool forks (itirp/celery.py)."""
-    from itirp import metrics
+    from core import metrics
 
     stale = Path(tmp_path) / f"counter_{metrics.process_identifier(2**22 + 7)}.db"
     stale.write_bytes(b"")

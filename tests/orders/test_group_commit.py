@@ -436,7 +436,7 @@ def test_orders_decide_when_a_batch_of_random_orders_then_same_decisions_and_res
 def test_orders_decide_when_a_submission_has_no_address_then_its_events_do_not_take_the_leaders(trader) -> None:
     # The batch runs on the leader's thread, whose request context has an address of its own: a submission
     # made without one (not through HTTP) must not have its events recorded with the leader's address.
-    from itirp import context
+    from core import context
 
     context.bind(correlation=uuid.uuid4(), address="198.51.100.9")
     try:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from itirp.throttling import SlidingWindowUserThrottle
+from core.throttling import SlidingWindowUserThrottle
 from orders import apis as order_apis
 from orders.models import Order
 

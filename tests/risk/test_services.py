@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import Event, EventType
-from itirp.exceptions import InvalidInput
+from core.exceptions import InvalidInput
 from risk import services
 from risk.models import Position, RiskLimits, RiskState
 from risk.positions import PositionState, apply_fill

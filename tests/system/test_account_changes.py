@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group, Permission
 
 from accounts import services
 from audit.models import Event, EventType
-from itirp.exceptions import ItirpError
+from core.exceptions import ItirpError
 
 pytestmark = pytest.mark.django_db
 

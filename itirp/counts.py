@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from itirp.metrics import FINAL_BY_EVENT, log
+from core.metrics import FINAL_BY_EVENT, log
 
 _COUNTS_KEY = "itirp:metrics:event-counts:v1"
 

@@ -243,7 +243,7 @@ def get_logger(component: str) -> Any:
 class RequestLogMiddleware(RequestMiddleware):
     """django-structlog's request_started/request_finished lines, carrying the validated correlation id.
 
-    Placed after itirp.middleware.CorrelationIdMiddleware (which validates X-Correlation-ID) and after
+    Placed after core.middleware.CorrelationIdMiddleware (which validates X-Correlation-ID) and after
     AuthenticationMiddleware. django-structlog's own header reading stays off (it would bind the raw,
     unvalidated header); the id bound here is the one the order and the response carry.
     """
@@ -286,7 +286,7 @@ def events_recorded(events: list[Any]) -> None:
     """Called by audit.services.events_record once its transaction commits: each event logs one line
     (component "audit", event = its type in lower case) and counts in the metrics. A change that rolls back
     logs nothing, and the lines are written after the caller's locks are released."""
-    from itirp import metrics
+    from core import metrics
 
     try:
         for event in events:
@@ -308,4 +308,4 @@ def events_recorded(events: list[Any]) -> None:
             )
         metrics.events_appended(events)
     except Exception:  # noqa: BLE001 - observability must never fail the change being recorded
-        logging.getLogger("itirp.logs").exception("event_logging_failed")
+        logging.getLogger("core.logs").exception("event_logging_failed")

@@ -10,7 +10,7 @@ Gauges of shared state (circuit breaker, kill switch, queue depth) are not recor
 they are read from Redis and the database when scraped, so every scrape sees the one true value.
 
 Counters of what happened are fed from the events as they are appended (audit.services.events_record ->
-itirp.logs.events_recorded): one place that every order, risk, execution and breaker change passes through.
+core.logs.events_recorded): one place that every order, risk, execution and breaker change passes through.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from itirp.logs import get_logger
+from core.logs import get_logger
 
 log = get_logger("metrics")
 
@@ -251,48 +251,42 @@ def queue_depth(queue: str | None = None) -> dict[str, int]:
     return {"waiting": int(sum(lengths)), "unacked": int(unacked)}
 
 
+# Sources of gauges read at scrape time, registered by the apps that own them (their AppConfig.ready()):
+# name -> a function yielding metric families. Core knows none of them by name.
+_SCRAPED: dict[str, Callable[[], Iterable[Any]]] = {}
+
+
+def register_scraped(source: str, read: Callable[[], Iterable[Any]]) -> None:
+    """Add a source of gauges read when /metrics is scraped (e.g. the circuit breaker, the kill switch)."""
+    _SCRAPED[source] = read
+
+
+def _queue_gauges() -> Iterator[Any]:
+    depth = queue_depth()
+    yield GaugeMetricFamily("itirp_queue_depth", "Tasks waiting in the Celery queue", value=depth["waiting"])
+    yield GaugeMetricFamily(
+        "itirp_queue_unacked", "Tasks reserved by workers and not yet acknowledged", value=depth["unacked"]
+    )
+
+
+register_scraped("broker", _queue_gauges)
+
+
 class SharedStateCollector:
-    """Gauges read when scraped: circuit breaker, kill switch, queue depth; *_up says what could be read."""
+    """Gauges read when scraped (the registered sources); *_up says what could be read."""
 
     def collect(self) -> Iterator[Any]:
         up = GaugeMetricFamily(
             "itirp_scrape_source_up", "Whether a source of scraped gauges answered", labels=["source"]
         )
-        for source, read in (("breaker", self._breaker), ("database", self._kill_switch), ("broker", self._queue)):
+        for source, read in sorted(_SCRAPED.items()):
             try:
-                yield from read()
+                yield from list(read())
                 up.add_metric([source], 1)
             except Exception as exc:  # noqa: BLE001 - a scrape reports what it can; the failure is a gauge
                 log.warning("scrape_source_failed", source=source, error=f"{type(exc).__name__}: {exc}"[:200])
                 up.add_metric([source], 0)
         yield up
-
-    def _breaker(self) -> Iterator[Any]:
-        from orders.breaker import breaker_check
-
-        snapshot = breaker_check()
-        state = GaugeMetricFamily(
-            "itirp_circuit_breaker_state", "Shared circuit breaker: 1 for the current state", labels=["state"]
-        )
-        for name in ("CLOSED", "OPEN", "HALF_OPEN"):
-            state.add_metric([name], 1 if snapshot["status"] == name else 0)
-        yield state
-        yield GaugeMetricFamily(
-            "itirp_circuit_breaker_failures", "Consecutive venue failures counted", value=snapshot["failures"]
-        )
-
-    def _kill_switch(self) -> Iterator[Any]:
-        from risk.models import FIRM_STATE_ID, RiskState
-
-        active = RiskState.objects.filter(pk=FIRM_STATE_ID, kill_switch_enabled=True).exists()
-        yield GaugeMetricFamily("itirp_kill_switch_active", "1 while the kill switch halts trading", value=int(active))
-
-    def _queue(self) -> Iterator[Any]:
-        depth = queue_depth()
-        yield GaugeMetricFamily("itirp_queue_depth", "Tasks waiting in the Celery queue", value=depth["waiting"])
-        yield GaugeMetricFamily(
-            "itirp_queue_unacked", "Tasks reserved by workers and not yet acknowledged", value=depth["unacked"]
-        )
 
 
 class _Forward:
@@ -350,7 +344,3 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if denied is not None:
         return denied
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
-
-
-# GET /api/v1/metrics's counts live in itirp/metrics/counts.py; imported last, it reads names defined above.
-from itirp.metrics.counts import system_counts as system_counts  # noqa: E402
