@@ -46,7 +46,7 @@ from accounts.models import User  # noqa: E402
 from audit.models import Event, EventType  # noqa: E402
 from orders.breaker import breaker_reset, redis_client  # noqa: E402
 from orders.models import Order, OrderStatus  # noqa: E402
-from orders.services import OrderRequest, order_submit  # noqa: E402
+from orders.submission import OrderRequest, order_submit  # noqa: E402
 from tests.support.worker import celery_worker  # noqa: E402
 
 VENUE = {"VENUE_LATENCY_MS": "0", "VENUE_SUCCESS_PROBABILITY": "1", "VENUE_MAX_SLIPPAGE": "0.001"}

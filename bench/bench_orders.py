@@ -161,13 +161,12 @@ def time_in_process(trader: Any, iterations: int) -> dict[str, float]:
     """The risk decision alone (pure) and the locked service path, timed here without HTTP."""
     from django.db import transaction
 
-    from orders.services import OrderRequest, order_submit
-    from risk import checks
-    from risk import services as risk_services
+    from orders.submission import OrderRequest, order_submit
+    from risk import checks, store
 
     with transaction.atomic():
-        snapshot = risk_services.risk_snapshot(risk_services.risk_state_lock())
-    today = risk_services.utc_today()
+        snapshot = store.snapshot(store.lock())
+    today = store.utc_today()
     intent = checks.OrderIntent(symbol="SYM7", side=checks.Side.BUY, quantity=Decimal(10), price=Decimal("100.25"))
     pure: list[float] = []
     for _ in range(2000):  # warm-up
@@ -359,7 +358,7 @@ def main() -> None:
         "|---|---|---|---|",
         f"| pure `risk.checks.check_order` ({inproc['books']} symbol books, 20,000 calls) |"
         f" {inproc['pure_p50_us']:.1f} µs | {inproc['pure_p99_us']:.1f} µs | {inproc['pure_mean_us']:.1f} µs |",
-        f"| locked service path `orders.services.order_submit` ({inproc['service_n']} orders: lock, checks, insert,"
+        f"| locked service path `orders.submission.order_submit` ({inproc['service_n']} orders: lock, checks, insert,"
         " reservation, 3 events, commit, queue on commit) |"
         f" {inproc['service_p50_ms']:.2f} ms | {inproc['service_p99_ms']:.2f} ms | {inproc['service_mean_ms']:.2f} ms |",
         "",

@@ -245,7 +245,7 @@ def capture_submission_sql(trader: Any) -> tuple[list[str], str]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     def request(cid: str) -> OrderRequest:
         return OrderRequest(

@@ -4,15 +4,16 @@ On the submission path, under the risk lock, each round trip and each statement 
 ORM costs more than the rows it moves. On PostgreSQL, `pipelined` sends statements together (psycopg's
 pipeline mode, server-side binding) and `bulk_insert` writes several models' rows as one multi-row INSERT
 each, values prepared by the model fields exactly as Django prepares them. Errors come out as Django's
-(IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `bulk_insert` is
-bulk_create per model; callers of `pipelined` have an ORM path of their own for other databases.
+(IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `run` executes the
+same statements one by one through Django's cursor and `bulk_insert` is bulk_create per model, so the demo's
+database goes through the same code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, models
 
@@ -23,6 +24,26 @@ class BulkInsert:
 
     model: type[models.Model]
     objs: Sequence[models.Model]
+
+
+class Statement(NamedTuple):
+    """One SQL statement and its parameters (%s placeholders)."""
+
+    sql: str
+    params: Sequence[Any]
+
+
+def run(statements: Sequence[Statement | tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]] | None]:
+    """Run the statements in order in the caller's transaction, answering each one's rows (None for a
+    statement without a result): on PostgreSQL in one round trip (`pipelined`), elsewhere one by one."""
+    if connection.vendor == "postgresql":
+        return pipelined(statements)
+    results: list[list[tuple[Any, ...]] | None] = []
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            results.append([tuple(row) for row in cursor.fetchall()] if cursor.description is not None else None)
+    return results
 
 
 def bulk_insert(*inserts: BulkInsert) -> None:

@@ -14,7 +14,7 @@ from accounts.permissions import has_perms
 from core.exceptions import NotFound
 from core.schema import ERRORS
 from core.throttling import SlidingWindowUserThrottle
-from orders import selectors, serializers, services
+from orders import selectors, serializers, services, submission
 from orders.models import Order
 
 logger = logging.getLogger("itirp.orders")
@@ -47,9 +47,9 @@ class OrdersApi(APIView):
     def post(self, request: Any) -> Response:
         data = serializers.OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
-        order, decision = services.order_submit(
+        order, decision = submission.order_submit(
             user=request.user,
-            request=services.OrderRequest(**data.validated_data),
+            request=submission.OrderRequest(**data.validated_data),
             correlation_id=getattr(request, "correlation_id", None),
         )
         return Response(

@@ -5,7 +5,7 @@ One attempt (order_execute, what the Celery task calls):
      message is harmless); APPROVED -> EXECUTING, EXECUTION_STARTED.
   2. Ask the shared circuit breaker for leave; call the venue with a timeout. No lock is held meanwhile.
   3. A fill: execution_complete (one transaction: RiskState lock, order lock, Fill row, EXECUTED,
-     position/P&L/volume via risk.services.fill_apply, reservation released, EXECUTION_COMPLETED).
+     position/P&L/volume and the reservation released via risk.store.fill_book, EXECUTION_COMPLETED).
      A transient failure (timeout, venue unavailable, breaker open): execution_attempt_failed; with
      attempts left the order goes back to APPROVED and a new message is queued after the backoff (1 s,
      2 s, 4 s); the last attempt ends the order FAILED. A venue rejection is final at once.
@@ -40,9 +40,8 @@ from audit.services import event_record
 from core import context
 from orders import breaker
 from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
-from orders.services import reservation_release_for
 from orders.venue import Execution, VenueError, VenueOrder, venue
-from risk import services as risk_services
+from risk import store
 from risk.models import RiskState
 
 logger = logging.getLogger("itirp.execution")
@@ -125,7 +124,7 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
     Idempotent: an order already EXECUTED is returned as it is (a duplicate delivery lost the race).
     """
     with transaction.atomic():
-        state = risk_services.risk_state_lock()
+        state = store.lock()
         order = _locked_order(order_id)
         if order is None:
             return None
@@ -157,12 +156,9 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
         order.executed_quantity, order.executed_price = fill.quantity, fill.price
         order.retry_count = attempt - 1
         order.save(update_fields=["status", "executed_quantity", "executed_price", "retry_count", "updated_at"])
-        risk_services.fill_apply(
+        store.fill_book(
             state=state,
-            symbol=order.symbol,
-            side=order.side,
-            order_quantity=order.quantity,
-            order_price=order.price,
+            reservation=store.Reservation.of(order),
             fill_quantity=fill.quantity,
             fill_price=fill.price,
             now=now,
@@ -191,7 +187,7 @@ def _fail(state: RiskState, order: Order, reason: str) -> None:
     order.transition(OrderStatus.FAILED)
     order.rejection_reason = reason[:500]
     order.save(update_fields=["status", "rejection_reason", "retry_count", "updated_at"])
-    reservation_release_for(state=state, order=order)
+    store.release(state=state, reservation=store.Reservation.of(order))
     event_record(
         event_type=EventType.EXECUTION_FAILED,
         payload={
@@ -217,7 +213,7 @@ def execution_attempt_failed(
     in the same transaction (reservation released, EXECUTION_FAILED). None if the order is not EXECUTING.
     """
     with transaction.atomic():
-        state = None if retry else risk_services.risk_state_lock()
+        state = None if retry else store.lock()
         order = _locked_order(order_id)
         if order is None or order.status != OrderStatus.EXECUTING:
             return None
@@ -242,7 +238,7 @@ def execution_attempt_failed(
 def execution_fail(*, order_id: Any, reason: str) -> Order | None:
     """End an open order FAILED: reservation released, EXECUTION_FAILED. None if it already ended."""
     with transaction.atomic():
-        state = risk_services.risk_state_lock()
+        state = store.lock()
         order = _locked_order(order_id)
         if order is None or order.status not in OPEN_STATUSES:
             return None
@@ -251,12 +247,15 @@ def execution_fail(*, order_id: Any, reason: str) -> Order | None:
 
 
 def enqueue(order_id: Any, correlation_id: Any = None, *, countdown: float | None = None, resume: bool = False) -> bool:
-    """Queue an execution attempt. A broker that is down loses nothing: the sweeper queues it later."""
-    from orders.tasks import order_execute as task
+    """Queue an execution attempt (the one way an order reaches a worker). A broker that is down loses
+    nothing: the order stays APPROVED and the sweeper queues it later."""
+    from orders.tasks import order_execute as task  # the task module imports this one: Celery's task <-> service
 
+    args = [str(order_id)]
     kwargs = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
     try:
-        task.apply_async(args=[str(order_id)], kwargs=kwargs, countdown=countdown)
+        # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr on every submission
+        task.apply_async(args=args, kwargs=kwargs, countdown=countdown, argsrepr=repr(args), kwargsrepr=repr(kwargs))
         return True
     except Exception:  # noqa: BLE001 - any broker failure; the order is durable and will be swept
         logger.warning("broker unavailable: order %s left for the sweeper", order_id)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from risk.checks import Side
+
 QTY = {"max_digits": 20, "decimal_places": 8}
 
 
@@ -22,9 +24,8 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
-class Side(models.TextChoices):
-    BUY = "BUY"
-    SELL = "SELL"
+# The one Side is the pure checks' (risk.checks.Side); the column offers its values as choices.
+SIDE_CHOICES = [(side.value, side.value.title()) for side in Side]
 
 
 # The order state machine. EXECUTING -> APPROVED is a retry after a transient venue failure or a
@@ -62,7 +63,7 @@ class Order(models.Model):
     # and one index fewer is one write fewer per submission.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
     symbol = models.CharField(max_length=20)
-    side = models.CharField(max_length=4, choices=Side.choices)
+    side = models.CharField(max_length=4, choices=SIDE_CHOICES)
     quantity = models.DecimalField(**QTY)
     price = models.DecimalField(**QTY)
     strategy = models.CharField(max_length=50, default="default")

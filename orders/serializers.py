@@ -9,7 +9,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from orders.models import OrderStatus, Side
+from orders.models import OrderStatus
+from risk.checks import Side
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,19}$")
 MAX_NUMBER = Decimal("1e12")
@@ -41,7 +42,7 @@ class StrictCharField(serializers.CharField):
 
 class OrderIn(serializers.Serializer):
     symbol = StrictCharField(min_length=1, max_length=20, trim_whitespace=True)
-    side = serializers.ChoiceField(choices=Side.choices)
+    side = serializers.ChoiceField(choices=[side.value for side in Side])
     quantity = PositiveDecimalField()
     price = PositiveDecimalField()
     strategy = StrictCharField(max_length=50, required=False, default="default", allow_blank=False)

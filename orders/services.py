@@ -1,309 +1,34 @@
-"""Order use-cases that write: submission with its risk decision, cancels, and the kill switch's cancels."""
+"""Order use-cases that write, besides submission (orders.submission): cancels, and halting trading.
+
+Halting trading spans two domains, the risk state (risk.services) and the open orders (here); the action
+lives in this, the higher one: the kill switch is set and the open orders cancelled in one transaction.
+"""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
-from functools import partial
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db import transaction
 
+from accounts.models import User
 from audit.models import EventType
-from audit.services import EventGroup, EventSpec, events_record, events_record_groups
-from core import context
+from audit.services import EventSpec, events_record
 from core.exceptions import Conflict
-from core.sql import BulkInsert
-from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
-from risk import checks
 from risk import services as risk_services
-from risk.models import RiskState
-
-logger = logging.getLogger("itirp.orders")
-
-
-class DuplicateOrder(Conflict):
-    code = "duplicate_order"
-    default_message = (
-        "Duplicate order: an order with the same execution key "
-        "(user, symbol, side, quantity, price, client_order_id) was already submitted"
-    )
+from risk import store
+from risk.models import RiskLimits, RiskState
 
 
 class OrderNotCancellable(Conflict):
     code = "too_late_to_cancel"
 
 
-@dataclass(frozen=True)
-class OrderRequest:
-    symbol: str
-    side: str
-    quantity: Decimal
-    price: Decimal
-    strategy: str = "default"
-    client_order_id: str | None = None
-
-    def intent(self) -> checks.OrderIntent:
-        return checks.OrderIntent(
-            symbol=self.symbol, side=checks.Side(self.side), quantity=self.quantity, price=self.price
-        )
-
-
-def _canonical(number: Decimal) -> str:
-    return format(number.normalize(), "f")
-
-
-def execution_key(*, user_id: Any, request: OrderRequest) -> str:
-    """The seed's idempotency key: user, symbol, side, quantity, price, client_order_id (numbers canonical)."""
-    parts = [
-        str(user_id),
-        request.symbol,
-        request.side,
-        _canonical(request.quantity),
-        _canonical(request.price),
-        request.client_order_id or "",
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One order handed to a batch: who sends it, what it asks, and its request's context (the batch may be
-    decided on another thread, which has a context of its own)."""
-
-    user: Any
-    request: OrderRequest
-    correlation_id: uuid.UUID
-    address: str | None
-    key: str
-
-
-Outcome = tuple[Order, checks.Decision]
-
-
-def order_submit(
-    *, user: Any, request: OrderRequest, correlation_id: uuid.UUID | None = None
-) -> tuple[Order, checks.Decision]:
-    """Decide and record one order: approved or rejected, with its three events, committed before this
-    returns; a duplicate raises DuplicateOrder (409) and writes nothing. Queued for execution if approved.
-
-    The submissions that arrive in this process while another batch is committing are decided and committed
-    together (orders.batching); inside a caller's transaction the order is decided alone, in that
-    transaction, and queued once it commits."""
-    submission = Submission(
-        user=user,
-        request=request,
-        correlation_id=correlation_id or context.correlation_id(),
-        address=context.client_address(),
-        key=execution_key(user_id=user.pk, request=request),
-    )
-    if transaction.get_connection().in_atomic_block:
-        outcome = orders_decide([submission])[0]
-        if isinstance(outcome, Exception):
-            raise outcome
-        order, decision = outcome
-        if decision.approved:
-            transaction.on_commit(partial(enqueue_execution, order.pk, order.correlation_id), robust=True)
-        return order, decision
-    order, decision = _group_commit().submit(submission)
-    if decision.approved:
-        enqueue_execution(order.pk, order.correlation_id)
-    return order, decision
-
-
-@functools.cache
-def _group_commit() -> GroupCommit[Submission, Outcome]:
-    return GroupCommit(_decide_batch, max_batch=settings.ORDER_BATCH_MAX)
-
-
-def _decide_batch(submissions: Sequence[Submission]) -> list[Outcome | Exception]:
-    """A batch in its own transaction. Should the unique index refuse the batch as a whole (an order
-    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409."""
-    try:
-        return orders_decide(submissions)
-    except DuplicateOrder:
-        if len(submissions) == 1:
-            raise
-    results: list[Outcome | Exception] = []
-    for submission in submissions:
-        try:
-            results += orders_decide([submission])
-        except DuplicateOrder as exc:
-            results.append(exc)
-    return results
-
-
-def orders_decide(submissions: Sequence[Submission]) -> list[Outcome | Exception]:
-    """Decide and record orders in one transaction, in the given order, under one hold of the risk lock.
-
-    Lock the risk state and read it; refuse duplicates (the same execution key as a keyed order ever, or
-    as a key-less one inside ORDER_DUPLICATE_WINDOW_SECONDS, also earlier in the batch) with a
-    DuplicateOrder in their place; check each order on the state that includes the reservations of the
-    orders approved before it, exactly as one-by-one decisions would; insert the orders as APPROVED or
-    REJECTED, reserve the approved ones' exposure and volume, and append each order's ORDER_CREATED,
-    RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
-    window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
-    try:
-        with transaction.atomic():
-            keys_taken = _keys_taken(submissions, since=timezone.now() - window)
-            state, snapshot, taken_rows = risk_services.risk_lock_and_snapshot(also=keys_taken)
-            now = timezone.now()  # under the lock: creation times follow the order of decisions
-            today = risk_services.utc_today(now)
-            taken = {key for (key,) in taken_rows}
-            outcomes: list[Outcome | Exception] = []
-            reservations: list[risk_services.Reservation] = []
-            groups: list[EventGroup] = []
-            for submission in submissions:
-                if submission.key in taken:
-                    outcomes.append(DuplicateOrder())
-                    continue
-                if submission.request.client_order_id is not None or window:
-                    taken.add(submission.key)  # a later identical order of the batch is a duplicate too
-                request = submission.request
-                intent = request.intent()
-                decision = checks.check_order(intent, snapshot, today)
-                order = _new_order(submission, decision, now)
-                if decision.approved:
-                    snapshot = snapshot.with_reservation(intent)
-                    reservations.append(
-                        risk_services.Reservation(request.symbol, request.side, request.quantity, request.price)
-                    )
-                outcomes.append((order, decision))
-                groups.append(
-                    EventGroup(
-                        _decision_events(order, decision),
-                        actor=submission.user,
-                        correlation_id=submission.correlation_id,
-                        address=submission.address,
-                    )
-                )
-            if groups:
-                orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
-                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)])
-                risk_services.reservations_add(state=state, reservations=reservations)
-    except IntegrityError as exc:
-        if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
-            raise DuplicateOrder() from exc
-        raise
-    return outcomes
-
-
-def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> QuerySet | None:
-    """The query, run under the lock, for the batch's execution keys already used: by a keyed order ever,
-    or by a key-less order created since `since` (the duplicate window, measured from before the lock)."""
-    keyed = [s.key for s in submissions if s.request.client_order_id is not None]
-    keyless = [s.key for s in submissions if s.request.client_order_id is None]
-    query = Q(execution_key__in=keyed, client_order_id__isnull=False) if keyed else Q()
-    if keyless and settings.ORDER_DUPLICATE_WINDOW_SECONDS > 0:
-        query |= Q(execution_key__in=keyless, client_order_id__isnull=True, created_at__gte=since)
-    return Order.objects.filter(query).order_by().values_list("execution_key") if query else None
-
-
-def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
-    request = submission.request
-    order = Order(
-        correlation_id=submission.correlation_id,
-        client_order_id=request.client_order_id,
-        execution_key=submission.key,
-        user=submission.user,
-        symbol=request.symbol,
-        side=request.side,
-        quantity=request.quantity,
-        price=request.price,
-        strategy=request.strategy,
-        status=OrderStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-    )
-    order.transition(OrderStatus.RISK_CHECK)
-    if decision.approved:
-        order.transition(OrderStatus.APPROVED)
-    else:
-        order.transition(OrderStatus.REJECTED)
-        order.rejection_reason = decision.message
-    return order
-
-
-def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]:
-    ids = {"order_id": order.pk, "symbol": order.symbol}
-    created = EventSpec(
-        EventType.ORDER_CREATED,
-        {
-            "symbol": order.symbol,
-            "side": order.side,
-            "quantity": order.quantity,
-            "price": order.price,
-            "strategy": order.strategy,
-            "client_order_id": order.client_order_id,
-            "user_id": order.user.username,
-        },
-        **ids,
-    )
-    started = EventSpec(
-        EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id, **ids
-    )
-    result: dict[str, Any] = {"message": decision.message}
-    if decision.projected is not None:
-        result["projected"] = _measures(decision.projected)
-    if decision.approved:
-        outcome = EventSpec(EventType.RISK_CHECK_PASSED, result, causation_id=started.event_id, **ids)
-    else:
-        result.update({"kill_switch": decision.kill_switch, "violations": [v.value for v in decision.violations]})
-        outcome = EventSpec(EventType.RISK_CHECK_FAILED, result, causation_id=started.event_id, **ids)
-    return [created, started, outcome]
-
-
-def _checks_run(decision: checks.Decision) -> list[str]:
-    if decision.kill_switch:
-        return ["KILL_SWITCH"]
-    return ["KILL_SWITCH", *[v.value for v in checks.Violation]]
-
-
-def _measures(measures: checks.Measures) -> dict[str, Decimal]:
-    return {
-        "position": measures.position,
-        "daily_volume": measures.daily_volume,
-        "net_exposure": measures.net_exposure,
-        "gross_exposure": measures.gross_exposure,
-    }
-
-
-def enqueue_execution(order_id: uuid.UUID, correlation_id: uuid.UUID | None = None) -> bool:
-    """Queue the execution task. A broker that is down loses nothing: the order stays APPROVED and the
-    sweeper queues it again once the broker is back."""
-    from orders.tasks import order_execute
-
-    args, kwargs = [str(order_id)], {"correlation_id": str(correlation_id) if correlation_id else None}
-    try:
-        # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr on every submission
-        order_execute.apply_async(args=args, kwargs=kwargs, argsrepr=repr(args), kwargsrepr=repr(kwargs))
-        return True
-    except Exception:  # noqa: BLE001 - any broker failure; the order is durable and will be swept
-        logger.warning("broker unavailable: order %s left APPROVED for the sweeper", order_id)
-        return False
-
-
-def reservation_release_for(*, state: RiskState, order: Order) -> None:
-    """Give back what an order reserved when it was approved (it was cancelled, failed or filled)."""
-    risk_services.reservation_release(
-        state=state, symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
-    )
-
-
 @transaction.atomic
-def order_cancel(*, actor: Any, order_id: uuid.UUID, reason: str = "") -> Order:
+def order_cancel(*, actor: User, order_id: uuid.UUID, reason: str = "") -> Order:
     """Cancel an order that has not started executing (409 otherwise) and give back its reservation."""
-    state = risk_services.risk_state_lock()
+    state = store.lock()
     # of=("self",): lock the order, not the joined user row as well
     order = Order.objects.select_for_update(of=("self",)).select_related("user").get(pk=order_id)
     if order.status != OrderStatus.APPROVED:
@@ -311,7 +36,7 @@ def order_cancel(*, actor: Any, order_id: uuid.UUID, reason: str = "") -> Order:
     order.transition(OrderStatus.CANCELLED)
     order.rejection_reason = reason[:500] or f"Cancelled by {actor.username}"
     order.save(update_fields=["status", "rejection_reason", "updated_at"])
-    reservation_release_for(state=state, order=order)
+    store.release(state=state, reservation=store.Reservation.of(order))
     events_record(
         specs=[
             EventSpec(
@@ -327,13 +52,49 @@ def order_cancel(*, actor: Any, order_id: uuid.UUID, reason: str = "") -> Order:
     return order
 
 
-def orders_cancel_open(*, state: RiskState, actor: Any, reason: str, causation_id: uuid.UUID) -> list[uuid.UUID]:
+@transaction.atomic
+def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> tuple[RiskState, list[uuid.UUID]]:
+    """Turn the kill switch on or off. On: new orders are refused at once (the switch is read under the
+    same lock as every decision) and every open order that has not started executing is cancelled,
+    each cancellation caused by the switch's event. Returns the state and the cancelled order ids."""
+    state, event = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
+    cancelled: list[uuid.UUID] = []
+    if enabled:
+        cancelled = _orders_cancel_open(
+            state=state,
+            actor=actor,
+            reason=f"Kill switch activated: {reason}".strip(": "),
+            causation_id=event.event_id,
+        )
+    return state, cancelled
+
+
+@transaction.atomic
+def controls_update(
+    *, actor: User | None, kill_switch_enabled: bool | None = None, reason: str = "", **changes: Any
+) -> RiskLimits:
+    """Change firm limits and, if asked, the kill switch together: both or neither (PUT/PATCH /risk/limits).
+
+    The limit values are validated before anything changes, so a bad value cannot leave the kill switch
+    switched while the answer says 400."""
+    risk_services.limits_validate(changes)
+    state = store.lock()
+    if kill_switch_enabled is not None and kill_switch_enabled != state.kill_switch_enabled:
+        kill_switch_set(actor=actor, enabled=kill_switch_enabled, reason=reason or "changed with the limits")
+    if changes:
+        return risk_services.risk_limits_update(actor=actor, reason=reason, **changes)
+    return store.firm_limits()
+
+
+def _orders_cancel_open(
+    *, state: RiskState, actor: User | None, reason: str, causation_id: uuid.UUID
+) -> list[uuid.UUID]:
     """Cancel every order that has not started executing (kill switch). Caller holds the risk lock."""
     orders = list(Order.objects.select_for_update().filter(status=OrderStatus.APPROVED).order_by("pk"))
     for order in orders:
         order.transition(OrderStatus.CANCELLED)
         order.rejection_reason = reason[:500]
-        reservation_release_for(state=state, order=order)
+        store.release(state=state, reservation=store.Reservation.of(order))
     Order.objects.bulk_update(orders, ["status", "rejection_reason", "updated_at"])
     for order in orders:
         events_record(

@@ -12,9 +12,9 @@ from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import InvalidInput
-from risk import admin_views, services
+from risk import admin_views, services, store
 from risk.models import LimitScope, Position, RiskLimits
-from risk.services import LIMIT_FIELDS
+from risk.store import LIMIT_FIELDS
 
 USAGE_LABEL = {
     "max_position_size": "largest position",
@@ -99,7 +99,7 @@ class RiskLimitsAdmin(admin.ModelAdmin):
         # One firm row: the list would be a needless click, so go straight to its form.
         if not self.has_view_or_change_permission(request):
             return super().changelist_view(request, extra_context)
-        return HttpResponseRedirect(reverse("admin:risk_risklimits_change", args=[services.firm_limits().pk]))
+        return HttpResponseRedirect(reverse("admin:risk_risklimits_change", args=[store.firm_limits().pk]))
 
     def save_model(self, request: HttpRequest, obj: RiskLimits, form: Any, change: bool) -> None:
         values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
@@ -132,7 +132,7 @@ class RiskLimitsAdmin(admin.ModelAdmin):
 
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: positions change only through fills (risk.services.fill_apply)."""
+    """Read-only: positions change only through fills (risk.store.fill_book)."""
 
     list_display = [
         "symbol",

@@ -15,8 +15,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from orders import breaker
+from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
-from risk import selectors, services
+from risk import selectors, store
 from risk.models import ExposureSnapshot
 
 logger = logging.getLogger("itirp.backoffice")
@@ -41,7 +43,7 @@ def usage(used: Decimal, limit: Decimal) -> dict[str, Any]:
 def limit_usages() -> dict[str, dict[str, Any]]:
     """Each firm limit with what counts against it now (the pre-trade checks' measures, open orders included)."""
     metrics = selectors.risk_metrics()
-    limits = services.firm_limits()
+    limits = store.firm_limits()
     return {
         "max_net_exposure": usage(metrics["net_exposure"], limits.max_net_exposure),
         "max_gross_exposure": usage(metrics["gross_exposure"], limits.max_gross_exposure),
@@ -54,9 +56,7 @@ def breaker_state() -> dict[str, Any]:
     """The shared circuit breaker's state, or "unknown" when it cannot be read (its module may still be
     in progress, or Redis is down): the dashboard must render either way."""
     try:
-        from orders.breaker import breaker_snapshot
-
-        snapshot = dict(breaker_snapshot())
+        snapshot = dict(breaker.breaker_snapshot())
         snapshot["state"] = str(snapshot.get("status") or snapshot.get("state") or "unknown").upper()
         return snapshot
     except Exception as exc:  # noqa: BLE001 - any failure shows "unknown", never a broken page
@@ -109,7 +109,7 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
 def dashboard_context() -> dict[str, Any]:
     now = timezone.now()
     metrics = selectors.risk_metrics()
-    limits = services.firm_limits()
+    limits = store.firm_limits()
     state = selectors.risk_state()
     open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
     return {
@@ -171,7 +171,9 @@ def kill_switch_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
         if form.is_valid():
             enabled = form.cleaned_data["enabled"]
             if form.cleaned_data["confirm"] == "yes":
-                _, cancelled = services.kill_switch_set(actor=user, enabled=enabled, reason=form.cleaned_data["reason"])
+                _, cancelled = order_services.kill_switch_set(
+                    actor=user, enabled=enabled, reason=form.cleaned_data["reason"]
+                )
                 if enabled:
                     messages.warning(
                         request, f"Kill switch is ON: trading halted, {len(cancelled)} open order(s) cancelled."

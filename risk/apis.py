@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import has_perms
 from core.schema import ERRORS
-from risk import selectors, serializers, services
+from orders import services as order_services  # halting trading cancels orders: the orders domain's action
+from risk import selectors, serializers
 
 TRUE_VALUES = {"true", "True", "1"}
 FALSE_VALUES = {"false", "False", "0"}
@@ -60,7 +61,7 @@ class LimitsApi(APIView):
         if kill_switch is not None and kill_switch != selectors.risk_state().kill_switch_enabled:
             if not request.user.has_perm("risk.toggle_kill_switch"):
                 raise PermissionDenied("Your role may not turn the kill switch on or off.")
-        limits = services.risk_controls_update(
+        limits = order_services.controls_update(
             actor=request.user, kill_switch_enabled=kill_switch, reason=reason, **values
         )
         return Response(serializers.LimitsOut(selectors.limits_view(limits)).data)
@@ -88,7 +89,7 @@ class KillSwitchApi(APIView):
             data = serializers.KillSwitchIn(data=request.data)
             data.is_valid(raise_exception=True)
             enabled, reason = data.validated_data["enabled"], data.validated_data["reason"]
-        state, cancelled = services.kill_switch_set(actor=request.user, enabled=enabled, reason=reason[:1000])
+        state, cancelled = order_services.kill_switch_set(actor=request.user, enabled=enabled, reason=reason[:1000])
         return Response(
             serializers.KillSwitchOut(
                 {

@@ -100,7 +100,7 @@ class RiskSnapshot:
 
     def with_reservation(self, intent: OrderIntent) -> RiskSnapshot:
         """The snapshot after an approved order is reserved: what the next decision of a batch must see,
-        exactly what the database holds once the batch's reservations are written (reservations_add)."""
+        exactly what the database holds once the batch's reservations are written (risk.store.reserve)."""
         notional = intent.notional
         found = next((b for b in self.books if b.symbol == intent.symbol), None)
         book = found or SymbolBook(symbol=intent.symbol)

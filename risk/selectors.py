@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
-from risk.services import LIMIT_FIELDS, firm_limits, utc_today
+from risk.store import LIMIT_FIELDS, firm_limits, utc_today
 
 ZERO = Decimal(0)
 

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role, User
 from accounts.roles import ROLE_PERMISSIONS
-from orders import services as order_services
+from orders import submission
 from tests.accounts.conftest import events
 
 pytestmark = pytest.mark.django_db
@@ -103,9 +103,9 @@ def test_the_audit_wildcard_names_every_audit_route() -> None:
 def order_of(make_user: Any) -> Any:
     """An order (with its events) placed by a trader, for the audit trail endpoints."""
     owner = make_user("owner1", "TRADER")
-    order, _ = order_services.order_submit(
+    order, _ = submission.order_submit(
         user=owner,
-        request=order_services.OrderRequest(symbol="MSFT", side="BUY", quantity=Decimal("5"), price=Decimal("10")),
+        request=submission.OrderRequest(symbol="MSFT", side="BUY", quantity=Decimal("5"), price=Decimal("10")),
     )
     return order
 

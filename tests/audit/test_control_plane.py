@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from audit.models import Event, EventType
 from core import context
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 from tests.conftest import PASSWORDS
 
 pytestmark = pytest.mark.django_db

@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 
 from audit import replay
 from orders import execution
+from orders import services as order_services
 from orders.models import Order, OrderStatus
-from orders.services import DuplicateOrder, OrderNotCancellable, OrderRequest, order_cancel, order_submit
+from orders.services import OrderNotCancellable, order_cancel
+from orders.submission import DuplicateOrder, OrderRequest, order_submit
 from orders.venue import Execution
 from risk import services as risk_services
 from risk.models import Position
@@ -75,7 +77,7 @@ def _step(action: tuple[Any, ...], trader: Any, manager: Any) -> None:
         except DuplicateOrder:
             pass
     elif kind == "kill":
-        risk_services.kill_switch_set(actor=manager, enabled=action[1], reason="drill")
+        order_services.kill_switch_set(actor=manager, enabled=action[1], reason="drill")
     elif kind == "limits":
         risk_services.risk_limits_update(actor=manager, reason="drill", **{action[1]: action[2]})
     elif kind in {"fill", "retry_fail", "final_fail", "fail", "cancel", "start"}:

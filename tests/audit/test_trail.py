@@ -18,7 +18,7 @@ from audit import integrity, selectors
 from audit.models import Event, EventType
 from audit.services import event_record
 from orders import execution
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 from orders.venue import Execution
 
 pytestmark = pytest.mark.django_db

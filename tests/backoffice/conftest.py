@@ -24,7 +24,7 @@ def staff_client() -> Callable[[Any], Client]:
 @pytest.fixture
 def open_order(trader: Any) -> Any:
     """An APPROVED order of trader1 (no worker runs, and on_commit does not fire in these tests)."""
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     order, decision = order_submit(
         user=trader,

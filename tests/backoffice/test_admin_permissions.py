@@ -54,7 +54,7 @@ def test_risk_manager_when_logging_in_to_admin_then_in_and_recorded(client: Any,
 def test_staff_role_when_opening_pages_then_sees_only_what_permissions_allow(
     make_user: Any, staff_client: Any, role: str
 ) -> None:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     firm_limits()
     client = staff_client(make_user(f"u-{role.lower()}", role))
@@ -66,7 +66,7 @@ def test_staff_role_when_opening_pages_then_sees_only_what_permissions_allow(
 
 
 def test_limits_form_when_view_only_role_then_no_save_button(compliance: Any, staff_client: Any) -> None:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     page = staff_client(compliance).get(f"/admin/risk/risklimits/{firm_limits().pk}/change/").content.decode()
     assert 'name="_save"' not in page

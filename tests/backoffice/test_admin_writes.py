@@ -21,13 +21,13 @@ LIMITS = {
 
 
 def _limits_url() -> str:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     return f"/admin/risk/risklimits/{firm_limits().pk}/change/"
 
 
 def test_limits_form_when_saved_then_service_records_old_and_new_values(risk_manager: Any, staff_client: Any) -> None:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     response = staff_client(risk_manager).post(_limits_url(), {**LIMITS, "reason": "tighten AAPL"})
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -44,7 +44,7 @@ def test_limits_form_when_saved_then_service_records_old_and_new_values(risk_man
 def test_limits_form_when_invalid_then_field_error_and_nothing_changed(
     risk_manager: Any, staff_client: Any, value: str, message: str
 ) -> None:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     response = staff_client(risk_manager).post(_limits_url(), {**LIMITS, "max_net_exposure": value})
     assert response.status_code == 200

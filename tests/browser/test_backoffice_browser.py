@@ -27,7 +27,7 @@ def _order(client_for: Any, trader: Any, **fields: Any) -> dict[str, Any]:
 def test_risk_manager_changes_limit_in_form_then_api_order_over_it_rejected(
     page: Any, admin_login: Any, shot: Any, risk_manager: Any, trader: Any, client_for: Any
 ) -> None:
-    from risk.services import firm_limits
+    from risk.store import firm_limits
 
     admin_login(page, "risk1", PASSWORDS["RISK_MANAGER"])
     page.click("text=Risk limits")

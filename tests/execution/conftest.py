@@ -27,7 +27,7 @@ FAST_VENUE = {
 
 
 def submit(user: Any, symbol: str = "AAPL", side: str = "BUY", quantity: str = "10", price: str = "100") -> Any:
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     order, decision = order_submit(
         user=user, request=OrderRequest(symbol=symbol, side=side, quantity=Decimal(quantity), price=Decimal(price))

@@ -28,7 +28,7 @@ def local_stores(settings, tmp_path, monkeypatch):
     settings.VENUE_SUCCESS_PROBABILITY = 1.0
     venue.venue.cache_clear()
     queued: list[tuple] = []
-    monkeypatch.setattr("orders.services.enqueue_execution", lambda *a, **k: True)
+    monkeypatch.setattr("orders.submission.enqueue", lambda *a, **k: True)
     monkeypatch.setattr(execution, "enqueue", lambda order_id, corr=None, **kw: queued.append((order_id, kw)) or True)
     yield queued
     venue.venue.cache_clear()

@@ -217,7 +217,7 @@ def test_worker_when_same_task_delivered_twice_then_one_fill(trader, redis):
 
 
 def test_beat_sweeper_when_message_lost_then_order_picked_up_and_executed(trader, redis, monkeypatch):
-    monkeypatch.setattr("orders.services.enqueue_execution", lambda *args, **kwargs: False)
+    monkeypatch.setattr("orders.submission.enqueue", lambda *args, **kwargs: False)
     order = submit(trader)
     assert status_of(order) == OrderStatus.APPROVED
     sweep = {"ORDER_SWEEP_SECONDS": "1", "ORDER_STUCK_AFTER_SECONDS": "1"}
@@ -230,7 +230,7 @@ def test_beat_sweeper_when_message_lost_then_order_picked_up_and_executed(trader
 
 
 def test_kill_switch_when_orders_queued_without_worker_then_cancelled_before_execution(trader, risk_manager, redis):
-    from risk.services import kill_switch_set
+    from orders.services import kill_switch_set
 
     queued = [submit(trader, quantity=str(n)) for n in (1, 2, 3)]
     assert redis.llen("celery") == 3
@@ -251,7 +251,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "itirp.settings"
 django.setup()
 from decimal import Decimal
 from accounts.models import User
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 started = time.monotonic()
 order, decision = order_submit(
     user=User.objects.get(pk={user_id}),

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from orders import apis as order_apis
-from orders import services as order_services
+from orders import submission
 from orders.models import Order
 from tests.accounts.test_permissions import MATRIX
 from tests.conftest import PASSWORDS
@@ -75,17 +75,17 @@ def test_every_api_operation_has_a_role_rule_and_a_test() -> None:
 @pytest.fixture
 def order_of(make_user: Any) -> Order:
     owner = make_user("owner1", "TRADER")
-    order, _ = order_services.order_submit(
+    order, _ = submission.order_submit(
         user=owner,
-        request=order_services.OrderRequest(symbol="MSFT", side="BUY", quantity=Decimal("5"), price=Decimal("10")),
+        request=submission.OrderRequest(symbol="MSFT", side="BUY", quantity=Decimal("5"), price=Decimal("10")),
     )
     return order
 
 
 def _own_order(user: Any) -> Order:
-    order, _ = order_services.order_submit(
+    order, _ = submission.order_submit(
         user=user,
-        request=order_services.OrderRequest(symbol="IBM", side="BUY", quantity=Decimal("1"), price=Decimal("10")),
+        request=submission.OrderRequest(symbol="IBM", side="BUY", quantity=Decimal("1"), price=Decimal("10")),
     )
     return order
 

@@ -12,8 +12,9 @@ import time_machine
 from audit.models import Event, EventType
 from orders import execution
 from orders.models import Order
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 from risk import services as risk_services
+from risk import store
 from risk.models import RiskLimits, RiskState
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
@@ -72,7 +73,7 @@ def test_daily_volume_resets_once_at_utc_midnight_during_a_stream(trader, limits
             traveller.move_to(moment)
             results.append((moment, _submit_and_fill(trader, n)))
         state = RiskState.objects.get()
-        metrics_after = risk_services.risk_snapshot(state).daily_volume(risk_services.utc_today())
+        metrics_after = store.snapshot(state).daily_volume(store.utc_today())
     before = [status for moment, status in results if moment < MIDNIGHT]
     after = [status for moment, status in results if moment >= MIDNIGHT]
     assert before == ["EXECUTED"] * 10 + ["REJECTED"] * 2

@@ -62,7 +62,7 @@ def closed_port() -> int:
 def no_enqueue(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Orders stay APPROVED: nothing is sent to the broker (tests without a worker)."""
     sent: list[Any] = []
-    monkeypatch.setattr("orders.services.enqueue_execution", lambda *args, **kwargs: sent.append(args) or False)
+    monkeypatch.setattr("orders.submission.enqueue", lambda *args, **kwargs: sent.append(args) or False)
     return sent
 
 
@@ -103,7 +103,7 @@ def order_body(**fields: Any) -> dict[str, Any]:
 
 
 def submit(user: Any, **fields: Any) -> Any:
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     body = order_body(**fields)
     order, _ = order_submit(

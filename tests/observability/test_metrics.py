@@ -13,8 +13,8 @@ from audit.models import Event
 from core import metrics
 from orders import execution
 from orders.models import Order, OrderStatus
+from orders.services import kill_switch_set
 from orders.venue import Execution
-from risk.services import kill_switch_set
 from tests.observability.conftest import sample, scrape, submit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

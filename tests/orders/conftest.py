@@ -34,7 +34,7 @@ def written() -> dict[str, Any]:
 @pytest.fixture
 def submit() -> Callable[..., Any]:
     """Submit through the service (not HTTP): returns (order, decision)."""
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     def run(user: Any, **changes: Any) -> Any:
         data = body(**changes)

@@ -22,11 +22,11 @@ import pytest
 from django.db import transaction
 
 from audit.models import Event, EventType
-from orders import services as order_services
+from orders import submission as submission_module
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
-from orders.services import DuplicateOrder, OrderRequest, Submission, execution_key, orders_decide
-from risk import services as risk_services
+from orders.submission import DuplicateOrder, OrderRequest, Submission, execution_key, orders_decide
+from risk import store
 from risk.checks import Violation
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
 from tests.orders.conftest import written
@@ -159,7 +159,7 @@ BIG = Decimal("1e12")
 def set_limits(**values: Any) -> None:
     limits = {"max_position_size": BIG, "max_daily_volume": BIG, "max_net_exposure": BIG, "max_gross_exposure": BIG}
     limits.update({name: Decimal(str(value)) for name, value in values.items()})
-    risk_services.firm_limits()
+    store.firm_limits()
     RiskState.objects.get_or_create(pk=FIRM_STATE_ID)
     RiskLimits.objects.filter(scope="FIRM", scope_key="").update(**limits)
 
@@ -321,7 +321,7 @@ def test_orders_decide_when_the_write_fails_then_the_error_is_raised_and_nothing
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(order_services, "events_record_groups", broken)
+    monkeypatch.setattr(submission_module, "events_record_groups", broken)
     with pytest.raises(OSError, match="disk full"):
         orders_decide([submission(trader), submission(trader, symbol="EEE", side="SELL")])
     assert written() == before
@@ -361,7 +361,7 @@ def _setup_case(rng: random.Random) -> Callable[[], None]:
             )
             open_volume += (open_buy + open_sell) * mark
         RiskState.objects.filter(pk=FIRM_STATE_ID).update(
-            trading_day=risk_services.utc_today(), executed_volume=executed, open_volume=open_volume
+            trading_day=store.utc_today(), executed_volume=executed, open_volume=open_volume
         )
 
     return setup

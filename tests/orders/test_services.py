@@ -11,10 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import Event, EventType
-from orders import services
+from orders import services as order_services
+from orders import submission
+from orders.execution import enqueue
 from orders.models import Order, OrderStatus
-from orders.services import DuplicateOrder, OrderNotCancellable, enqueue_execution, order_cancel
-from risk import services as risk_services
+from orders.services import OrderNotCancellable, order_cancel
+from orders.submission import DuplicateOrder
+from risk import checks
 from risk.models import Position, RiskState
 from tests.orders.conftest import written
 
@@ -62,14 +65,14 @@ def test_submit_when_open_orders_fill_the_limit_then_next_order_is_rejected(trad
     second, d2 = submit(trader, quantity=4000, price=100, client_order_id="b")
     third, d3 = submit(trader, quantity=1, price=100, client_order_id="c")
     assert (d1.approved, d2.approved, d3.approved) == (True, True, False)
-    assert d3.violations == (risk_services.checks.Violation.POSITION_LIMIT,)
+    assert d3.violations == (checks.Violation.POSITION_LIMIT,)
     assert Position.objects.get(symbol="AAPL").open_buy_quantity == 10000
 
 
 def test_submit_when_kill_switch_active_then_rejected_with_only_the_kill_switch_checked(
     trader, risk_manager, submit
 ) -> None:
-    risk_services.kill_switch_set(actor=risk_manager, enabled=True, reason="test")
+    order_services.kill_switch_set(actor=risk_manager, enabled=True, reason="test")
     order, decision = submit(trader)
     assert decision.kill_switch and order.status == OrderStatus.REJECTED
     assert order.rejection_reason == "Kill switch is active - all trading halted"
@@ -83,7 +86,7 @@ def test_submit_when_approved_then_execution_is_queued_only_on_commit(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order, _ = submit(trader)
-    queued = [c for c in callbacks if getattr(c, "func", None) is enqueue_execution]
+    queued = [c for c in callbacks if getattr(c, "func", None) is enqueue]
     assert len(queued) == 1
     assert queued[0].args == (order.pk, order.correlation_id)
 
@@ -91,7 +94,7 @@ def test_submit_when_approved_then_execution_is_queued_only_on_commit(
 def test_submit_when_rejected_then_nothing_is_queued(trader, submit, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submit(trader, quantity=10**6)
-    assert not [c for c in callbacks if getattr(c, "func", None) is enqueue_execution]
+    assert not [c for c in callbacks if getattr(c, "func", None) is enqueue]
 
 
 def test_submit_when_outer_transaction_rolls_back_then_execution_is_never_queued(
@@ -112,7 +115,7 @@ def test_submit_when_event_write_fails_then_no_order_and_no_reservation(trader, 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("event store refused the insert")
 
-    monkeypatch.setattr(services, "events_record_groups", broken)
+    monkeypatch.setattr(submission, "events_record_groups", broken)
     with pytest.raises(RuntimeError):
         submit(trader)
     assert written() == before
@@ -233,7 +236,7 @@ def test_kill_switch_when_turned_on_then_every_approved_order_is_cancelled_by_it
     rejected, _ = submit(trader, symbol="DDD", quantity=10**6, price=10)
     Order.objects.filter(pk=running.pk).update(status=OrderStatus.EXECUTING)
 
-    state, cancelled = risk_services.kill_switch_set(actor=risk_manager, enabled=True, reason="market halt")
+    state, cancelled = order_services.kill_switch_set(actor=risk_manager, enabled=True, reason="market halt")
 
     assert state.kill_switch_enabled and sorted(cancelled) == sorted([a.pk, b.pk])
     statuses = dict(Order.objects.values_list("pk", "status"))
@@ -257,9 +260,9 @@ def test_kill_switch_when_turned_on_then_every_approved_order_is_cancelled_by_it
 def test_kill_switch_when_on_then_new_orders_rejected_and_when_off_then_approved_again(
     trader, risk_manager, submit
 ) -> None:
-    risk_services.kill_switch_set(actor=risk_manager, enabled=True)
+    order_services.kill_switch_set(actor=risk_manager, enabled=True)
     _, during = submit(trader, client_order_id="1")
-    risk_services.kill_switch_set(actor=risk_manager, enabled=False, reason="all clear")
+    order_services.kill_switch_set(actor=risk_manager, enabled=False, reason="all clear")
     _, after = submit(trader, client_order_id="2")
     assert during.kill_switch and after.approved
     off = Event.objects.get(event_type=EventType.KILL_SWITCH_DEACTIVATED)

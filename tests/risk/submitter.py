@@ -22,7 +22,7 @@ def main() -> None:
     from django.db import connection
 
     from accounts.models import User
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     user = User.objects.get(username=username)
     connection.ensure_connection()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.models import Event, EventType
 from orders.models import Order, OrderStatus
-from risk import services
+from risk import checks, store
 from risk.models import RiskLimits, RiskState
 
 pytestmark = pytest.mark.django_db
@@ -46,18 +46,14 @@ def control_state() -> dict[str, Any]:
 def fill(symbol: str, side: str, quantity: str, price: str) -> None:
     """Book a fill as the execution path does (the venue is out of scope here)."""
     with transaction.atomic():
-        state = services.risk_state_lock()
-        services.reservation_add(
-            state=state, symbol=symbol, side=side, quantity=Decimal(quantity), price=Decimal(price)
-        )
-        services.fill_apply(
+        state = store.lock()
+        reservation = store.Reservation(symbol, checks.Side(side), Decimal(quantity), Decimal(price))
+        store.reserve(state=state, reservations=[reservation])
+        store.fill_book(
             state=state,
-            symbol=symbol,
-            side=side,
-            order_quantity=Decimal(quantity),
-            order_price=Decimal(price),
-            fill_quantity=Decimal(quantity),
-            fill_price=Decimal(price),
+            reservation=reservation,
+            fill_quantity=reservation.quantity,
+            fill_price=reservation.price,
             now=timezone.now(),
         )
 

@@ -18,8 +18,9 @@ import pytest
 from django.db import connection, models
 
 from audit.models import Event
+from orders import services as order_services
 from orders.models import Order, OrderStatus
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 from risk import services as risk_services
 from risk.models import Position, RiskState
 from tests.support.worker import ROOT, worker_env
@@ -150,7 +151,7 @@ def test_kill_switch_when_flipped_during_a_burst_then_no_order_is_left_approved(
     for thread in threads:
         thread.start()
     assert started.wait(timeout=60)
-    _, cancelled = risk_services.kill_switch_set(actor=risk_manager, enabled=True, reason="burst")
+    _, cancelled = order_services.kill_switch_set(actor=risk_manager, enabled=True, reason="burst")
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors

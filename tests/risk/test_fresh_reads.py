@@ -21,8 +21,9 @@ import pytest
 from django.db import connection, transaction
 
 from orders.models import Order, OrderStatus
-from orders.services import OrderRequest, order_submit
+from orders.submission import OrderRequest, order_submit
 from risk import services as risk_services
+from risk import store
 from risk.checks import Violation
 from risk.models import Position, RiskLimits, RiskState
 
@@ -50,7 +51,7 @@ def _race(holder_change: Any, request: OrderRequest, user: Any) -> dict[str, Any
     def holder() -> None:
         try:
             with transaction.atomic():
-                risk_services.risk_state_lock()
+                store.lock()
                 holder_change()
                 locked.set()
                 if not commit.wait(WAIT):
@@ -91,7 +92,7 @@ def _race(holder_change: Any, request: OrderRequest, user: Any) -> dict[str, Any
 
 def _limits(actor: Any, **tight: Decimal) -> None:
     """Firm limits wide open but for the one the test is about."""
-    wide = dict.fromkeys(risk_services.LIMIT_FIELDS, Decimal(1_000_000))
+    wide = dict.fromkeys(store.LIMIT_FIELDS, Decimal(1_000_000))
     risk_services.risk_limits_update(actor=actor, **{**wide, **tight})
 
 

@@ -12,23 +12,21 @@ from django.utils import timezone
 
 from audit.models import Event, EventType
 from core.exceptions import InvalidInput
-from risk import services
+from orders import services as order_services
+from risk import checks, services, store
 from risk.models import Position, RiskLimits, RiskState
 from risk.positions import PositionState, apply_fill
 
 
 def _book(symbol: str, side: str, quantity: str, order_price: str, fill_price: str, now: dt.datetime) -> Position:
     with transaction.atomic():
-        state = services.risk_state_lock()
-        q, p = Decimal(quantity), Decimal(order_price)
-        services.reservation_add(state=state, symbol=symbol, side=side, quantity=q, price=p)
-        return services.fill_apply(
+        state = store.lock()
+        reservation = store.Reservation(symbol, checks.Side(side), Decimal(quantity), Decimal(order_price))
+        store.reserve(state=state, reservations=[reservation])
+        return store.fill_book(
             state=state,
-            symbol=symbol,
-            side=side,
-            order_quantity=q,
-            order_price=p,
-            fill_quantity=q,
+            reservation=reservation,
+            fill_quantity=reservation.quantity,
             fill_price=Decimal(fill_price),
             now=now,
         )
@@ -108,7 +106,7 @@ def test_limits_update_when_invalid_then_nothing_changed_and_no_event(risk_manag
 @pytest.mark.django_db
 def test_controls_update_when_a_limit_is_invalid_then_kill_switch_untouched(risk_manager) -> None:
     with pytest.raises(InvalidInput):
-        services.risk_controls_update(actor=risk_manager, kill_switch_enabled=True, max_daily_volume=Decimal(-1))
+        order_services.controls_update(actor=risk_manager, kill_switch_enabled=True, max_daily_volume=Decimal(-1))
     assert RiskState.objects.get().kill_switch_enabled is False
     assert not Event.objects.filter(event_type=EventType.KILL_SWITCH_ACTIVATED).exists()
 

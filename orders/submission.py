@@ -1,0 +1,283 @@
+"""Order submission, from a validated request to a committed decision: POST /api/v1/orders' use case.
+
+    order_submit                 one request: its execution key, then the process's group commit
+      -> _decide_batch           the submissions that arrived together, one transaction
+         -> orders_decide        under one hold of the risk lock (risk.store.lock_and_read):
+              duplicates refused, each order checked (risk.checks.check_order) on the state that includes
+              the orders approved before it, orders and their three events inserted (audit.services),
+              the approved orders' exposure reserved (risk.store.reserve)
+      -> enqueue                 after the commit, each approved order's execution (orders.execution)
+
+A batch decides exactly what deciding its submissions one by one, in arrival order, would have decided
+(tests/orders/test_group_commit.py). Nobody is answered before the batch commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from audit.models import EventType
+from audit.services import EventGroup, EventSpec, events_record_groups
+from core import context
+from core.exceptions import Conflict
+from core.sql import BulkInsert, Statement
+from orders.batching import GroupCommit
+from orders.execution import enqueue
+from orders.models import Order, OrderStatus
+from risk import checks, store
+
+
+class DuplicateOrder(Conflict):
+    code = "duplicate_order"
+    default_message = (
+        "Duplicate order: an order with the same execution key "
+        "(user, symbol, side, quantity, price, client_order_id) was already submitted"
+    )
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated order as the API's input serializer gives it."""
+
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    strategy: str = "default"
+    client_order_id: str | None = None
+
+    def intent(self) -> checks.OrderIntent:
+        return checks.OrderIntent(
+            symbol=self.symbol, side=checks.Side(self.side), quantity=self.quantity, price=self.price
+        )
+
+
+def _canonical(number: Decimal) -> str:
+    return format(number.normalize(), "f")
+
+
+def execution_key(*, user_id: Any, request: OrderRequest) -> str:
+    """The seed's idempotency key: user, symbol, side, quantity, price, client_order_id (numbers canonical)."""
+    parts = [
+        str(user_id),
+        request.symbol,
+        request.side,
+        _canonical(request.quantity),
+        _canonical(request.price),
+        request.client_order_id or "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One order handed to a batch: who sends it, what it asks, and its request's context (the batch may be
+    decided on another thread, which has a context of its own)."""
+
+    user: User
+    request: OrderRequest
+    correlation_id: uuid.UUID
+    address: str | None
+    key: str
+
+
+Decided = tuple[Order, checks.Decision]
+
+
+def order_submit(*, user: User, request: OrderRequest, correlation_id: uuid.UUID | None = None) -> Decided:
+    """Decide and record one order: approved or rejected, with its three events, committed before this
+    returns; a duplicate raises DuplicateOrder (409) and writes nothing. Queued for execution if approved.
+
+    The submissions that arrive in this process while another batch is committing are decided and committed
+    together; inside a caller's transaction the order is decided alone, in that transaction, and queued
+    once it commits."""
+    submission = Submission(
+        user=user,
+        request=request,
+        correlation_id=correlation_id or context.correlation_id(),
+        address=context.client_address(),
+        key=execution_key(user_id=user.pk, request=request),
+    )
+    if transaction.get_connection().in_atomic_block:
+        outcome = orders_decide([submission])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        order, decision = outcome
+        if decision.approved:
+            transaction.on_commit(functools.partial(enqueue, order.pk, order.correlation_id), robust=True)
+        return order, decision
+    order, decision = _group_commit().submit(submission)
+    if decision.approved:
+        enqueue(order.pk, order.correlation_id)
+    return order, decision
+
+
+@functools.cache
+def _group_commit() -> GroupCommit[Submission, Decided]:
+    return GroupCommit(_decide_batch, max_batch=settings.ORDER_BATCH_MAX)
+
+
+def _decide_batch(submissions: Sequence[Submission]) -> list[Decided | Exception]:
+    """A batch in its own transaction. Should the unique index refuse the batch as a whole (an order
+    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409."""
+    try:
+        return orders_decide(submissions)
+    except DuplicateOrder:
+        if len(submissions) == 1:
+            raise
+    results: list[Decided | Exception] = []
+    for submission in submissions:
+        try:
+            results += orders_decide([submission])
+        except DuplicateOrder as exc:
+            results.append(exc)
+    return results
+
+
+def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception]:
+    """Decide and record orders in one transaction, in the given order, under one hold of the risk lock.
+
+    Lock the risk state and read it; refuse duplicates (the same execution key as a keyed order ever, or
+    as a key-less one inside ORDER_DUPLICATE_WINDOW_SECONDS, also earlier in the batch) with a
+    DuplicateOrder in their place; check each order on the state that includes the reservations of the
+    orders approved before it, exactly as one-by-one decisions would; insert the orders as APPROVED or
+    REJECTED, reserve the approved ones' exposure and volume, and append each order's ORDER_CREATED,
+    RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
+    window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
+    try:
+        with transaction.atomic():
+            keys_query = _keys_taken(submissions, since=timezone.now() - window)
+            locked = store.lock_and_read(also=[keys_query] if keys_query else [])
+            now = timezone.now()  # under the lock: creation times follow the order of decisions
+            today = store.utc_today(now)
+            taken = {key for (key,) in locked.rows[0]} if keys_query else set()
+            snapshot = locked.snapshot
+            outcomes: list[Decided | Exception] = []
+            reservations: list[store.Reservation] = []
+            groups: list[EventGroup] = []
+            for submission in submissions:
+                if submission.key in taken:
+                    outcomes.append(DuplicateOrder())
+                    continue
+                if submission.request.client_order_id is not None or window:
+                    taken.add(submission.key)  # a later identical order of the batch is a duplicate too
+                intent = submission.request.intent()
+                decision = checks.check_order(intent, snapshot, today)
+                order = _new_order(submission, decision, now)
+                if decision.approved:
+                    snapshot = snapshot.with_reservation(intent)
+                    reservations.append(store.Reservation(intent.symbol, intent.side, intent.quantity, intent.price))
+                outcomes.append((order, decision))
+                groups.append(
+                    EventGroup(
+                        _decision_events(order, decision),
+                        actor=submission.user,
+                        correlation_id=submission.correlation_id,
+                        address=submission.address,
+                    )
+                )
+            if groups:
+                orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
+                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)])
+                store.reserve(state=locked.state, reservations=reservations)
+    except IntegrityError as exc:
+        if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
+            raise DuplicateOrder() from exc
+        raise
+    return outcomes
+
+
+def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statement | None:
+    """The query, run under the lock, for the batch's execution keys already used: by a keyed order ever,
+    or by a key-less order created since `since` (the duplicate window, measured from before the lock)."""
+    keyed = [s.key for s in submissions if s.request.client_order_id is not None]
+    keyless = [s.key for s in submissions if s.request.client_order_id is None]
+    query = Q(execution_key__in=keyed, client_order_id__isnull=False) if keyed else Q()
+    if keyless and settings.ORDER_DUPLICATE_WINDOW_SECONDS > 0:
+        query |= Q(execution_key__in=keyless, client_order_id__isnull=True, created_at__gte=since)
+    if not query:
+        return None
+    # Compiled by Django, so its values are prepared for the database at hand.
+    return Statement(*Order.objects.filter(query).order_by().values_list("execution_key").query.sql_with_params())
+
+
+def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
+    request = submission.request
+    order = Order(
+        correlation_id=submission.correlation_id,
+        client_order_id=request.client_order_id,
+        execution_key=submission.key,
+        user=submission.user,
+        symbol=request.symbol,
+        side=request.side,
+        quantity=request.quantity,
+        price=request.price,
+        strategy=request.strategy,
+        status=OrderStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    order.transition(OrderStatus.RISK_CHECK)
+    if decision.approved:
+        order.transition(OrderStatus.APPROVED)
+    else:
+        order.transition(OrderStatus.REJECTED)
+        order.rejection_reason = decision.message
+    return order
+
+
+def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]:
+    ids = {"order_id": order.pk, "symbol": order.symbol}
+    created = EventSpec(
+        EventType.ORDER_CREATED,
+        {
+            "symbol": order.symbol,
+            "side": order.side,
+            "quantity": order.quantity,
+            "price": order.price,
+            "strategy": order.strategy,
+            "client_order_id": order.client_order_id,
+            "user_id": order.user.username,
+        },
+        **ids,
+    )
+    started = EventSpec(
+        EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id, **ids
+    )
+    result: dict[str, Any] = {"message": decision.message}
+    if decision.projected is not None:
+        result["projected"] = _measures(decision.projected)
+    if decision.approved:
+        outcome = EventSpec(EventType.RISK_CHECK_PASSED, result, causation_id=started.event_id, **ids)
+    else:
+        result.update({"kill_switch": decision.kill_switch, "violations": [v.value for v in decision.violations]})
+        outcome = EventSpec(EventType.RISK_CHECK_FAILED, result, causation_id=started.event_id, **ids)
+    return [created, started, outcome]
+
+
+def _checks_run(decision: checks.Decision) -> list[str]:
+    if decision.kill_switch:
+        return ["KILL_SWITCH"]
+    return ["KILL_SWITCH", *[v.value for v in checks.Violation]]
+
+
+def _measures(measures: checks.Measures) -> dict[str, Decimal]:
+    return {
+        "position": measures.position,
+        "daily_volume": measures.daily_volume,
+        "net_exposure": measures.net_exposure,
+        "gross_exposure": measures.gross_exposure,
+    }
