@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test test-fast bench lint format install install-dev clean
+.PHONY: run test test-sqlite test-fast bench lint format install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The order path on the embedded database of `make run` (SQLite, no Redis): the tests that need neither.
+test-sqlite: install-dev
+	ITIRP_TEST_DATABASE=sqlite $(BIN)/python -m pytest tests/orders tests/risk tests/execution $(PYTEST_ARGS)
+
 # The same without the slow worker, browser and fault tests.
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -52,9 +56,11 @@ test-fast: install-dev
 bench: install-dev
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
+# Style, layers and types (also run by .ci/run before the tests, and by pre-commit).
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit import selectors
 from audit.models import Event, EventType
 from audit.services import event_record
+from orders.models import Order
 
 TRAIL_MAX_EVENTS = 1000
 EXPORT_COLUMNS = [
@@ -81,8 +82,6 @@ def trail_view(request: HttpRequest, *, model_admin: Any) -> HttpResponse:
         previous = event.timestamp
     order = None
     if order_id and request.user.has_perm("orders.view_order"):
-        from orders.models import Order
-
         order = Order.objects.select_related("user").filter(pk=order_id).first()
     total = (events[-1].timestamp - events[0].timestamp).total_seconds() if len(events) > 1 else 0.0
     context = {

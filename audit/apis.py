@@ -9,9 +9,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import has_perms
 from audit import selectors, serializers
 from core.exceptions import NotFound
+from core.permissions import has_perms
 from core.schema import ERRORS
 
 CanAudit = has_perms("audit.view_audit_trail")

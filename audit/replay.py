@@ -16,6 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from audit.models import Event, EventType
+from orders.models import Order
+from risk.models import FIRM_STATE_ID, Position, RiskState
 from risk.positions import PositionState, apply_fill
 
 PLACES = Decimal("0.00000001")
@@ -173,9 +175,6 @@ def rebuild(events: Iterable[dict[str, Any]] | None = None) -> State:
 
 def differences(state: State) -> list[str]:
     """Every way the live tables differ from the replayed state (empty: they agree)."""
-    from orders.models import Order
-    from risk.models import FIRM_STATE_ID, Position, RiskState
-
     diffs = list(state.anomalies)
     live_positions = {p.symbol: p for p in Position.objects.all()}
     for symbol in sorted(set(live_positions) | set(state.books)):

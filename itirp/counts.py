@@ -16,9 +16,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
+from audit.models import Event
 from core.metrics import FINAL_BY_EVENT, log
+from orders.models import Order, OrderStatus
 
 _COUNTS_KEY = "itirp:metrics:event-counts:v1"
 
@@ -37,8 +41,6 @@ def _count_sql(*, event_table: str, order_table: str) -> str:
 def _settled_counts(*, table: str, cutoff: Any) -> tuple[int, dict[str, int]]:
     """A full recount: the mark just below the first event younger than the cutoff (found through the
     timestamp index), and the counts of the events up to it (one plain pass, no sorting)."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT MIN(sequence) FROM {table} WHERE "timestamp" >= %s', [cutoff])  # noqa: S608
         first_recent = cursor.fetchone()[0]
@@ -56,12 +58,6 @@ def _settled_counts(*, table: str, cutoff: Any) -> tuple[int, dict[str, int]]:
 
 def system_counts() -> dict[str, Any]:
     """{"total_orders", "total_events", "order_status_breakdown"} exactly, without scanning whole tables."""
-    from django.core.cache import cache
-    from django.db import connection
-
-    from audit.models import Event
-    from orders.models import Order, OrderStatus
-
     try:
         state = cache.get(_COUNTS_KEY)
     except Exception:  # noqa: BLE001 - without the cache every call recounts: slower, still exact

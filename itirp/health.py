@@ -23,6 +23,9 @@ from django.db import connections
 from django.db.utils import load_backend
 from django.utils import timezone
 
+from core.metrics import queue_depth
+from orders.breaker import OPEN, breaker_check
+
 Check = Callable[[], dict[str, Any]]
 
 
@@ -61,8 +64,6 @@ def broker_connection() -> Any:
 
 
 def check_broker() -> dict[str, Any]:
-    from core.metrics import queue_depth
-
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
@@ -96,8 +97,6 @@ def check_workers() -> dict[str, Any]:
 
 def check_breaker() -> dict[str, Any]:
     """Down while OPEN: the venue is not called and orders fail fast. HALF_OPEN lets a trial through (up)."""
-    from orders.breaker import OPEN, breaker_check
-
     snapshot = breaker_check()
     status = "down" if snapshot["status"] == OPEN else "up"
     result = {"status": status, "state": snapshot["status"], "failures": snapshot["failures"]}

@@ -13,10 +13,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import has_perms
+from core.permissions import has_perms
 from core.schema import ERRORS
 from itirp import health
 from itirp.counts import system_counts
+from orders.breaker import breaker_snapshot
 from risk import selectors as risk_selectors
 
 
@@ -86,8 +87,6 @@ class MetricsApi(APIView):
         tags=["system"],
     )
     def get(self, request: Any) -> Response:
-        from orders.breaker import breaker_snapshot
-
         return Response(
             {
                 **system_counts(),

@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import has_perms
 from core.exceptions import NotFound
+from core.permissions import has_perms
 from core.schema import ERRORS
 from core.throttling import SlidingWindowUserThrottle
 from orders import selectors, serializers, services, submission

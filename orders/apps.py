@@ -2,13 +2,14 @@
 
 from django.apps import AppConfig
 
+from core import metrics
+
 
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        from core import metrics
-        from orders.metrics import breaker_gauges  # models are loaded only once ready() runs
+        from orders.metrics import breaker_gauges  # it reads models: importable once the apps are loaded
 
         metrics.register_scraped("breaker", breaker_gauges)

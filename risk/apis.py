@@ -11,7 +11,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import has_perms
+from core.permissions import has_perms
 from core.schema import ERRORS
 from orders import services as order_services  # halting trading cancels orders: the orders domain's action
 from risk import selectors, serializers

@@ -2,13 +2,14 @@
 
 from django.apps import AppConfig
 
+from core import metrics
+
 
 class RiskConfig(AppConfig):
     name = "risk"
     verbose_name = "Risk"
 
     def ready(self) -> None:
-        from core import metrics
-        from risk.metrics import kill_switch_gauges  # models are loaded only once ready() runs
+        from risk.metrics import kill_switch_gauges  # it reads models: importable once the apps are loaded
 
         metrics.register_scraped("database", kill_switch_gauges)

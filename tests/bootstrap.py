@@ -26,6 +26,12 @@ os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 
 REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
+# `make test-sqlite`: the embedded database of `make run` (SQLite, no Redis), on purpose. The tests that need
+# PostgreSQL or Redis are deselected, not skipped: this run is about the demo's path, the full suite covers them.
+SQLITE_RUN = os.environ.get("ITIRP_TEST_DATABASE") == "sqlite"
+if SQLITE_RUN:
+    os.environ["DATABASE_URL"] = f"sqlite:///{os.environ['ITIRP_VAR_DIR']}/test.sqlite3"
+    os.environ["REDIS_URL"] = ""
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -40,10 +46,10 @@ def _reachable(url: str, default_port: int) -> bool:
 POSTGRES_UP = os.environ["DATABASE_URL"].startswith("postgres") and _reachable(os.environ["DATABASE_URL"], 5432)
 REDIS_UP = bool(os.environ["REDIS_URL"]) and _reachable(os.environ["REDIS_URL"], 6379)
 PROBLEMS = []
-if not POSTGRES_UP:
+if not POSTGRES_UP and not SQLITE_RUN:
     PROBLEMS.append(f"PostgreSQL unreachable at {os.environ['DATABASE_URL']}")
     os.environ["DATABASE_URL"] = f"sqlite:///{os.environ['ITIRP_VAR_DIR']}/test.sqlite3"
-if not REDIS_UP:
+if not REDIS_UP and not SQLITE_RUN:
     PROBLEMS.append(f"Redis unreachable at {os.environ['REDIS_URL']}")
     os.environ["REDIS_URL"] = ""
 
@@ -65,6 +71,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SQLITE_RUN:
+        kept = [item for item in items if not {"postgres", "redis", "slow"} & set(item.keywords)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+        return
     for item in items:
         if "postgres" in item.keywords and not POSTGRES_UP:
             item.add_marker(pytest.mark.skip(reason=f"needs PostgreSQL: {PROBLEMS[0]}"))

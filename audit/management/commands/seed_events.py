@@ -18,6 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import services
+from accounts.models import User
 from audit.integrity import EVENT_FIELDS
 from audit.models import Event
 
@@ -61,9 +63,6 @@ class Command(BaseCommand):
         self.stdout.write(f"seeded {written:,} events in {elapsed:.1f} s ({written / max(elapsed, 1e-9):,.0f}/s)")
 
     def _traders(self, n: int) -> list[tuple[int, str]]:
-        from accounts import services
-        from accounts.models import User
-
         actors = []
         for i in range(1, n + 1):
             username = f"bench_trader{i:02d}"
