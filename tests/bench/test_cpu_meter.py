@@ -53,9 +53,7 @@ def test_meter_when_members_work_exit_and_start_then_each_tick_counted_once(tmp_
     proc.put(30, "redis-server", "redis-server 127.0.0.1:6379", ppid=1, pgrp=30, own=200)
     proc.put(31, "redis-server", "redis-server 127.0.0.1:6412", ppid=1, pgrp=31, own=500)
     proc.put(40, "python", "python other", ppid=1, pgrp=40, own=1000)
-    meter = CpuMeter(
-        [process_groups("web", [10]), postgres_backends("itirp_bench"), redis_server(6379)], proc=tmp_path
-    )
+    meter = CpuMeter([process_groups("web", [10]), postgres_backends("itirp_bench"), redis_server(6379)], proc=tmp_path)
     meter.start(poll=False)
 
     # in the window: the worker uses 30 more ticks, exits and is reaped by the master (its lifetime, 80,
