@@ -1,5 +1,5 @@
-"""Benchmark baselines only, routed only when ITIRP_BENCH_BASELINE=1 is set (itirp/urls.py), never in
-production.
+"""Benchmark baselines only, routed only by the benchmark's own settings (bench.settings -> bench/urls.py),
+never by the project's.
 
 - POST /api/v1/bench/baseline answers a submission's JSON without the database. It goes through the same
   middleware, DRF parser and renderer as POST /api/v1/orders, but has no authentication, no permission, no

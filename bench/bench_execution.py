@@ -44,6 +44,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from audit.models import Event, EventType  # noqa: E402
+from bench.percentiles import percentile  # noqa: E402
 from orders.breaker import breaker_reset, redis_client  # noqa: E402
 from orders.models import Order, OrderStatus  # noqa: E402
 from orders.submission import OrderRequest, order_submit  # noqa: E402
@@ -89,12 +90,6 @@ def wait_executed(ids: list, timeout: float) -> None:
             return
         time.sleep(0.2)
     raise SystemExit(f"{open_} orders not EXECUTED after {timeout}s")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def main() -> None:

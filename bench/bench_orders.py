@@ -37,6 +37,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import drive  # the bench's own modules (bench/ is this script's directory)
+from percentiles import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "orders.md"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -53,17 +56,9 @@ SEED = {
     "max_gross_exposure": "15000000",
 }
 
-LUA_SCRIPT = Path(__file__).resolve().parent / "orders.lua"  # shared with run_bench.py
-
 
 def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -143,17 +138,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_wrk(url: str, token: str, *, threads: int, connections: int, duration: int, run: str) -> dict[str, Any]:
-    script = LUA_SCRIPT
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
-    log("$ " + shlex.join(cmd))
-    out = subprocess.run(
-        cmd, env={**os.environ, "BENCH_TOKEN": token, "BENCH_RUN": run}, capture_output=True, text=True, check=True
-    ).stdout
-    figures: dict[str, Any] = {"command": shlex.join(cmd)}
-    for key, value in re.findall(r"(\w+)=(\d+)", "\n".join(line for line in out.splitlines() if "BENCH" in line)):
-        figures[key] = int(value)
-    figures["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    figures["raw"] = out
+    figures = drive.wrk(url, token, threads=threads, connections=connections, duration=duration, run=run)
+    figures["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", figures["raw"]).group(1))  # type: ignore[union-attr]
     return figures
 
 

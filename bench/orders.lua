@@ -1,5 +1,6 @@
 -- wrk script shared by bench/bench_orders.py and bench/run_bench.py: POST /api/v1/orders, every order
--- unique (client_order_id from run, thread and counter); counts APPROVED, REJECTED and non-200 answers.
+-- unique (client_order_id from run, thread and counter); counts APPROVED, REJECTED and non-200 answers,
+-- and writes the latency histogram to BENCH_LATENCY_FILE (the percentiles are computed by the harness).
 -- Every request a unique order: thread id + counter in client_order_id, 50 symbols, varying quantity.
 local counter = 0
 local threads = {}
@@ -40,8 +41,13 @@ function done(summary, latency, requests)
     a = a + t:get("approved"); r = r + t:get("rejected"); o = o + t:get("other")
   end
   io.write(string.format("BENCH approved=%d rejected=%d other=%d\n", a, r, o))
-  io.write(string.format("BENCH p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%d\n",
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+  -- every distinct latency (µs) with its count, for the bench's own percentile function (bench/percentiles.py)
+  local out = assert(io.open(assert(os.getenv("BENCH_LATENCY_FILE"), "set BENCH_LATENCY_FILE"), "w"))
+  for i = 1, #latency do
+    local value, count = latency(i)
+    out:write(string.format("%d %d\n", value, count))
+  end
+  out:close()
   io.write(string.format("BENCH requests=%d duration_us=%d errors=%d\n",
     summary.requests, summary.duration,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))

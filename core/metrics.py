@@ -139,6 +139,18 @@ EXECUTION_SECONDS = Histogram(
 EXECUTION_RETRIES = Counter("itirp_execution_retries", "Failed execution attempts that were queued again")
 BREAKER_TRANSITIONS = Counter("itirp_circuit_breaker_transitions", "Circuit breaker transitions, by new state", ["to"])
 EVENTS_APPENDED = Counter("itirp_events_appended", "Events appended to the event store", ["event_type"])
+# Group commit (orders.batching): how many submissions each batch decided, and the wall time of its
+# transaction (waiting for the risk lock, holding it, committing): an upper bound of the lock's hold.
+BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
+BATCH_SECONDS_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
+ORDER_BATCH_SIZE = Histogram(
+    "itirp_order_batch_size", "Submissions decided in one group-commit batch", buckets=BATCH_SIZE_BUCKETS
+)
+ORDER_BATCH_SECONDS = Histogram(
+    "itirp_order_batch_seconds",
+    "Wall time of one group-commit batch (its transaction: risk lock wait and hold, checks, inserts, commit)",
+    buckets=BATCH_SECONDS_BUCKETS,
+)
 HTTP_SECONDS = Histogram(
     "itirp_http_request_seconds",
     "HTTP requests served, by method, route name and status class",

@@ -1,7 +1,5 @@
 """Root URLs: the API under /api/v1/, its schema and docs, and the admin back office."""
 
-import os
-
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -33,11 +31,3 @@ urlpatterns = [
     path("admin/password_change/", views.own_password_change, name="own-password-change"),
     path("admin/", admin.site.urls),
 ]
-
-# `make bench` only: a bare view answering a submission's JSON without the database, as the baseline that
-# the real POST /api/v1/orders is compared with. Never routed unless the benchmark sets this variable.
-if os.environ.get("ITIRP_BENCH_BASELINE") == "1":
-    from bench.baseline import BaselineApi, GuardedBaselineApi
-
-    urlpatterns.append(path("api/v1/bench/baseline", BaselineApi.as_view(), name="bench-baseline"))
-    urlpatterns.append(path("api/v1/bench/guarded", GuardedBaselineApi.as_view(), name="bench-guarded"))

@@ -1,0 +1,189 @@
+"""Cost per order: a wrk run of POST /orders with the CPU of every component metered over it (cpu_meter),
+the worker given a few seconds to drain, and the group-commit histograms read from /metrics before and after.
+"""
+
+# ruff: noqa: S310 - our own 127.0.0.1 server
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+from cpu_meter import Component, CpuMeter
+from drive import run_wrk
+from percentiles import expand, percentile
+from servers import log
+
+BATCH_SIZE = "itirp_order_batch_size"
+BATCH_SECONDS = "itirp_order_batch_seconds"
+EXECUTIONS = "itirp_execution_seconds"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text scrape, keyed by (name, sorted labels); {} if it cannot be read."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        log(f"   no metrics from {url}: {exc}")
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def histogram_delta(before: dict, after: dict, name: str) -> dict[str, Any] | None:
+    """Observations of one histogram between two scrapes: per-bucket counts (upper bound -> n), sum, count.
+    None when the server does not record it (an older commit)."""
+    if (f"{name}_count", ()) not in after:
+        return None
+    les = sorted((dict(labels)["le"] for (sample, labels) in after if sample == f"{name}_bucket"), key=float)
+    cumulative = [
+        after[(f"{name}_bucket", (("le", le),))] - before.get((f"{name}_bucket", (("le", le),)), 0.0) for le in les
+    ]
+    previous = [0.0, *cumulative[:-1]]
+    return {
+        "buckets": {float(le): int(c - p) for le, c, p in zip(les, cumulative, previous, strict=True)},
+        "sum": after.get((f"{name}_sum", ()), 0.0) - before.get((f"{name}_sum", ()), 0.0),
+        "count": int(after[(f"{name}_count", ())] - before.get((f"{name}_count", ()), 0.0)),
+    }
+
+
+def histogram_percentile(h: dict[str, Any], pct: float) -> float:
+    """The bucket bound that the nearest-rank percentile of the observations does not exceed."""
+    return percentile(expand((bound, n) for bound, n in h["buckets"].items()), pct)
+
+
+def _executions(before: dict, after: dict) -> int:
+    """Execution attempts finished between the scrapes (any outcome)."""
+    total = 0.0
+    for (sample, labels), value in after.items():
+        if sample == f"{EXECUTIONS}_count":
+            total += value - before.get((sample, labels), 0.0)
+    return int(total)
+
+
+def queue_left() -> int | None:
+    """Tasks waiting or reserved in the Celery queue (Redis), read in this process."""
+    from core.metrics import queue_depth
+
+    try:
+        depth = queue_depth()
+    except Exception as exc:  # noqa: BLE001 - the figure is reported as unknown, the run goes on
+        log(f"   queue depth unreadable: {exc}")
+        return None
+    return depth["waiting"] + depth["unacked"]
+
+
+def measure_orders(
+    base: str,
+    token: str,
+    *,
+    connections: int,
+    duration: int,
+    run: str,
+    components: list[Component],
+    drain_s: float,
+) -> dict[str, Any]:
+    """wrk on POST {base}/api/v1/orders with CPU metered from its start to the end of the drain (at most
+    drain_s seconds after the window, less if the queue empties): CPU ms per order answered 200, by component.
+    """
+    before = scrape(f"{base}/metrics")
+    meter = CpuMeter(components)
+    meter.start()
+    figures = run_wrk(f"{base}/api/v1/orders", token, connections=connections, duration=duration, run=run)
+    drain_started = time.monotonic()
+    left = queue_left()
+    while left and time.monotonic() - drain_started < drain_s:
+        time.sleep(0.25)
+        left = queue_left()
+    drained = time.monotonic() - drain_started
+    cpu = meter.stop()
+    after = scrape(f"{base}/metrics")
+    orders = figures["ok"]
+    figures["cpu_s"] = cpu
+    figures["cpu_ms_per_order"] = {name: (s * 1000 / orders if orders else 0.0) for name, s in cpu.items()}
+    figures["drain_s"] = drained
+    figures["queue_left"] = left
+    figures["executions"] = _executions(before, after) if after else None
+    figures["batch_size"] = histogram_delta(before, after, BATCH_SIZE)
+    figures["batch_seconds"] = histogram_delta(before, after, BATCH_SECONDS)
+    per_order = ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms_per_order"].items())
+    log(f"   CPU ms per order: {per_order}; drained {drained:.1f} s, queue left {left}")
+    return figures
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def _total(f: dict[str, Any]) -> float:
+    return sum(f["cpu_ms_per_order"].values())
+
+
+def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], drain_s: float) -> list[str]:
+    """The report's tables: CPU per order by component, then group commit's batches, for each run."""
+    head = " | ".join(f"{name} ms" for name in components)
+    lines = [
+        "## CPU per order, by component",
+        "",
+        "CPU time (utime + stime from /proc/<pid>/stat, reaped children included) of each component from the"
+        f" start of the wrk run to the end of the worker's drain (up to {drain_s:.0f} s after the window, less if"
+        " the queue emptied), divided by the orders answered 200 in the window. web = gunicorn master and"
+        " workers; worker = the Celery worker (main process and pool) and beat; PostgreSQL = the backends of"
+        " database `itirp_bench` (not the server's shared walwriter, checkpointer, background writer); Redis ="
+        " the Redis server, **shared with other users of this machine** (its CPU includes theirs);"
+        " feed = the market-data feed's process group, when one runs.",
+        "",
+        f"| run | connections | orders/s | p50 ms | p99 ms | {head} | total ms | executions finished | queue left |",
+        "|---|---|---|---|---|" + "---|" * len(components) + "---|---|---|",
+    ]
+    for label, f in runs:
+        cells = " | ".join(f"{f['cpu_ms_per_order'].get(name, 0.0):.2f}" for name in components)
+        lines.append(
+            f"| {label} | {f['connections']} | {f['rps']:.0f} | {f['p50_us'] / 1000:.1f} | {f['p99_us'] / 1000:.1f} |"
+            f" {cells} | **{_total(f):.2f}** | {f['executions'] if f['executions'] is not None else 'n/a'} |"
+            f" {f['queue_left'] if f['queue_left'] is not None else 'n/a'} |"
+        )
+    lines += [
+        "",
+        "Executions finished = execution attempts recorded (itirp_execution_seconds, any outcome) over the same"
+        " span; the worker's CPU covers them, and the queue left behind is executed in later runs, so its"
+        " ms per order is a figure of this span, not of these orders alone.",
+        "",
+        "## Group commit: batch sizes and the risk lock",
+        "",
+        "From itirp_order_batch_size and itirp_order_batch_seconds (orders/batching.py), read from /metrics"
+        " before and after each run. A batch's seconds are the wall time of its transaction (the run_batch"
+        " call: waiting for the risk lock, holding it, checks, inserts, commit): **an upper bound of the lock's"
+        " hold time**, not the hold itself; percentiles are bucket bounds (the bucket holding that rank).",
+        "",
+        "| run | connections | batches | orders in batches | mean size | p50 size ≤ | p99 size ≤ | mean batch ms"
+        " | p50 ms ≤ | p99 ms ≤ | batch s per s of window | sizes: bucket ≤ bound: batches |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, f in runs:
+        size, secs = f.get("batch_size"), f.get("batch_seconds")
+        if not size or not secs or not size["count"]:
+            lines.append(f"| {label} | {f['connections']} | not recorded by this server | | | | | | | | | |")
+            continue
+        n = size["count"]
+        window = f["duration_us"] / 1e6
+        spread = ", ".join(f"≤{b:g}: {c}" for b, c in size["buckets"].items() if c)
+        lines.append(
+            f"| {label} | {f['connections']} | {n} | {size['sum']:.0f} | {size['sum'] / n:.2f} |"
+            f" {histogram_percentile(size, 50):g} | {histogram_percentile(size, 99):g} |"
+            f" {secs['sum'] * 1000 / n:.2f} | {histogram_percentile(secs, 50) * 1000:g} |"
+            f" {histogram_percentile(secs, 99) * 1000:g} | {secs['sum'] / window:.2f} | {spread} |"
+        )
+    lines += [
+        "",
+        "Batch seconds per second of window above 1 means batches of the two web processes overlapped, i.e."
+        " one waited for the other's lock: the hold itself is at most 1 s per s.",
+        "",
+    ]
+    return lines
