@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 
 
@@ -13,10 +15,16 @@ class ItirpError(Exception):
     default_message = "The request could not be processed."
 
     def __init__(
-        self, message: str | None = None, *, code: str | None = None, fields: dict[str, str] | None = None
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        fields: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.fields = fields or {}
+        self.details = details or {}  # more of the answer's body, beside "detail" and "code"
         if code:
             self.code = code
         super().__init__(self.message)

@@ -61,7 +61,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail: Any = exc.message
         if exc.fields:
             detail = [{"field": f, "loc": ["body", f], "msg": m} for f, m in exc.fields.items()]
-        return Response({"detail": detail, "code": exc.code}, status=exc.status_code, headers=headers)
+        return Response({"detail": detail, "code": exc.code, **exc.details}, status=exc.status_code, headers=headers)
     if isinstance(exc, (OperationalError, InterfaceError)) or (
         isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
     ):

@@ -59,6 +59,7 @@ class OrdersApi(APIView):
                 "correlation_id": str(order.correlation_id),
                 "timestamp": serializers.OrderSubmitOut().fields["timestamp"].to_representation(order.created_at),
                 "message": decision.message,
+                "client_order_id": order.client_order_id,
             }
         )
 

@@ -28,9 +28,17 @@ def order_get_visible(*, user: Any, order_id: uuid.UUID) -> Order:
 
 
 def orders_page(
-    *, user: Any, limit: int, offset: int, status: str | None = None, symbol: str | None = None
+    *,
+    user: Any,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    symbol: str | None = None,
+    client_order_id: str | None = None,
 ) -> tuple[list[Order], int]:
     qs = orders_visible(user=user)
+    if client_order_id:
+        qs = qs.filter(client_order_id=client_order_id)
     if status:
         qs = qs.filter(status=status)
     if symbol:
@@ -38,8 +46,8 @@ def orders_page(
     total = qs.count()
     # Orders decided in one batch share their creation time: the id breaks the tie, so pages never overlap.
     page = list(
-        qs.order_by("-created_at", "-id").only("id", "symbol", "side", "quantity", "status", "created_at")[
-            offset : offset + limit
-        ]
+        qs.order_by("-created_at", "-id").only(
+            "id", "symbol", "side", "quantity", "status", "created_at", "client_order_id"
+        )[offset : offset + limit]
     )
     return page, total

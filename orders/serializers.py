@@ -65,6 +65,7 @@ class OrderSubmitOut(serializers.Serializer):
     correlation_id = serializers.UUIDField()
     timestamp = serializers.DateTimeField()
     message = serializers.CharField()
+    client_order_id = serializers.CharField(allow_null=True)
 
 
 class OrderOut(serializers.Serializer):
@@ -97,6 +98,7 @@ class OrderSummaryOut(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
+    client_order_id = serializers.CharField(allow_null=True)
 
 
 class OrderListOut(serializers.Serializer):
@@ -109,6 +111,7 @@ class PageIn(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     symbol = serializers.CharField(max_length=20, required=False)
+    client_order_id = serializers.CharField(max_length=64, required=False)
 
 
 class CancelIn(serializers.Serializer):

@@ -41,11 +41,37 @@ from risk import checks, store
 
 
 class DuplicateOrder(Conflict):
+    """409. The answer names the order already submitted, so a client whose first answer was lost can find it."""
+
     code = "duplicate_order"
     default_message = (
         "Duplicate order: an order with the same execution key "
         "(user, symbol, side, quantity, price, client_order_id) was already submitted"
     )
+
+    def __init__(self, existing: Existing | None = None) -> None:
+        details = {}
+        if existing is not None:
+            details = {
+                "order_id": str(existing.order_id),
+                "status": existing.status,
+                "correlation_id": str(existing.correlation_id),
+            }
+        super().__init__(details=details)
+
+
+@dataclass(frozen=True)
+class Existing:
+    """The order that holds an execution key, as the duplicate look-up reads it."""
+
+    order_id: uuid.UUID
+    status: str
+    correlation_id: uuid.UUID
+
+    @classmethod
+    def of_row(cls, order_id: Any, status: str, correlation_id: Any) -> Existing:
+        # Raw rows: UUIDs from PostgreSQL, 32 hex digits from SQLite.
+        return cls(uuid.UUID(str(order_id)), status, uuid.UUID(str(correlation_id)))
 
 
 @dataclass(frozen=True)
@@ -163,20 +189,21 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
             locked = store.lock_and_read(also=[keys_query] if keys_query else [])
             now = timezone.now()  # under the lock: creation times follow the order of decisions
             today = store.utc_today(now)
-            taken = {key for (key,) in locked.rows[0]} if keys_query else set()
+            taken = {key: Existing.of_row(*rest) for key, *rest in locked.rows[0]} if keys_query else {}
             snapshot = locked.snapshot
             outcomes: list[Decided | Exception] = []
             reservations: list[store.Reservation] = []
             groups: list[EventGroup] = []
             for submission in submissions:
                 if submission.key in taken:
-                    outcomes.append(DuplicateOrder())
+                    outcomes.append(DuplicateOrder(taken[submission.key]))
                     continue
-                if submission.request.client_order_id is not None or window:
-                    taken.add(submission.key)  # a later identical order of the batch is a duplicate too
                 intent = submission.request.intent()
                 decision = checks.check_order(intent, snapshot, today)
                 order = _new_order(submission, decision, now)
+                if submission.request.client_order_id is not None or window:
+                    # a later identical order of the batch is a duplicate of this one
+                    taken[submission.key] = Existing(order.pk, order.status, order.correlation_id)
                 if decision.approved:
                     snapshot = snapshot.with_reservation(intent)
                     reservations.append(store.Reservation(intent.symbol, intent.side, intent.quantity, intent.price))
@@ -195,9 +222,21 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 store.reserve(state=locked.state, reservations=reservations)
     except IntegrityError as exc:
         if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
-            raise DuplicateOrder() from exc
+            # Inserted by a transaction the lock did not see (the key's owner committed after our read):
+            # the owner is committed now, read it for the answer.
+            raise DuplicateOrder(_existing(submissions)) from exc
         raise
     return outcomes
+
+
+def _existing(submissions: Sequence[Submission]) -> Existing | None:
+    keys = [s.key for s in submissions if s.request.client_order_id is not None]
+    row = (
+        Order.objects.filter(execution_key__in=keys, client_order_id__isnull=False)
+        .values_list("id", "status", "correlation_id")
+        .first()
+    )
+    return Existing.of_row(*row) if row else None
 
 
 def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statement | None:
@@ -211,7 +250,13 @@ def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statem
     if not query:
         return None
     # Compiled by Django, so its values are prepared for the database at hand.
-    return Statement(*Order.objects.filter(query).order_by().values_list("execution_key").query.sql_with_params())
+    # Oldest first: for a key-less key, the dict built from the rows keeps the newest order of the window.
+    rows = (
+        Order.objects.filter(query)
+        .order_by("created_at")
+        .values_list("execution_key", "id", "status", "correlation_id")
+    )
+    return Statement(*rows.query.sql_with_params())
 
 
 def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:

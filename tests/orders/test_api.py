@@ -20,7 +20,9 @@ from tests.orders.conftest import body, written
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/orders"
-SUBMIT_ANSWER = {"order_id", "status", "correlation_id", "timestamp", "message"}
+# API.md v1's fields, and client_order_id (v1 additions: answers may carry new fields), so a client can match
+# an answer to its request.
+SUBMIT_ANSWER = {"order_id", "status", "correlation_id", "timestamp", "message", "client_order_id"}
 DETAIL_FIELDS = {
     "order_id",
     "correlation_id",
@@ -34,7 +36,7 @@ DETAIL_FIELDS = {
     "created_at",
     "rejection_reason",
 }
-SUMMARY_FIELDS = {"order_id", "symbol", "side", "quantity", "status", "created_at"}
+SUMMARY_FIELDS = {"order_id", "symbol", "side", "quantity", "status", "created_at", "client_order_id"}
 
 
 def post(client: APIClient, **changes: Any) -> Any:
@@ -100,12 +102,43 @@ def test_post_order_when_same_execution_key_then_409_and_nothing_written(trader,
     assert written() == before
 
 
+def test_post_order_when_resent_after_a_lost_answer_then_the_409_names_the_order_already_made(
+    trader, client_for
+) -> None:
+    client = client_for(trader)
+    first = post(client, client_order_id="lost-1").json()
+    again = post(client, client_order_id="lost-1")
+    assert again.status_code == 409
+    assert {k: again.json()[k] for k in ("order_id", "status", "correlation_id")} == {
+        "order_id": first["order_id"],
+        "status": "APPROVED",
+        "correlation_id": first["correlation_id"],
+    }
+    found = client.get(URL, {"client_order_id": "lost-1"}).json()
+    assert found["total"] == 1 and found["orders"][0]["order_id"] == first["order_id"]
+    assert found["orders"][0]["client_order_id"] == "lost-1"
+    assert client.get(f"{URL}/{first['order_id']}").json()["client_order_id"] == "lost-1"
+
+
 def test_post_order_when_keyless_identical_inside_window_then_409(trader, client_for, settings) -> None:
     settings.ORDER_DUPLICATE_WINDOW_SECONDS = 5
     client = client_for(trader)
-    assert post(client).status_code == 200
-    assert post(client).status_code == 409
+    first = post(client).json()
+    second = post(client)
+    assert second.status_code == 409
+    assert second.json()["order_id"] == first["order_id"]
     assert post(client, quantity=101).status_code == 200
+
+
+def test_list_orders_when_filtered_by_client_order_id_then_only_the_callers_orders_with_it(
+    trader, trader2, client_for
+) -> None:
+    mine, theirs = client_for(trader), client_for(trader2)
+    wanted = post(mine, client_order_id="k-7").json()["order_id"]
+    post(mine, client_order_id="k-8")
+    post(theirs, client_order_id="k-7")
+    data = mine.get(URL, {"client_order_id": "k-7"}).json()
+    assert [o["order_id"] for o in data["orders"]] == [wanted] and data["total"] == 1
 
 
 def test_post_order_when_submitted_then_bounded_number_of_queries(

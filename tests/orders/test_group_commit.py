@@ -260,6 +260,7 @@ def test_orders_decide_when_the_same_key_twice_in_a_batch_then_the_second_is_a_d
     outcomes = orders_decide([first, again, other])
 
     assert isinstance(outcomes[1], DuplicateOrder)
+    assert outcomes[1].details["order_id"] == str(outcomes[0][0].pk)  # the order the batch made first
     assert outcomes[0][1].approved and outcomes[2][1].approved
     assert list(Order.objects.order_by("created_at", "symbol").values_list("symbol", flat=True)) == ["AAA", "CCC"]
     assert Order.objects.filter(execution_key=first.key).count() == 1
@@ -287,6 +288,11 @@ def test_orders_decide_when_the_key_is_already_in_the_database_then_duplicate_an
 
     dup, fresh = orders_decide([submission(trader, client_order_id=client_order_id), submission(trader, symbol="DDD")])
     assert isinstance(dup, DuplicateOrder)
+    assert dup.details == {
+        "order_id": str(done[0].pk),
+        "status": done[0].status,
+        "correlation_id": str(done[0].correlation_id),
+    }
     assert fresh[1].approved
     after = written()
     assert after["orders"] == before["orders"] + 1
