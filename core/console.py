@@ -48,6 +48,10 @@ class ConsoleRenderer:
             fields.append(("order", str(line["order_id"])[:8]))
         if line.get("user_id"):
             fields.append(("user", line["user_id"]))
+        if str(line.get("component", "")).startswith("celery"):
+            details.pop("data", None)  # Celery's extra: the message's own arguments once more
+        if details.get("user_id") == line.get("user_id"):
+            details.pop("user_id", None)
         fields += [(k, v) for k, v in details.items() if k not in _HIDDEN and v not in (None, "", [], {})]
         if line.get("correlation_id"):
             fields.append(("cid", str(line["correlation_id"])[:8]))

@@ -70,8 +70,8 @@ def process_role() -> str:
     argv = " ".join(sys.argv[:4]).lower()
     if "gunicorn" in argv or "runserver" in argv or "wsgi" in argv:
         return "web"
-    if "celery" in argv:
-        return "beat" if " beat" in argv else "worker"
+    if "celery" in argv:  # `celery -A itirp --quiet beat`: the sub-command may come after the 4th word
+        return "beat" if "beat" in sys.argv[1:] else "worker"
     if "pytest" in argv or "py.test" in argv:
         return "test"
     return "manage" if "manage" in argv else (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python")
