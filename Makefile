@@ -23,7 +23,11 @@ install-dev: $(VENV)/.installed-dev
 
 # The platform on this machine: web (gunicorn), Celery worker and beat, together; Ctrl-C stops all.
 # Nothing set = SQLite and the filesystem broker in ./var; DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis.
+# Logs: one short human line per event (LOG_FORMAT=json for the production lines), coloured when make's
+# terminal is one (honcho pipes the processes' output, so they cannot tell themselves).
 run: export DEBUG ?= 1
+run: export LOG_FORMAT ?= console
+run: export LOG_COLOR ?= $(shell [ -t 2 ] && echo 1 || echo 0)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py create_demo_users

@@ -26,7 +26,7 @@ graceful_timeout = 5
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logs.formatter"}},  # LOG_FORMAT: json (default) or console
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["console"], "level": loglevel.upper()},
     "loggers": {

@@ -31,6 +31,8 @@ from typing import Any
 import structlog
 from django_structlog.middlewares.request import RequestMiddleware
 
+from core.console import ConsoleRenderer, QuietPeriodicTasks
+
 # Keys rendered at the top level; everything else goes under "details".
 TOP_LEVEL = ("timestamp", "level", "component", "event", "order_id", "correlation_id", "user_id", "process")
 REDACTED = "[REDACTED]"
@@ -68,14 +70,15 @@ def process_role() -> str:
     argv = " ".join(sys.argv[:4]).lower()
     if "gunicorn" in argv or "runserver" in argv or "wsgi" in argv:
         return "web"
-    if "celery" in argv:
-        return "beat" if " beat" in argv else "worker"
+    if "celery" in argv:  # `celery -A itirp --quiet beat`: the sub-command may come after the 4th word
+        return "beat" if "beat" in sys.argv[1:] else "worker"
     if "pytest" in argv or "py.test" in argv:
         return "test"
     return "manage" if "manage" in argv else (os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python")
 
 
 _PROCESS = process_role()
+__all__ = ["ConsoleFormatter", "JsonFormatter", "QuietPeriodicTasks", "formatter", "get_logger", "redact"]
 
 
 # Cheap first look: only text that mentions one of these is run through _SCRUB_TEXT (most text never is).
@@ -230,6 +233,38 @@ class JsonFormatter(structlog.stdlib.ProcessorFormatter):
         kwargs.setdefault("processors", _RENDER_CHAIN)
         kwargs.setdefault("foreign_pre_chain", _FOREIGN_CHAIN)
         super().__init__(*args, **kwargs)
+
+
+class ConsoleFormatter(structlog.stdlib.ProcessorFormatter):
+    """LOG_FORMAT=console (make run): the same event dicts as JSON, one short human line each."""
+
+    def __init__(self, *args: Any, colors: bool | None = None, **kwargs: Any) -> None:
+        configure_structlog()
+        if colors is None:
+            colors = _colors_wanted()
+        kwargs.setdefault("processors", [*_RENDER_CHAIN[:-1], ConsoleRenderer(colors=colors)])
+        kwargs.setdefault("foreign_pre_chain", _FOREIGN_CHAIN)
+        super().__init__(*args, **kwargs)
+
+
+def _colors_wanted() -> bool:
+    # LOG_COLOR=1/0 decides (make run passes whether its own terminal is one: honcho pipes our output);
+    # otherwise colours only on a terminal, and never with NO_COLOR (https://no-color.org).
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("LOG_COLOR") in ("0", "1"):
+        return os.environ["LOG_COLOR"] == "1"
+    return sys.stderr.isatty()
+
+
+def formatter(kind: str | None = None) -> logging.Formatter:
+    """The formatter LOG_FORMAT selects: json (the default, production) or console (make run)."""
+    kind = (kind or os.environ.get("LOG_FORMAT") or "json").strip().lower()
+    if kind == "json":
+        return JsonFormatter()
+    if kind == "console":
+        return ConsoleFormatter()
+    raise ValueError(f"LOG_FORMAT must be json or console, not {kind!r}")
 
 
 def get_logger(component: str) -> Any:

@@ -1,13 +1,13 @@
 """ITIRP settings: one module, every environment configured by environment variables.
 
-Nothing set = demo mode: SQLite in ./var and Celery's filesystem:// transport.
-Production sets DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS (see .env.example).
-Risk limits are data edited in the admin or the API, never settings.
+Nothing set = demo mode: SQLite in ./var and Celery's filesystem:// transport. Production sets DATABASE_URL,
+REDIS_URL, SECRET_KEY, ALLOWED_HOSTS (see .env.example). Risk limits are data (admin, API), never settings.
+Sections in cookiecutter-django's order, each setting assigned once; checks that involve several settings are
+system checks (itirp/checks.py), and only what must refuse before Django loads stays here.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -15,26 +15,31 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# PATHS, ENVIRONMENT ---------------------------------------------------------------------------------
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-
 VAR_DIR = Path(env("ITIRP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# No DATABASE_URL: the embedded demo database (SQLite in VAR_DIR), one machine, one checkout.
+EMBEDDED_DATABASE = not env("DATABASE_URL", default="")
 
+# GENERAL --------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 
 
 def _secret_key() -> str:
-    key = env("SECRET_KEY", default="")
-    if key:
+    """SECRET_KEY from the environment; for a demo (DEBUG, or the embedded database, so that manage.py works
+    in a second shell next to `make run`) a random key kept in VAR_DIR beside its database; otherwise refuse:
+    each host of a real deployment would make another key. Not a system check: gunicorn and Celery run none,
+    and the key is used below (token signing, the audit seal key) while the settings load."""
+    if key := env("SECRET_KEY", default=""):
         return key
-    if not DEBUG:
+    if not DEBUG and not EMBEDDED_DATABASE:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. With DEBUG off ITIRP refuses to start without a secret key: "
-            "set SECRET_KEY in the environment (for example: "
+            "SECRET_KEY is not set. With DEBUG off ITIRP refuses to start without a secret key when DATABASE_URL "
+            "is set: set SECRET_KEY in the environment (for example: "
             "python -c 'import secrets; print(secrets.token_urlsafe(50))'), or set DEBUG=1 for a local demo."
         )
-    # Demo mode: a random key made once per checkout, never a key written in the code.
     path = VAR_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
@@ -44,8 +49,47 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
 
+# DATABASES, CACHES ----------------------------------------------------------------------------------
+_database = env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'itirp.sqlite3'}")
+_database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+_database["CONN_HEALTH_CHECKS"] = True
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite ignores SELECT ... FOR UPDATE: IMMEDIATE transactions serialise risk decisions instead.
+    _database["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+DATABASES = {"default": _database}
+DB_IS_POSTGRES = _database["ENGINE"].startswith("django.db.backends.postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    )
+}
+
+# URLS -----------------------------------------------------------------------------------------------
+ROOT_URLCONF = "itirp.urls"
+WSGI_APPLICATION = "itirp.wsgi.application"
+ASGI_APPLICATION = "itirp.asgi.application"
+
+# APPS -----------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -67,11 +111,52 @@ INSTALLED_APPS = [
     "audit",
     "risk",
     "orders",
+    "itirp.apps.ItirpConfig",  # the project's own system checks (itirp/checks.py)
 ]
 
+# AUTHENTICATION -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+LOGIN_URL = "/admin/login/"
+# Brute-force protection: a username is locked after repeated failures from any address;
+# an address is throttled on the login endpoint (REST_FRAMEWORK throttle "login").
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# AxesMiddleware replaces the response of a locked-out login; ours keeps the API's JSON 429 with Retry-After.
+AXES_LOCKOUT_CALLABLE = "accounts.apis.axes_lockout_response"
+# A lock lasts LOGIN_LOCKOUT_SECONDS from the failure that set it: attempts while locked (even with the right
+# password) do not extend it, so an attacker cannot keep the owner locked out for ever with one try a minute.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Address-level brute force is answered by the login endpoint's per-address throttle instead of an axes
+# lockout, so one attacker on a shared address cannot lock every colleague behind it out.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# PASSWORDS ------------------------------------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# MIDDLEWARE -----------------------------------------------------------------------------------------
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.CorrelationIdMiddleware",
+    # A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (MAX_REQUEST_BYTES) is a 413 before any parser reads it.
+    "core.security.RequestSizeLimitMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,10 +171,17 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "itirp.urls"
-WSGI_APPLICATION = "itirp.wsgi.application"
-ASGI_APPLICATION = "itirp.asgi.application"
+# STATIC (project-wide files: vendored htmx, back-office CSS; nothing is loaded from a CDN) ----------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
+# TEMPLATES ------------------------------------------------------------------------------------------
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -105,58 +197,79 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'itirp.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite ignores SELECT ... FOR UPDATE: IMMEDIATE transactions serialise risk decisions instead.
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
-DB_IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# SECURITY (python manage.py check --deploy is clean with DEBUG off) ---------------------------------
+# On by default whenever DEBUG is off; each can be turned off by environment for a particular deployment.
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto (only if the proxy
+# sets it on every request), and SECURE_SSL_REDIRECT=0 if the proxy redirects plain HTTP itself.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$", r"^metrics/?$"]  # probes and scrapers on the internal network
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL_HEADER", default=False) else None
+)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=64 * 1024)
+# CORS stays closed: no CORS middleware, no Access-Control-Allow-Origin (the API is for servers and the back office).
 
-# --- Redis, cache, broker -------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-else:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "cache"),
-        }
-    }
+# LOGGING (core/logs.py): web, worker, beat and manage.py alike --------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (the default, production). console: one short human line per event, coloured
+# on a terminal (make run sets it). Any other value refuses to start (core.logs.formatter).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"default": {"()": "core.logs.formatter", "kind": LOG_FORMAT}},
+    "filters": {"quiet_periodic": {"()": "core.logs.QuietPeriodicTasks"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's default handlers print plain text; everything goes to the root's handler instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+        # request_finished (core.logs.RequestLogMiddleware) already says which request failed and how.
+        "django.request": {"level": "ERROR"},
+        # Beat's "Sending due task" and the worker's lines of periodic tasks that did nothing become DEBUG.
+        "celery.beat": {"filters": ["quiet_periodic"]},
+        "celery.worker.strategy": {"filters": ["quiet_periodic"]},
+        "celery.app.trace": {"filters": ["quiet_periodic"]},
+    },
+}
+# django-structlog's request lines: user_id is the username (the audit trail's user_id); request_started
+# only at DEBUG (request_finished says it all); it never trusts X-Correlation-ID itself (core.middleware does).
+DJANGO_STRUCTLOG_USER_ID_FIELD = "username"
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_CORRELATION_ID = False
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
 
+# CELERY ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker" / "queue"
-    _broker_processed = VAR_DIR / "broker" / "processed"
-    _broker_dir.mkdir(parents=True, exist_ok=True)
-    _broker_processed.mkdir(parents=True, exist_ok=True)
+    for _folder in ("queue", "processed"):
+        (VAR_DIR / "broker" / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_processed),
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
         # Broadcasts (celery inspect ping, the health check's workers probe) keep their tables here, not in ./control.
         "control_folder": str(VAR_DIR / "broker" / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
 else:
-    # Longer than any task with its retries and countdowns (ecosystem.md, pitfall 2).
+    # Longer than any task with its retries and countdowns (ecosystem.md, pitfall 2; checked by itirp.E001).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
         "socket_connect_timeout": 2,
@@ -177,38 +290,40 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic tasks. The exposure snapshots feed the risk dashboard's exposure-over-the-day chart; the sweeper
+# re-queues stuck orders (ORDER_STUCK_AFTER_SECONDS); audit seals and verifications (audit/integrity.py).
+EXPOSURE_SNAPSHOT_SECONDS = env.int("EXPOSURE_SNAPSHOT_SECONDS", default=60)
+ORDER_SWEEP_SECONDS = env.int("ORDER_SWEEP_SECONDS", default=15)
+AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0)
+AUDIT_VERIFY_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE = {
+    "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
+    "orders-sweep-stuck": {"task": "orders.sweep_stuck", "schedule": float(ORDER_SWEEP_SECONDS)},
+    "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
+    "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
+}
 
-# --- Auth -----------------------------------------------------------------------------------
-AUTH_USER_MODEL = "accounts.User"
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-]
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
-]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-LOGIN_URL = "/admin/login/"
-
-# Brute-force protection: a username is locked after repeated failures from any address;
-# an address is throttled on the login endpoint (REST_FRAMEWORK throttle "login").
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-AXES_RESET_ON_SUCCESS = True
-AXES_DISABLE_ACCESS_LOG = True
-AXES_VERBOSE = False
-# Address-level brute force is answered by the login endpoint's per-address throttle instead of an axes
-# lockout, so one attacker on a shared address cannot lock every colleague behind it out.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-
+# DJANGO REST FRAMEWORK, SIMPLE JWT, DRF-SPECTACULAR -------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.DecimalJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "itirp.exceptions.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_THROTTLE_RATE", default="30/min"),
+        "orders": env("ORDER_THROTTLE_RATE", default="6000/min"),
+    },
+    # The per-address login throttle keys on REMOTE_ADDR, like the audit trail. Only behind N trusted proxies
+    # may X-Forwarded-For be believed (NUM_PROXIES=N); otherwise a client could pick a fresh address per request.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # API.md: timestamps are ISO 8601 in UTC *with microseconds*. DRF's default drops ".000000" when a time
+    # falls on a whole second, so one response in a million would change format; this format never does.
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+}
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME_SECONDS", default=1800))
 REFRESH_TOKEN_LIFETIME = timedelta(seconds=env.int("REFRESH_TOKEN_LIFETIME_SECONDS", default=86400))
 SIMPLE_JWT = {
@@ -223,22 +338,6 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "LEEWAY": 0,
 }
-
-# --- REST API -------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["core.parsers.DecimalJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "itirp.exceptions.exception_handler",
-    "COERCE_DECIMAL_TO_STRING": False,
-    "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_RATES": {
-        "login": env("LOGIN_THROTTLE_RATE", default="30/min"),
-        "orders": env("ORDER_THROTTLE_RATE", default="6000/min"),
-    },
-}
 SPECTACULAR_SETTINGS = {
     "TITLE": "ITIRP API",
     "DESCRIPTION": "Institutional Trading Infrastructure & Risk Platform: orders, pre-trade risk, audit.",
@@ -251,7 +350,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- Platform behaviour (not risk limits: those are data) ------------------------------------
+# YOUR STUFF: platform behaviour (not risk limits: those are data) -----------------------------------
 ITIRP_VERSION = "1.0.0"
 # An order without client_order_id identical to an earlier one inside this window is a duplicate.
 ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", default=5)
@@ -261,63 +360,10 @@ ORDER_BATCH_MAX = env.int("ORDER_BATCH_MAX", default=64)
 # Orders left APPROVED or EXECUTING longer than this are re-queued by the sweeper.
 ORDER_STUCK_AFTER_SECONDS = env.int("ORDER_STUCK_AFTER_SECONDS", default=60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=0.8)
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=64 * 1024)
-
-# --- i18n, static ---------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
-
-# --- Logging --------------------------------------------------------------------------------
-# Every line of every process is one JSON object (itirp/logs.py): web, worker, beat, manage.py alike.
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # Django's default handlers print plain text; everything goes to the root's JSON handler instead.
-        "django": {"handlers": [], "propagate": True},
-        "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
-        "django.db.backends": {"level": "WARNING"},
-        # request_finished (core.logs.RequestLogMiddleware) already says which request failed and how.
-        "django.request": {"level": "ERROR"},
-    },
-}
-
-# --- Back office (admin): project static files, exposure snapshots -----------------------------
-# Project-wide static files (vendored htmx, back-office CSS); nothing is loaded from a CDN.
-STATICFILES_DIRS = [BASE_DIR / "static"]
-# The risk dashboard's exposure-over-the-day chart reads snapshots taken by this beat task.
-EXPOSURE_SNAPSHOT_SECONDS = env.int("EXPOSURE_SNAPSHOT_SECONDS", default=60)
 EXPOSURE_SNAPSHOT_KEEP_DAYS = env.int("EXPOSURE_SNAPSHOT_KEEP_DAYS", default=30)
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
-}
 
-# --- Accounts: login lockout answer, client address for the login throttle --------------------
-# AxesMiddleware replaces the response of a locked-out login; ours keeps the API's JSON 429 with Retry-After.
-AXES_LOCKOUT_CALLABLE = "accounts.apis.axes_lockout_response"
-# A lock lasts LOGIN_LOCKOUT_SECONDS from the failure that set it: attempts while locked (even with the right
-# password) do not extend it, so an attacker cannot keep the owner locked out for ever with one try a minute.
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-# The per-address login throttle keys on REMOTE_ADDR, like the audit trail. Only behind N trusted proxies
-# may X-Forwarded-For be believed (NUM_PROXIES=N); otherwise a client could pick a fresh address per request.
-REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
-
-# --- Execution: simulated venue, retries, circuit breaker, stuck-order sweeper (orders/execution.py) ---
-# The venue is the one boundary that may be simulated. Every number here is a default a deployment may change.
+# Execution (orders/execution.py): the simulated venue (the one boundary that may be simulated), retries,
+# the circuit breaker. Every number here is a default a deployment may change.
 VENUE_ADAPTER = env("VENUE_ADAPTER", default="orders.venue.SimulatedVenue")
 VENUE_NAME = env("VENUE_NAME", default="SIMULATED")
 VENUE_LATENCY_MS = env.int("VENUE_LATENCY_MS", default=100)
@@ -342,90 +388,25 @@ BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=60.0)
 # A half-open trial whose worker died gives its token back after this long, so the breaker cannot stick.
 BREAKER_TRIAL_TIMEOUT_SECONDS = env.float("BREAKER_TRIAL_TIMEOUT_SECONDS", default=VENUE_TIMEOUT_SECONDS + 10)
 EXECUTION_REDIS_PREFIX = env("EXECUTION_REDIS_PREFIX", default="itirp")
-ORDER_SWEEP_SECONDS = env.int("ORDER_SWEEP_SECONDS", default=15)
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "orders-sweep-stuck": {"task": "orders.sweep_stuck", "schedule": float(ORDER_SWEEP_SECONDS)},
-}
-# A message is redelivered only after the visibility timeout: it must outlast one attempt and the longest
-# retry countdown, or a slow task would run twice at once (harmless here, but wasteful).
-if (
-    "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS
-    and CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
-    <= VENUE_TIMEOUT_SECONDS + max(EXECUTION_RETRY_BACKOFF_SECONDS, default=0) + CELERY_TASK_TIME_LIMIT
-):
-    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed the venue timeout + longest backoff + task limit")
 
-# --- Audit integrity: seals, verification (audit/integrity.py, audit/tasks.py) ---------------------
-# The seal key signs every seal (HMAC), so a database superuser cannot rewrite history and re-seal it
-# without a secret kept outside the database. Set it explicitly in production; changing it makes every
-# earlier seal fail verification. Default: derived from SECRET_KEY.
+# Audit integrity (audit/integrity.py). The seal key signs every seal (HMAC), so a database superuser cannot
+# rewrite history and re-seal it without a secret kept outside the database. Set it in production (default:
+# derived from SECRET_KEY); changing it makes every earlier seal fail verification.
 AUDIT_SEAL_KEY = env("AUDIT_SEAL_KEY", default="") or "derived:" + SECRET_KEY
 # Events younger than this are left for the next run (most in-flight sequence gaps close by then).
 AUDIT_SEAL_SETTLE_SECONDS = env.float("AUDIT_SEAL_SETTLE_SECONDS", default=2.0)
 AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=1000)
 # How long a sealer waits for open transactions before sealing only up to a sequence gap.
 AUDIT_SEAL_GAP_WAIT_SECONDS = env.float("AUDIT_SEAL_GAP_WAIT_SECONDS", default=2.0)
-AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0)
-AUDIT_VERIFY_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=900.0)
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
-    "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
-}
 
-# --- Observability: logs, Prometheus metrics, health (itirp/logs.py, itirp/metrics.py, itirp/health.py) ----
-# django-structlog's request lines: user_id is the username (the audit trail's user_id); request_started
-# only at DEBUG (request_finished says it all); it never trusts X-Correlation-ID itself (core.middleware does).
-DJANGO_STRUCTLOG_USER_ID_FIELD = "username"
-DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG
-DJANGO_STRUCTLOG_TRUST_UPSTREAM_CORRELATION_ID = False
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = True
-# One directory shared by every web and worker process of a host (or of a compose project: a shared volume),
-# where prometheus_client's multi-process mode keeps each process's counters. Empty string: single process.
+# Metrics (core/metrics.py): prometheus_client's multi-process directory, shared by every web and worker
+# process of a host (or of a compose project: a shared volume). Empty string: single process.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
-# Who may read /metrics: addresses in these networks (CIDR list) and/or holders of this bearer token.
-# Neither set: anyone who can reach the port (keep it on an internal network).
+# Who may read /metrics: addresses in these networks (CIDR list, checked by itirp.E002) and/or holders of
+# this bearer token. Neither set: anyone who can reach the port (keep it on an internal network).
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
-for _network in METRICS_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_network, strict=False)
-    except ValueError as _exc:
-        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc})") from None
 # GET /api/v1/metrics counts events after a cached mark only; the mark passes events older than this, and
-# the cached counts are rebuilt from scratch after METRICS_RECOUNT_SECONDS (see itirp/metrics.py).
+# the cached counts are rebuilt from scratch after METRICS_RECOUNT_SECONDS (see itirp/counts.py).
 METRICS_COUNT_SETTLE_SECONDS = env.float("METRICS_COUNT_SETTLE_SECONDS", default=10.0)
 METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)
-
-# --- Order pipeline (orders/, risk/, audit/ APIs) --------------------------------------------------------
-# API.md: timestamps are ISO 8601 in UTC *with microseconds*. DRF's default drops ".000000" when a time falls
-# on a whole second, so one response in a million would change format; this format never does.
-REST_FRAMEWORK["DATETIME_FORMAT"] = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-# --- Hardening: HTTPS, security headers, cookies (python manage.py check --deploy is clean with DEBUG off) ---
-# On by default whenever DEBUG is off; each can be turned off by environment for a particular deployment.
-# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto (only if the proxy
-# sets it on every request), and SECURE_SSL_REDIRECT=0 if the proxy redirects plain HTTP itself.
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$", r"^metrics/?$"]  # probes and scrapers on the internal network
-if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_SAMESITE = "Lax"
-# CORS stays closed: no CORS middleware is installed, so no Access-Control-Allow-Origin is ever sent
-# (tests/hardening/test_deploy.py). The API is for servers and the same-origin back office only.
-# A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (MAX_REQUEST_BYTES) is a 413 before any parser reads it.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("core.middleware.CorrelationIdMiddleware") + 1, "core.security.RequestSizeLimitMiddleware"
-)

@@ -26,10 +26,23 @@ DEMO = {
 }
 
 
+PRODUCTION_DB = "postgres://itirp@db.invalid:5432/itirp"  # never connected to: settings only
+
+
+def _environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """The suite's environment without the ITIRP variables under test, plus the given ones."""
+    unset = {"SECRET_KEY", "DEBUG", "JWT_SIGNING_KEY", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    clean.update(DJANGO_SETTINGS_MODULE="itirp.settings", ITIRP_VAR_DIR=str(tmp_path / "var"), **env)
+    if not clean.get("DATABASE_URL"):  # "" = the embedded demo database: unset, as `make run` leaves it
+        clean.pop("DATABASE_URL", None)
+    return clean
+
+
 def _settings_process(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter with exactly the given ITIRP variables."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "JWT_SIGNING_KEY"}}
-    clean.update(DJANGO_SETTINGS_MODULE="itirp.settings", ITIRP_VAR_DIR=str(tmp_path / "var"), **env)
+    env.setdefault("DATABASE_URL", PRODUCTION_DB)
+    clean = _environment(tmp_path, **env)
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
         cwd=ROOT,
@@ -86,6 +99,54 @@ def test_demo_mode_makes_a_random_key_once_per_checkout(tmp_path: Path) -> None:
     assert other.stdout.strip() != first.stdout.strip()
 
 
+def test_embedded_demo_database_uses_the_demo_key_without_debug(tmp_path: Path) -> None:
+    # The second shell next to `make run`: nothing set at all (no DEBUG, no DATABASE_URL, no SECRET_KEY).
+    demo = _settings_process(tmp_path, "print(settings.DEBUG, settings.SECRET_KEY)", DATABASE_URL="")
+    with_debug = _settings_process(tmp_path, "print(settings.SECRET_KEY)", DEBUG="1", DATABASE_URL="")
+
+    assert demo.returncode == 0, demo.stderr
+    debug, key = demo.stdout.split()
+    assert debug == "False"
+    assert key == with_debug.stdout.strip() == (tmp_path / "var" / "secret_key").read_text().strip()
+
+
+@pytest.mark.slow
+def test_documented_demo_commands_work_in_a_second_shell_next_to_make_run(tmp_path: Path) -> None:
+    """README: after `make run` (DEBUG=1, the embedded database), `python manage.py verify_audit`,
+    `replay_events --verify` and `export_audit` run with nothing set."""
+    run_env = _environment(tmp_path, DEBUG="1")
+    shell_env = _environment(tmp_path)
+
+    def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    for args in (("migrate", "--noinput"), ("create_demo_users",)):
+        made = manage(run_env, *args)
+        assert made.returncode == 0, made.stderr
+
+    verified = manage(shell_env, "verify_audit")
+    replayed = manage(shell_env, "replay_events", "--verify")
+    exported = manage(
+        shell_env,
+        "export_audit",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2100-01-01",
+        "--out",
+        str(tmp_path / "audit.jsonl"),
+    )
+
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith("OK")
+    assert replayed.returncode == 0, replayed.stderr
+    assert exported.returncode == 0, exported.stderr
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) >= 4  # the four USER_CREATED events at least
+    assert not any("SECRET_KEY is not set" in r.stderr for r in (verified, replayed, exported))
+
+
 def test_auth_settings_come_from_the_environment(tmp_path: Path) -> None:
     result = _settings_process(
         tmp_path,
@@ -111,6 +172,63 @@ def test_auth_settings_come_from_the_environment(tmp_path: Path) -> None:
         "1",
         "django.contrib.auth.hashers.Argon2PasswordHasher",
     ]
+
+
+# --- system checks (itirp/checks.py) ------------------------------------------------------------------------
+
+
+def _itirp_errors() -> list[str]:
+    from django.core.checks import run_checks
+
+    return [message.id for message in run_checks(tags=["itirp"]) if message.is_serious()]
+
+
+def test_system_checks_when_settings_agree_then_no_error() -> None:
+    assert _itirp_errors() == []
+
+
+@pytest.mark.parametrize(("visibility", "errors"), [(69, ["itirp.E001"]), (70, [])])
+def test_system_check_when_visibility_timeout_not_above_the_longest_task_then_error(
+    settings: Any, visibility: int, errors: list[str]
+) -> None:
+    # venue timeout 5 + longest backoff 4 + task limit 60 = 69 seconds.
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility}
+    settings.VENUE_TIMEOUT_SECONDS, settings.EXECUTION_RETRY_BACKOFF_SECONDS = 5.0, [1.0, 2.0, 4.0]
+    settings.CELERY_TASK_TIME_LIMIT = 60
+
+    assert _itirp_errors() == errors
+
+
+def test_system_check_when_filesystem_broker_then_no_visibility_timeout_to_check(settings: Any) -> None:
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": "/tmp"}
+    settings.CELERY_TASK_TIME_LIMIT = 10_000
+
+    assert _itirp_errors() == []
+
+
+def test_system_check_when_a_metrics_network_is_not_a_network_then_error(settings: Any) -> None:
+    settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8", "not-a-network", "127.0.0.1"]
+
+    assert _itirp_errors() == ["itirp.E002"]
+
+
+def test_manage_py_refuses_to_run_with_a_failing_system_check(tmp_path: Path) -> None:
+    env = _environment(
+        tmp_path,
+        SECRET_KEY="s" * 64,
+        DATABASE_URL=PRODUCTION_DB,
+        REDIS_URL="redis://127.0.0.1:1/0",
+        CELERY_VISIBILITY_TIMEOUT="30",
+        METRICS_ALLOWED_NETWORKS="10.0.0.0/8,nope",
+    )
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 1
+    assert "itirp.E001" in result.stderr and "CELERY_VISIBILITY_TIMEOUT must exceed" in result.stderr
+    assert "itirp.E002" in result.stderr and "'nope' is not a network" in result.stderr
 
 
 # --- create_demo_users ---------------------------------------------------------------------------------------

@@ -187,3 +187,138 @@ def test_task_when_run_eagerly_inside_a_request_context_then_bound_for_the_task_
     assert (line["correlation_id"], line["order_id"]) == (task_correlation, order_id)
     assert line["details"]["task"] == "orders.execute" and line["details"]["request_id"] == "r1"
     assert sum(b.get() for b in skipped._buckets) == before + 1  # itirp_execution_seconds{outcome="SKIPPED"}
+
+
+# --- The developer console (LOG_FORMAT=console, make run) and quiet periodic tasks -----------------------
+
+
+def test_formatter_when_log_format_unset_then_json_and_console_only_when_asked(monkeypatch):
+    from core.logs import ConsoleFormatter, formatter
+
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    assert type(formatter()) is JsonFormatter
+    assert type(formatter("json")) is JsonFormatter
+    assert type(formatter("console")) is ConsoleFormatter
+    monkeypatch.setenv("LOG_FORMAT", "console")  # gunicorn's master reads it from the environment
+    assert type(formatter()) is ConsoleFormatter
+    with pytest.raises(ValueError, match="LOG_FORMAT must be json or console"):
+        formatter("xml")
+
+
+def _console_line(colors: bool, **fields) -> str:
+    import io
+
+    from core.logs import ConsoleFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter(colors=colors))
+    logger = logging.getLogger("itirp.console-test")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        get_logger("console-test").info("order_created", **fields)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_console_line_when_event_logged_then_one_short_human_line_secrets_still_redacted():
+    order_id, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    text = _console_line(
+        False,
+        order_id=order_id,
+        correlation_id=correlation,
+        user_id="trader1",
+        details={"event_id": str(uuid.uuid4()), "payload": {"symbol": "AAPL", "side": "BUY"}},
+        password="hunter2-secret",
+    )
+
+    assert text.count("\n") == 1 and "{" not in text.split("password")[0]  # not JSON
+    assert re.match(r"^\d\d:\d\d:\d\d\.\d{3} INFO +test +console-test +order_created ", text)
+    assert f"order={order_id[:8]}" in text and f"cid={correlation[:8]}" in text
+    assert "user=trader1" in text and "symbol=AAPL side=BUY" in text
+    assert "event_id" not in text and order_id not in text
+    assert "hunter2-secret" not in text and REDACTED in text
+    assert "\x1b[" not in text
+
+
+def test_console_line_when_colours_wanted_then_level_coloured():
+    assert "\x1b[32mINFO" in _console_line(True, symbol="AAPL")
+
+
+def test_console_selected_by_log_format_in_a_real_process_json_otherwise(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    code = "import django; django.setup(); import logging; logging.getLogger('itirp.x').warning('hello_console')"
+    lines = {}
+    for kind in ("console", "json"):
+        env = {**os.environ, "LOG_FORMAT": kind, "ITIRP_VAR_DIR": str(tmp_path), "LOG_COLOR": "0"}
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        lines[kind] = result.stderr.strip().splitlines()[-1]
+    assert re.match(r"^\d\d:\d\d:\d\d\.\d{3} WARNING +\S+ +x +hello_console$", lines["console"])
+    assert json.loads(lines["json"])["event"] == "hello_console"
+
+
+# Celery's own lines, as celery.app.trace, celery.worker.strategy and celery.beat write them.
+def _celery_succeeded(name: str, return_value: str) -> None:
+    from celery.app.trace import LOG_SUCCESS
+
+    context = {"id": "t1", "name": name, "runtime": 0.01, "return_value": return_value}
+    logging.getLogger("celery.app.trace").info(LOG_SUCCESS, context, extra={"data": context})
+
+
+def _celery_received(name: str) -> None:
+    from celery.app.trace import LOG_RECEIVED
+
+    context = {"id": "t1", "name": name, "args": "()", "kwargs": "{}", "eta": None}
+    logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
+
+
+def test_periodic_tasks_when_they_did_nothing_then_nothing_at_info(json_logs):
+    logging.getLogger("celery.beat").info("Scheduler: Sending due task %s (%s)", "orders-sweep-stuck", "x")
+    for name in ("orders.sweep_stuck", "audit.seal", "risk.exposure_snapshot", "audit.verify"):
+        _celery_received(name)
+    _celery_succeeded("orders.sweep_stuck", "0")
+    _celery_succeeded("audit.seal", "0")
+    _celery_succeeded("risk.exposure_snapshot", "None")
+    assert json_logs.text == ""
+
+    # What did something stays: a sweep that re-queued, a seal written, and every order's own task lines.
+    _celery_succeeded("orders.sweep_stuck", "2")
+    _celery_succeeded("audit.seal", "1")
+    _celery_received("orders.execute")
+    _celery_succeeded("orders.execute", "'EXECUTED'")
+    events = [line["event"] for line in json_logs.lines()]
+    assert len(events) == 4 and all(line["level"] == "INFO" for line in json_logs.lines())
+    assert "orders.sweep_stuck" in events[0] and events[0].endswith(": 2")
+
+
+def test_periodic_tasks_when_log_level_debug_then_their_lines_are_debug_lines(json_logs):
+    beat = logging.getLogger("celery.beat")
+    beat.setLevel(logging.DEBUG)
+    try:
+        beat.info("Scheduler: Sending due task %s (%s)", "audit-seal", "audit.seal")
+    finally:
+        beat.setLevel(logging.NOTSET)
+    assert [(line["level"], line["event"]) for line in json_logs.lines()] == [
+        ("DEBUG", "Scheduler: Sending due task audit-seal (audit.seal)")
+    ]
+
+
+@pytest.mark.django_db
+def test_periodic_tasks_when_run_by_celery_on_an_idle_platform_then_nothing_at_info(json_logs):
+    from audit.tasks import audit_seal
+    from orders.tasks import orders_sweep_stuck
+
+    assert orders_sweep_stuck.apply().get() == 0
+    assert audit_seal.apply().get() == 0
+    assert json_logs.text == ""
