@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import Event, EventType
-from core import context
-from core.logs import events_recorded
+from core import context, metrics
+from core.logs import events_logged
 from core.sql import BulkInsert, bulk_insert
 
 
@@ -87,7 +87,8 @@ def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[Bu
     bulk_insert(*with_rows, BulkInsert(Event, events))
     # Logged and counted once committed, never for a change that rolls back, and not while the caller's
     # locks (the risk lock of a submission) are still held.
-    transaction.on_commit(partial(events_recorded, events), robust=True)
+    transaction.on_commit(partial(events_logged, events), robust=True)
+    transaction.on_commit(partial(metrics.events_appended, events), robust=True)
     return events
 
 

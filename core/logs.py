@@ -317,12 +317,10 @@ _WARNING_EVENTS = frozenset(
 _audit_log = get_logger("audit")
 
 
-def events_recorded(events: list[Any]) -> None:
+def events_logged(events: list[Any]) -> None:
     """Called by audit.services.events_record once its transaction commits: each event logs one line
-    (component "audit", event = its type in lower case) and counts in the metrics. A change that rolls back
-    logs nothing, and the lines are written after the caller's locks are released."""
-    from core import metrics
-
+    (component "audit", event = its type in lower case). A change that rolls back logs nothing, and the
+    lines are written after the caller's locks are released."""
     try:
         for event in events:
             kind = str(event.event_type)
@@ -341,6 +339,5 @@ def events_recorded(events: list[Any]) -> None:
                     "payload": event.payload,
                 },
             )
-        metrics.events_appended(events)
     except Exception:  # noqa: BLE001 - observability must never fail the change being recorded
-        logging.getLogger("core.logs").exception("event_logging_failed")
+        logging.getLogger("itirp.logs").exception("event_logging_failed")

@@ -10,7 +10,7 @@ Gauges of shared state (circuit breaker, kill switch, queue depth) are not recor
 they are read from Redis and the database when scraped, so every scrape sees the one true value.
 
 Counters of what happened are fed from the events as they are appended (audit.services.events_record ->
-core.logs.events_recorded): one place that every order, risk, execution and breaker change passes through.
+audit.services, on commit): one place that every order, risk, execution and breaker change passes through.
 """
 
 from __future__ import annotations
