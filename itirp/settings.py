@@ -368,10 +368,20 @@ AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=1000)
 AUDIT_SEAL_GAP_WAIT_SECONDS = env.float("AUDIT_SEAL_GAP_WAIT_SECONDS", default=2.0)
 AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0)
 AUDIT_VERIFY_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=900.0)
+# The 15-minute run re-hashes events from the last verified seal; this one re-hashes all of them.
+AUDIT_VERIFY_FULL_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_FULL_INTERVAL_SECONDS", default=86400.0)
+# The trail's outside witness (audit/integrity/witness.py): "file", "syslog", both comma-separated, or "none".
+# Put AUDIT_WITNESS_DIR on another volume or host than the database: a witness its superuser can edit proves nothing.
+AUDIT_WITNESS = env.list("AUDIT_WITNESS", default=["file"])
+AUDIT_WITNESS_DIR = Path(env("AUDIT_WITNESS_DIR", default=str(VAR_DIR / "audit-witness")))
+AUDIT_WITNESS_SYSLOG_ADDRESS = env("AUDIT_WITNESS_SYSLOG_ADDRESS", default="/dev/log")  # a socket, or host:port (UDP)
+# GET /audit/events counts its total exactly up to this many rows, and estimates past it (the planner's figure).
+AUDIT_EVENTS_EXACT_COUNT_LIMIT = env.int("AUDIT_EVENTS_EXACT_COUNT_LIMIT", default=10_000)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
+    "audit-verify-full": {"task": "audit.verify_full", "schedule": AUDIT_VERIFY_FULL_INTERVAL_SECONDS},
 }
 
 # --- Observability: logs, Prometheus metrics, health (itirp/logs.py, itirp/metrics.py, itirp/health.py) ----
