@@ -14,18 +14,21 @@ ALARM_KEY = "itirp:audit:integrity-alarm"
 
 
 def alarm_raise(*, summary: str, source: str) -> bool:
-    """Raise (or keep) the alarm; True when it is new or says something new (worth a new event)."""
+    """Raise (or keep) the alarm of one source ("seal" or "verify"); True when it is new or says something
+    new (worth a new event), so a sealer stopped every 10 s records its cause once."""
     try:
-        current = cache.get(ALARM_KEY)
-        if current and current.get("summary") == summary:
+        current = cache.get(ALARM_KEY) or {}
+        if current.get(source, {}).get("summary") == summary:
             return False
-        cache.set(ALARM_KEY, {"summary": summary, "source": source, "since": timezone.now().isoformat()}, None)
+        current[source] = {"summary": summary, "source": source, "since": timezone.now().isoformat()}
+        cache.set(ALARM_KEY, current, None)
     except Exception:  # noqa: BLE001 - the alarm is also logged and recorded; a cache outage must not hide it
         logger.exception("audit integrity alarm could not be stored in the cache")
     return True
 
 
 def alarm_clear() -> None:
+    """A successful verification clears every source: the trail holds, the sealer's next run resumes."""
     try:
         cache.delete(ALARM_KEY)
     except Exception:  # noqa: BLE001 - clearing is retried by the next successful verification
@@ -33,5 +36,6 @@ def alarm_clear() -> None:
 
 
 def integrity_alarm() -> dict[str, Any] | None:
-    """The alarm in force, or None. Raises when the cache cannot be read (the health check reports it)."""
-    return cache.get(ALARM_KEY)
+    """The alarm in force (the oldest source's), or None. Raises when the cache cannot be read."""
+    current = cache.get(ALARM_KEY) or {}
+    return min(current.values(), key=lambda a: a["since"]) if current else None

@@ -34,18 +34,22 @@ def _missing(report: Verification, entry: dict[str, Any]) -> None:
 
 
 def _replaced(report: Verification, entry: dict[str, Any], seal: Seal) -> None:
+    """A seal whose hash the witness does not know: named at the first sequence the two disagree on."""
     number = entry["number"]
+    at = min(int(entry["first_sequence"]), seal.first_sequence)
     pinned = {(int(a), int(b)) for a, b in entry["gaps"]}
     for a, b in sorted((int(a), int(b)) for a, b in seal.gaps):
         if (a, b) not in pinned:
             report.add(a, "replaced", f"gap #{a}-#{b} of seal {number} is not pinned by its witness entry")
     witnessed = set(expected_sequences(int(entry["first_sequence"]), int(entry["last_sequence"]), entry["gaps"]))
     sealed = set(expected_sequences(seal.first_sequence, seal.last_sequence, seal.gaps))
-    lost = sorted(witnessed - sealed)
-    if lost:
-        report.add(lost[0], "replaced", f"event #{lost[0]} was sealed in seal {number} as witnessed, not as now")
+    differ = sorted(witnessed ^ sealed)
+    if differ:
+        at = differ[0]
+        how = "was sealed as witnessed, not as now" if at in witnessed else "is sealed now, not as witnessed"
+        report.add(at, "replaced", f"event #{at} {how} (seal {number})")
     report.add(
-        min(int(entry["first_sequence"]), seal.first_sequence),
+        at,
         "replaced",
         f"seal {number} differs from the witness (hash {seal.seal_hash[:12]}, witnessed {entry['seal_hash'][:12]})",
     )

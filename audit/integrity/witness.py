@@ -80,12 +80,16 @@ class FileWitness:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.path(trail_id)
             created = not path.exists()
-            data = "".join(canonical_json(entry) + "\n" for entry in entries).encode("utf-8")
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # two sealers' lines never interleave
-                os.write(fd, data)
-                os.fsync(fd)
+                # A seal's own write and another sealer's catch-up may both carry it: keep the file in order.
+                head = self.head(trail_id) if not created else None
+                fresh = [entry for entry in entries if head is None or entry["number"] > head["number"]]
+                data = "".join(canonical_json(entry) + "\n" for entry in fresh).encode("utf-8")
+                if data:
+                    os.write(fd, data)
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             if created:  # the new file's name must survive a crash too
