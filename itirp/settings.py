@@ -356,7 +356,7 @@ if (
 ):
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed the venue timeout + longest backoff + task limit")
 
-# --- Audit integrity: seals, verification (audit/integrity.py, audit/tasks.py) ---------------------
+# --- Audit integrity: seals, witness, verification (audit/integrity/, audit/tasks.py) ---------------
 # The seal key signs every seal (HMAC), so a database superuser cannot rewrite history and re-seal it
 # without a secret kept outside the database. Set it explicitly in production; changing it makes every
 # earlier seal fail verification. Default: derived from SECRET_KEY.
