@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
@@ -21,20 +20,11 @@ from django.utils.html import format_html
 
 from audit import admin_views
 from audit.models import Event
+from audit.selectors import table_estimate
 from core.admin import ReadOnlyAdminMixin
 
 # A filtered selection is counted up to this many rows; past it the page says "more than".
 COUNT_CAP = 10_000
-
-
-def table_estimate(model: Any) -> int | None:
-    """PostgreSQL's planner estimate of a table's rows (pg_class.reltuples): no scan at all."""
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] and row[0] > 0 else None
 
 
 class EstimatedCountPaginator(Paginator):

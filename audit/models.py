@@ -46,6 +46,7 @@ class EventType(models.TextChoices):
     GROUP_PERMISSIONS_CHANGED = "GROUP_PERMISSIONS_CHANGED"
     AUDIT_EXPORTED = "AUDIT_EXPORTED"
     AUDIT_VERIFIED = "AUDIT_VERIFIED"
+    AUDIT_SEALING_STOPPED = "AUDIT_SEALING_STOPPED"
 
 
 class Event(models.Model):
@@ -135,3 +136,22 @@ class Seal(models.Model):
 
     def __str__(self) -> str:
         return f"seal {self.number}: #{self.first_sequence}-#{self.last_sequence}"
+
+
+class Trail(models.Model):
+    """This database's audit trail identity: one row, made when the database is first migrated.
+
+    Every witness entry names it, and each trail has a witness of its own (audit.integrity.witness)."""
+
+    # Always 1: a second identity cannot be inserted beside the first.
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    trail_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        triggers = [
+            pgtrigger.Protect(name="trail_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"trail {self.trail_id}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import QuerySet
 
 from audit.models import Event
@@ -39,13 +42,49 @@ def events_filtered(
     return qs
 
 
-def events_page(*, limit: int, offset: int = 0, **filters: Any) -> tuple[list[Event], int]:
-    """The newest `limit` matching events (after skipping `offset` newer ones), returned oldest first."""
+def table_estimate(model: Any) -> int | None:
+    """PostgreSQL's planner estimate of a table's rows (pg_class.reltuples): no scan at all."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] and row[0] > 0 else None
+
+
+def planner_estimate(qs: QuerySet) -> int | None:
+    """The planner's row estimate for a filtered selection (EXPLAIN, nothing executed), or None."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = qs.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def events_total(qs: QuerySet[Event]) -> tuple[int, bool]:
+    """(total, exact): counted exactly up to AUDIT_EVENTS_EXACT_COUNT_LIMIT rows (a bounded scan); past it
+    the planner's estimate (pg_class for the whole table, EXPLAIN for a filter), never below the limit + 1."""
+    limit = settings.AUDIT_EVENTS_EXACT_COUNT_LIMIT
+    capped = qs.order_by()[: limit + 1].count()
+    if capped <= limit:
+        return capped, True
+    estimate = planner_estimate(qs) if qs.query.where else table_estimate(qs.model)
+    if estimate is None:
+        return qs.count(), True  # SQLite (the demo): small enough to count
+    return max(estimate, capped), False
+
+
+def events_page(*, limit: int, offset: int = 0, **filters: Any) -> tuple[list[Event], int, bool]:
+    """The newest `limit` matching events (after skipping `offset` newer ones), returned oldest first, with
+    their total and whether that total is exact (events_total)."""
     qs = events_filtered(**filters)
-    total = qs.count()
+    total, exact = events_total(qs)
     newest = list(qs.order_by("-sequence")[offset : offset + limit])
     newest.reverse()
-    return newest, total
+    return newest, total, exact
 
 
 def trail_by_correlation(correlation_id: uuid.UUID) -> list[Event]:

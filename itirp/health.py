@@ -2,7 +2,8 @@
 
 A check is a function returning a dict with at least "status" ("up" or "down"); one that raises is down,
 one that hangs past HEALTH_CHECK_TIMEOUT_SECONDS is down with "timeout". CHECKS names the ones in force:
-database, broker, workers (a Celery ping) and the circuit breaker (down while OPEN: orders cannot execute).
+database, broker, workers (a Celery ping), the circuit breaker (down while OPEN: orders cannot execute) and
+the audit trail's integrity alarm (down while sealing is stopped or the last verification failed).
 
 The answer comes within the timeout whatever hangs: checks run in daemon threads and are abandoned at the
 deadline. A check still hanging from an earlier call is not started again (its component is reported down
@@ -23,6 +24,7 @@ from django.db import connections
 from django.db.utils import load_backend
 from django.utils import timezone
 
+from audit.integrity.alarm import integrity_alarm
 from core.metrics import queue_depth
 from orders.breaker import OPEN, breaker_check
 
@@ -107,11 +109,20 @@ def check_breaker() -> dict[str, Any]:
     return result
 
 
+def check_audit() -> dict[str, Any]:
+    """Down while the audit integrity alarm is raised (sealing stopped, or the last verification FAILED)."""
+    alarm = integrity_alarm()
+    if not alarm:
+        return {"status": "up"}
+    return {"status": "down", "error": alarm["summary"][:300], "since": alarm.get("since")}
+
+
 CHECKS: dict[str, Check] = {
     "database": check_database,
     "broker": check_broker,
     "workers": check_workers,
     "breaker": check_breaker,
+    "audit": check_audit,
 }
 
 _running: dict[str, threading.Thread] = {}

@@ -296,11 +296,14 @@ EXPOSURE_SNAPSHOT_SECONDS = env.int("EXPOSURE_SNAPSHOT_SECONDS", default=60)
 ORDER_SWEEP_SECONDS = env.int("ORDER_SWEEP_SECONDS", default=15)
 AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=10.0)
 AUDIT_VERIFY_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_INTERVAL_SECONDS", default=900.0)
+# The 15-minute run re-hashes events from the last verified seal; this one re-hashes all of them.
+AUDIT_VERIFY_FULL_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_FULL_INTERVAL_SECONDS", default=86400.0)
 CELERY_BEAT_SCHEDULE = {
     "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
     "orders-sweep-stuck": {"task": "orders.sweep_stuck", "schedule": float(ORDER_SWEEP_SECONDS)},
     "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
+    "audit-verify-full": {"task": "audit.verify_full", "schedule": AUDIT_VERIFY_FULL_INTERVAL_SECONDS},
 }
 
 # DJANGO REST FRAMEWORK, SIMPLE JWT, DRF-SPECTACULAR -------------------------------------------------
@@ -389,15 +392,23 @@ BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=60.0)
 BREAKER_TRIAL_TIMEOUT_SECONDS = env.float("BREAKER_TRIAL_TIMEOUT_SECONDS", default=VENUE_TIMEOUT_SECONDS + 10)
 EXECUTION_REDIS_PREFIX = env("EXECUTION_REDIS_PREFIX", default="itirp")
 
-# Audit integrity (audit/integrity.py). The seal key signs every seal (HMAC), so a database superuser cannot
-# rewrite history and re-seal it without a secret kept outside the database. Set it in production (default:
-# derived from SECRET_KEY); changing it makes every earlier seal fail verification.
+# --- Audit integrity: seals, witness, verification (audit/integrity/, audit/tasks.py) ---------------
+# The seal key signs every seal (HMAC), so a database superuser cannot rewrite history and re-seal it
+# without a secret kept outside the database. Set it explicitly in production; changing it makes every
+# earlier seal fail verification. Default: derived from SECRET_KEY.
 AUDIT_SEAL_KEY = env("AUDIT_SEAL_KEY", default="") or "derived:" + SECRET_KEY
 # Events younger than this are left for the next run (most in-flight sequence gaps close by then).
 AUDIT_SEAL_SETTLE_SECONDS = env.float("AUDIT_SEAL_SETTLE_SECONDS", default=2.0)
 AUDIT_SEAL_BATCH = env.int("AUDIT_SEAL_BATCH", default=1000)
 # How long a sealer waits for open transactions before sealing only up to a sequence gap.
 AUDIT_SEAL_GAP_WAIT_SECONDS = env.float("AUDIT_SEAL_GAP_WAIT_SECONDS", default=2.0)
+# The trail's outside witness (audit/integrity/witness.py): "file", "syslog", both comma-separated, or "none".
+# Put AUDIT_WITNESS_DIR on another volume or host than the database: a witness its superuser can edit proves nothing.
+AUDIT_WITNESS = env.list("AUDIT_WITNESS", default=["file"])
+AUDIT_WITNESS_DIR = Path(env("AUDIT_WITNESS_DIR", default=str(VAR_DIR / "audit-witness")))
+AUDIT_WITNESS_SYSLOG_ADDRESS = env("AUDIT_WITNESS_SYSLOG_ADDRESS", default="/dev/log")  # a socket, or host:port (UDP)
+# GET /audit/events counts its total exactly up to this many rows, and estimates past it (the planner's figure).
+AUDIT_EVENTS_EXACT_COUNT_LIMIT = env.int("AUDIT_EVENTS_EXACT_COUNT_LIMIT", default=10_000)
 
 # Metrics (core/metrics.py): prometheus_client's multi-process directory, shared by every web and worker
 # process of a host (or of a compose project: a shared volume). Empty string: single process.

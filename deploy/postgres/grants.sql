@@ -1,6 +1,6 @@
 -- Run after every `manage.py migrate` (docker-compose service `db-grants`), as a superuser or itirp_owner:
 -- the event store, its hash records and its seals are insert-only for the application's role, whatever
 -- the default privileges gave it when the migrations created them.
-REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_event, audit_eventhash, audit_seal FROM itirp_app;
-REVOKE ALL ON audit_event, audit_eventhash, audit_seal FROM PUBLIC;
-GRANT SELECT, INSERT ON audit_event, audit_eventhash, audit_seal TO itirp_app;
+REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_event, audit_eventhash, audit_seal, audit_trail FROM itirp_app;
+REVOKE ALL ON audit_event, audit_eventhash, audit_seal, audit_trail FROM PUBLIC;
+GRANT SELECT, INSERT ON audit_event, audit_eventhash, audit_seal, audit_trail TO itirp_app;

@@ -1,16 +1,29 @@
-"""Fixtures of the audit integrity tests: recording events, sealing at once, tampering as a superuser."""
+"""Fixtures of the audit integrity tests: recording events, sealing at once (witnessed as in production),
+tampering as a superuser; each test has a witness directory of its own and leaves no integrity alarm."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test import override_settings
 
 from audit import integrity
+from audit.integrity.alarm import alarm_clear
 from audit.models import Event, EventType
 from audit.services import event_record
+
+
+@pytest.fixture(autouse=True)
+def witness_dir(tmp_path: Path) -> Iterator[Path]:
+    """The test database is reused, its seals rolled back: one test's witness must not judge the next's."""
+    folder = tmp_path / "witness"
+    with override_settings(AUDIT_WITNESS=["file"], AUDIT_WITNESS_DIR=folder):
+        yield folder
+    alarm_clear()
 
 
 @pytest.fixture
@@ -26,9 +39,15 @@ def record(db: Any) -> Callable[..., Event]:
 
 
 @pytest.fixture
-def seal() -> Callable[[], list[Any]]:
-    """Seal everything now: no settle time, no waiting for open transactions."""
-    return lambda: integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0)
+def seal(django_capture_on_commit_callbacks: Any) -> Callable[[], list[Any]]:
+    """Seal everything now: no settle time, no waiting for open transactions; each seal's witness write
+    runs as it would on commit (the test's own transaction never commits)."""
+
+    def run() -> list[Any]:
+        with django_capture_on_commit_callbacks(execute=True):
+            return integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0)
+
+    return run
 
 
 def tamper(*statements: str, params: list[Any] | None = None, how: str = "replica") -> None:

@@ -156,3 +156,45 @@ def test_limit_change_event_when_listed_then_order_id_is_null_and_actor_named(
     event = auditor.get(EVENTS, {"event_type": "LIMITS_CHANGED"}).json()["events"][0]
     assert event["order_id"] is None and event["user_id"] == "risk1"
     assert event["payload"]["changed"]["max_position_size"] == {"old": "1000000.00", "new": "5.00"}
+
+
+def _login_failures(n: int, username: str = "someone") -> None:
+    from django.db import transaction
+
+    from audit.models import EventType
+    from audit.services import event_record
+
+    for i in range(n):
+        with transaction.atomic():
+            event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username, "i": i})
+
+
+@pytest.mark.postgres
+def test_events_total_when_within_the_exact_limit_then_counted_exactly(auditor, settings) -> None:
+    settings.AUDIT_EVENTS_EXACT_COUNT_LIMIT = 50
+    _login_failures(4)
+    response = auditor.get(EVENTS, {"event_type": "LOGIN_FAILED"})
+    assert response.json()["total"] == 4
+    assert response["X-Total-Exact"] == "true"
+
+
+@pytest.mark.postgres
+def test_events_total_when_past_the_limit_then_the_planners_estimate_never_a_full_count(auditor, settings) -> None:
+    """Past the limit no COUNT(*) over the selection runs: the planner's estimate answers (v1 shape kept)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.AUDIT_EVENTS_EXACT_COUNT_LIMIT = 5
+    _login_failures(12)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE audit_event")
+    with CaptureQueriesContext(connection) as queries:
+        filtered = auditor.get(EVENTS, {"event_type": "LOGIN_FAILED", "limit": 3})
+        everything = auditor.get(EVENTS, {"limit": 3})
+    for response in (filtered, everything):
+        body = response.json()
+        assert set(body) == {"events", "total"} and len(body["events"]) == 3
+        assert body["total"] >= 6 and response["X-Total-Exact"] == "false"
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 6" in sql for sql in counts), counts  # only the bounded count
+    assert any(q["sql"].startswith("EXPLAIN") for q in queries.captured_queries)

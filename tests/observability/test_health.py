@@ -35,7 +35,7 @@ def test_health_when_everything_up_and_a_worker_runs_then_200(api, breaker_close
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "healthy" and body["failing"] == []
-    assert set(body["components"]) == {"database", "broker", "workers", "breaker"}
+    assert set(body["components"]) == {"database", "broker", "workers", "breaker", "audit"}
     assert all(c["status"] == "up" for c in body["components"].values())
     assert any(name.startswith("obs-health@") for name in body["components"]["workers"]["answered"])
     assert body["components"]["breaker"]["state"] == "CLOSED"

@@ -1,0 +1,189 @@
+"""Sealing: chain and sign the next batch of committed events, after checking the trail and its witness.
+
+Before each seal, under the sealer's advisory lock, the trail must be whole: its identity row present,
+no hash record beyond the last seal (a deleted seal), and the witness's newest seal present in the
+database with the same hash. The witness may lag (a write that failed after commit): the missing
+entries are written first, from seals that chain and carry the seal key's signature. Anything else
+stops sealing loudly (an error line, an AUDIT_SEALING_STOPPED event, the integrity alarm the health
+check reports) instead of re-sealing a shortened tail.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from audit.integrity.alarm import alarm_raise
+from audit.integrity.batches import read_batch, seal_lock
+from audit.integrity.hashing import (
+    GENESIS,
+    canonical_content,
+    chain_step,
+    content_hash,
+    key_id,
+    seal_fields,
+    seal_hash_of,
+    signature_holds,
+    signature_of,
+)
+from audit.integrity.report import Problem, TrailBroken
+from audit.integrity.witness import WitnessUnavailable, readable_witness, witness_after_commit, witness_write
+from audit.models import Event, EventHash, EventType, Seal, Trail
+from audit.services import event_record
+
+logger = logging.getLogger("itirp.audit")
+
+
+def trail_identity(*, create: bool = False) -> str | None:
+    """This database's trail id. A trail without seals may be given one (after a test flush); a sealed
+    trail without one has lost it, and that is an error, never a fresh start."""
+    row = Trail.objects.first()
+    if row is not None:
+        return str(row.trail_id)
+    first = Seal.objects.order_by("number").first()
+    if first is not None:
+        raise TrailBroken(Problem(first.first_sequence, "trail", "the trail identity row is missing (deleted?)"))
+    if not create:
+        return None
+    row, _ = Trail.objects.get_or_create(id=1)
+    logger.warning("audit trail identity %s created (a database without one and without seals)", row.trail_id)
+    return str(row.trail_id)
+
+
+def _check_tail(head: Seal | None) -> None:
+    """Hash records are written with their seal: one beyond the last seal means that seal was deleted."""
+    stray = EventHash.objects.filter(sequence__gt=head.last_sequence if head else -(2**63)).order_by("sequence")
+    first = stray.values_list("sequence", flat=True).first()
+    if first is not None:
+        last = f"seal {head.number} (through #{head.last_sequence})" if head else "no seal"
+        raise TrailBroken(Problem(first, "seal", f"hash records from #{first} lie beyond the last seal, {last}"))
+
+
+def _reconcile_witness(trail_id: str, head: Seal | None) -> None:
+    """The witness's newest seal must be the database's, or older; what the witness lacks is written now."""
+    witness = readable_witness()
+    if witness is None:
+        return
+    witnessed = witness.head(trail_id)
+    if witnessed is not None:
+        number, at = witnessed["number"], int(witnessed.get("first_sequence", 0))
+        if witnessed.get("trail") != trail_id:
+            raise TrailBroken(
+                Problem(at, "witness", f"the witness names trail {witnessed.get('trail')}, not {trail_id}")
+            )
+        if head is None or number > head.number:
+            through = f"seal {head.number} (through #{head.last_sequence})" if head else "no seal"
+            first = head.last_sequence + 1 if head else at
+            raise TrailBroken(
+                Problem(first, "deleted", f"the witness holds seal {number} but the database ends at {through}")
+            )
+        kept = Seal.objects.filter(number=number).values_list("seal_hash", flat=True).first()
+        if kept != witnessed["seal_hash"]:
+            raise TrailBroken(Problem(at, "replaced", f"seal {number} differs from the witness (replaced)"))
+    previous = witnessed["seal_hash"] if witnessed else GENESIS
+    behind = list(Seal.objects.filter(number__gt=witnessed["number"] if witnessed else 0).order_by("number"))
+    for seal in behind:
+        if seal.previous_hash != previous or not signature_holds(seal):
+            raise TrailBroken(Problem(seal.first_sequence, "seal", f"unwitnessed seal {seal.number} does not hold"))
+        previous = seal.seal_hash
+    if behind:
+        witness_write(behind, trail_id)
+        logger.warning("audit witness was %s seal(s) behind: written now (through seal %s)", len(behind), head.number)
+
+
+def seal_next(
+    *, batch_size: int | None = None, settle_seconds: float | None = None, gap_wait_seconds: float | None = None
+) -> Seal | None:
+    """Seal the next batch of committed events, or return None (nothing settled, or another sealer runs).
+    Raises TrailBroken or WitnessUnavailable when the trail must not be sealed further."""
+    batch_size = batch_size or settings.AUDIT_SEAL_BATCH
+    settle = settings.AUDIT_SEAL_SETTLE_SECONDS if settle_seconds is None else settle_seconds
+    gap_wait = settings.AUDIT_SEAL_GAP_WAIT_SECONDS if gap_wait_seconds is None else gap_wait_seconds
+    with transaction.atomic():
+        if not seal_lock():
+            return None
+        trail_id = trail_identity(create=True)
+        assert trail_id is not None
+        last = Seal.objects.order_by("-number").first()
+        _check_tail(last)
+        _reconcile_witness(trail_id, last)
+        if last is not None:
+            start, previous, number = last.last_sequence + 1, last.seal_hash, last.number + 1
+        else:
+            start = Event.objects.aggregate(first=Min("sequence"))["first"]
+            if start is None:
+                return None
+            previous, number = GENESIS, 1
+        batch = read_batch(start, batch_size=batch_size, settle_seconds=settle, gap_wait_seconds=gap_wait)
+        if batch is None:
+            return None
+        chain = previous
+        hashes = []
+        for row in batch.rows:
+            digest = content_hash(canonical_content(row))
+            chain = chain_step(chain, digest)
+            hashes.append(
+                EventHash(sequence=row["sequence"], event_id=row["event_id"], content_hash=digest, chain_hash=chain)
+            )
+        EventHash.objects.bulk_create(hashes)
+        seal = Seal(
+            number=number,
+            first_sequence=start,
+            last_sequence=batch.rows[-1]["sequence"],
+            event_count=len(batch.rows),
+            gaps=batch.gaps,
+            batch_hash=chain,
+            previous_hash=previous,
+            sealed_at=timezone.now(),
+        )
+        seal.seal_hash = seal_hash_of(seal_fields(seal))
+        seal.key_id = key_id()
+        seal.signature = signature_of(seal.seal_hash)
+        seal.save(force_insert=True)
+        # Witnessed as the seal commits; a failed write is made good by the next run's reconciliation.
+        transaction.on_commit(partial(witness_after_commit, seal, trail_id), robust=True)
+    if batch.gaps:
+        logger.info("audit seal %s records permanent gaps %s (pinned by its witness entry)", seal.number, batch.gaps)
+    return seal
+
+
+def sealing_stopped(problem: Problem) -> None:
+    """Stop loudly: an error line, the integrity alarm (health), and once per cause an event in the trail."""
+    summary = f"audit sealing stopped at #{problem.sequence} ({problem.kind}): {problem.detail}"
+    logger.error(summary)
+    if not alarm_raise(summary=summary, source="seal"):
+        return
+    try:
+        with transaction.atomic():
+            event_record(
+                event_type=EventType.AUDIT_SEALING_STOPPED,
+                payload={"first_bad_sequence": problem.sequence, "kind": problem.kind, "detail": problem.detail},
+            )
+    except Exception:  # noqa: BLE001 - a database that refuses the event must not hide the stop itself
+        logger.exception("the AUDIT_SEALING_STOPPED event could not be recorded")
+
+
+def seal_pending(*, max_batches: int = 1000, **options: Any) -> list[Seal]:
+    """Seal every settled event (batch after batch) and return the new seals; a trail that must not be
+    sealed further stops the run loudly (sealing_stopped) and returns what was sealed before."""
+    seals: list[Seal] = []
+    try:
+        for _ in range(max_batches):
+            seal = seal_next(**options)
+            if seal is None:
+                break
+            seals.append(seal)
+    except TrailBroken as exc:
+        sealing_stopped(exc.problem)
+    except WitnessUnavailable as exc:
+        sealing_stopped(Problem(seals[-1].last_sequence + 1 if seals else 0, "witness", str(exc)))
+    except IntegrityError as exc:
+        # A duplicate hash record or seal: the tables disagree in a way the checks above did not foresee.
+        sealing_stopped(Problem(0, "seal", f"the seal could not be written: {str(exc).splitlines()[0]}"))
+    return seals
