@@ -65,6 +65,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	DEBUG=1 $(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format .

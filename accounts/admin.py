@@ -23,6 +23,7 @@ from django.urls import path
 
 from accounts import services
 from accounts.models import Role, User
+from accounts.permissions import signed_in_user
 from audit.models import EventType
 from audit.services import event_record
 
@@ -61,7 +62,8 @@ class UserCreateForm(forms.ModelForm):
         fields = ["username", "email"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         p1, p2 = cleaned.get("password1"), cleaned.get("password2")
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")
@@ -141,10 +143,10 @@ class UserAdmin(admin.ModelAdmin):
         return super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        data = form.cleaned_data
+        data, actor = form.cleaned_data, signed_in_user(request)
         if not change:
             created = services.user_create(
-                actor=request.user,
+                actor=actor,
                 username=data["username"],
                 password=data["password1"],
                 role=data["role"],
@@ -154,13 +156,13 @@ class UserAdmin(admin.ModelAdmin):
             return
         current = User.objects.get(pk=obj.pk)
         if data["role"] != current.role:
-            services.user_set_role(actor=request.user, user=current, role=data["role"])
+            services.user_set_role(actor=actor, user=current, role=data["role"])
         if current.is_active and not data["is_active"]:
-            if current.pk == request.user.pk:
+            if current.pk == actor.pk:
                 raise PermissionDenied("You cannot deactivate yourself.")
-            services.user_deactivate(actor=request.user, user=current, reason=data.get("deactivation_reason", ""))
+            services.user_deactivate(actor=actor, user=current, reason=data.get("deactivation_reason", ""))
         elif not current.is_active and data["is_active"]:
-            services.user_reactivate(actor=request.user, user=current)
+            services.user_reactivate(actor=actor, user=current)
         obj.refresh_from_db()
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -184,7 +186,9 @@ class UserAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = SetPasswordForm(user, request.POST or None)
         if request.method == "POST" and form.is_valid():
-            services.user_set_password(actor=request.user, user=user, password=form.cleaned_data["new_password1"])
+            services.user_set_password(
+                actor=signed_in_user(request), user=user, password=form.cleaned_data["new_password1"]
+            )
             self.message_user(
                 request, f"Password of {user.username} changed; their sessions and tokens are ended.", messages.SUCCESS
             )
@@ -208,7 +212,7 @@ class UserAdmin(admin.ModelAdmin):
         for user in queryset.filter(is_active=True).exclude(pk=request.user.pk).order_by("pk"):
             if user.is_superuser and not request.user.is_superuser:
                 continue
-            services.user_deactivate(actor=request.user, user=user, reason="deactivated in the back office")
+            services.user_deactivate(actor=signed_in_user(request), user=user, reason="deactivated in the back office")
             done += 1
         self.message_user(
             request, f"{done} user(s) deactivated; their sessions and tokens are ended.", messages.SUCCESS
@@ -218,7 +222,7 @@ class UserAdmin(admin.ModelAdmin):
     def reactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
         users = list(queryset.filter(is_active=False).order_by("pk"))
         for user in users:
-            services.user_reactivate(actor=request.user, user=user)
+            services.user_reactivate(actor=signed_in_user(request), user=user)
         self.message_user(request, f"{len(users)} user(s) reactivated.", messages.SUCCESS)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
@@ -245,7 +249,7 @@ class GroupAdmin(DjangoGroupAdmin):
         # The group form's only relation is its permissions: set through the service, with its event
         # (changeform_view is atomic, so the event commits with the change).
         services.group_permissions_set(
-            actor=request.user,
+            actor=signed_in_user(request),
             group=form.instance,
             permissions=form.cleaned_data.get("permissions", []),
             created=not change,

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef
 from rest_framework import exceptions
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import Token
 
 from accounts.claims import SESSION_CLAIM
-from accounts.models import RevokedAccessToken
+from accounts.models import RevokedAccessToken, User
+from core.sql import column
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # a development dependency: used in annotations only
+
+    class _Flags(TypedDict):
+        token_revoked: bool
+        session_ended: bool
+
+    # The user, with whether the access token presented, or its session, was revoked.
+    FlaggedUser: TypeAlias = WithAnnotations[User, _Flags]
 
 
 class JWTAuthentication(SimpleJWTAuthentication):
@@ -27,7 +41,8 @@ class JWTAuthentication(SimpleJWTAuthentication):
 
     www_authenticate_realm = "api"
 
-    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+    # simplejwt types the user of both methods as a TypeVar that no argument binds, which no override matches.
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, Token] | None:  # type: ignore[override]
         try:
             return super().authenticate(request)
         except (InvalidToken, TokenError, exceptions.AuthenticationFailed) as exc:
@@ -36,7 +51,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
             services.token_refused_record(request=request, reason=_reason(exc))
             raise exceptions.AuthenticationFailed("Invalid or expired token", code="token_not_valid") from exc
 
-    def get_user(self, validated_token: Any) -> Any:
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
             jti = validated_token[api_settings.JTI_CLAIM]
@@ -67,7 +82,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
         return user
 
 
-def _user_with_flags_and_perms(user_id: Any, jti: str, session: str) -> Any:
+def _user_with_flags_and_perms(user_id: object, jti: str, session: str) -> FlaggedUser | None:
     """PostgreSQL: the user, whether this access token or its session was revoked, and every permission the
     user holds directly or through a group, in one round trip (this runs on every API request).
 
@@ -87,10 +102,11 @@ def _user_with_flags_and_perms(user_id: Any, jti: str, session: str) -> Any:
     # The model from the row's own columns (Model.from_db, as the ORM does), without a RawQuerySet's
     # column mapping on every request; the three computed columns come last.
     fields = _user_columns()
-    user = model.from_db(connection.alias, fields, row[: len(fields)])
+    user = cast("FlaggedUser", model.from_db(connection.alias, fields, row[: len(fields)]))
     user.token_revoked, user.session_ended, perm_names = row[len(fields) :]
     if user.is_active:
-        user._perm_cache = {name for name in perm_names if name}
+        # ModelBackend's private per-user cache (untyped in the stubs), filled as ModelBackend itself does.
+        user._perm_cache = {name for name in perm_names if name}  # type: ignore[attr-defined]
     return user
 
 
@@ -114,7 +130,7 @@ def _auth_sql() -> str:
         "user_groups": user_groups._meta.db_table,
         "group_perms": Group.permissions.through._meta.db_table,
     }
-    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in user._meta.concrete_fields)
+    columns = ", ".join(f"u.{connection.ops.quote_name(column(field))}" for field in user._meta.concrete_fields)
     return (
         f"SELECT {columns}, "  # noqa: S608 - names from the models only; every value is a parameter
         f'EXISTS (SELECT 1 FROM "{table["revoked"]}" r WHERE r.jti = %s AND r.user_id = u.id) AS token_revoked, '

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -46,7 +49,7 @@ class InvalidRefreshToken(ItirpError):
     default_message = "Refresh token is invalid, expired or revoked"
 
 
-def _client_address(request: Any) -> str | None:
+def _client_address(request: HttpRequest | Request | None) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
@@ -64,7 +67,7 @@ def _token_pair(user: User) -> dict[str, Any]:
     }
 
 
-def auth_login(*, request: Any, username: str, password: str) -> dict[str, Any]:
+def auth_login(*, request: HttpRequest, username: str, password: str) -> dict[str, Any]:
     """Check credentials (django-axes counts failures and locks a username out) and issue a token pair."""
     user = authenticate(request=request, username=username, password=password)
     if user is None:
@@ -101,9 +104,15 @@ def lockout_message() -> str:
     )
 
 
+def _refresh_token(encoded: str) -> RefreshToken:
+    """The refresh token an encoded string stands for; raises TokenError if it is invalid, expired or revoked."""
+    # simplejwt annotates Token(token) as a Token, but it takes the encoded string (as its own serializers pass).
+    return RefreshToken(encoded)  # type: ignore[arg-type]
+
+
 def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
     try:
-        refresh = RefreshToken(refresh_token)  # verifies signature, expiry and the blacklist
+        refresh = _refresh_token(refresh_token)  # verifies signature, expiry and the blacklist
     except TokenError as exc:
         refresh_refused_record(reason=str(exc))
         raise InvalidRefreshToken() from exc
@@ -126,7 +135,7 @@ def auth_refresh(*, refresh_token: str) -> dict[str, Any]:
 def auth_logout(*, user: User, access_token: AccessToken, refresh_token: str) -> None:
     """End both tokens of a session: the refresh token given and the access token presented."""
     try:
-        refresh = RefreshToken(refresh_token)
+        refresh = _refresh_token(refresh_token)
     except TokenError as exc:
         refresh_refused_record(reason=str(exc), actor=user)
         raise InvalidRefreshToken() from exc
@@ -142,7 +151,7 @@ def auth_logout(*, user: User, access_token: AccessToken, refresh_token: str) ->
         event_record(event_type=EventType.LOGGED_OUT, actor=user)
 
 
-def token_refused_record(*, request: Any, reason: str) -> None:
+def token_refused_record(*, request: HttpRequest | Request, reason: str) -> None:
     try:
         with transaction.atomic():
             event_record(
@@ -165,7 +174,7 @@ def refresh_refused_record(*, reason: str, actor: User | None = None) -> None:
         logger.warning("could not record TOKEN_REFUSED: database unavailable")
 
 
-def permission_denied_record(*, request: Any, required: list[str]) -> None:
+def permission_denied_record(*, request: HttpRequest | Request, required: list[str]) -> None:
     try:
         with transaction.atomic():
             event_record(
@@ -273,7 +282,9 @@ def user_set_password(*, actor: User | None, user: User, password: str) -> User:
 
 
 @transaction.atomic
-def group_permissions_set(*, actor: User | None, group: Group, permissions: Any, created: bool = False) -> Group:
+def group_permissions_set(
+    *, actor: User | None, group: Group, permissions: Iterable[Permission], created: bool = False
+) -> Group:
     """Set which permissions a group (a role) holds; the API follows at once. Recorded with what was added
     and removed."""
     before = set(group.permissions.values_list("content_type__app_label", "codename"))

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import uuid
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -34,8 +34,8 @@ class EstimatedCountPaginator(Paginator):
     count_label = ""
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
-        qs = self.object_list
+    def count(self) -> int:
+        qs = cast("QuerySet[Event]", self.object_list)  # the change list pages a QuerySet
         capped = qs.order_by()[: COUNT_CAP + 1].count()
         if capped <= COUNT_CAP:
             self.count_label = f"{capped:,} event{'' if capped == 1 else 's'}"
@@ -113,8 +113,8 @@ class EventChangeList(ChangeList):
             return {"show": False}
         if year and month:
             y, m = int(year), int(month)
-            days = range(1, calendar.monthrange(y, m)[1] + 1)
-            days = [d for d in days if first.date() <= dt.date(y, m, d) <= last.date()]
+            month_days = range(1, calendar.monthrange(y, m)[1] + 1)
+            days = [d for d in month_days if first.date() <= dt.date(y, m, d) <= last.date()]
             return {
                 "show": True,
                 "back": {"link": link({f"{field}__year": year}), "title": year},
@@ -160,13 +160,13 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=correlation_id"]  # the search box; the search itself is get_search_results
     search_help_text = "An order id, correlation id or event id (exact UUID), or an event sequence number."
     ordering = ["-timestamp", "-sequence"]
-    sortable_by: list[str] = []
+    sortable_by = []
     list_per_page = 50
     list_max_show_all = 0
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     actions = None
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "sequence",
         "event_id",
         "event_type",
@@ -179,7 +179,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "order_link",
         "symbol",
         "payload_pretty",
-    ]
+    )
     readonly_fields = fields
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:

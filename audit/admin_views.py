@@ -13,7 +13,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Max, TextField
 from django.db.models.functions import Cast
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -147,7 +148,7 @@ def _jsonl_lines(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
         yield json.dumps(row, cls=DjangoJSONEncoder, sort_keys=True)[:-1] + f', "payload": {payload}}}\n'
 
 
-def export_view(request: HttpRequest, *, model_admin: Any) -> HttpResponse:
+def export_view(request: HttpRequest, *, model_admin: Any) -> HttpResponseBase:
     """Export exactly the selection the event list shows (same filters, search and dates), oldest first.
 
     The selection is fixed at the newest event existing now (the table is append-only, so it cannot
@@ -158,7 +159,7 @@ def export_view(request: HttpRequest, *, model_admin: Any) -> HttpResponse:
     fmt = params.pop("format", ["csv"])[-1]
     if fmt not in EXPORT_FORMATS:
         return HttpResponseBadRequest("format must be csv or jsonl")
-    request.GET = params  # the change list reads its filters from here
+    request.GET = QueryDict(params.urlencode())  # the change list reads its filters from here (immutable, as ever)
     changelist = model_admin.get_changelist_instance(request)
     selection = changelist.get_queryset(request).order_by()
     upper = Event.objects.aggregate(top=Max("sequence"))["top"] or 0

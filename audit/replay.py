@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -92,7 +92,7 @@ class State:
             return
         self._reserve(order, -1)
 
-    def apply(self, event: dict[str, Any]) -> None:
+    def apply(self, event: Mapping[str, Any]) -> None:
         """Apply one event (a row of Event.objects.values())."""
         self.events += 1
         kind, seq, payload = event["event_type"], event["sequence"], event["payload"] or {}
@@ -132,7 +132,7 @@ class State:
         elif kind == EventType.EXECUTION_COMPLETED:
             self._fill(order, event, payload)
 
-    def _fill(self, order: ReplayedOrder, event: dict[str, Any], payload: dict[str, Any]) -> None:
+    def _fill(self, order: ReplayedOrder, event: Mapping[str, Any], payload: dict[str, Any]) -> None:
         order.status = "EXECUTED"
         self._release(order, event["sequence"])
         quantity, price = Decimal(str(payload["fill_quantity"])), Decimal(str(payload["fill_price"]))
@@ -159,16 +159,17 @@ ORDER_EVENTS = frozenset(
 )
 
 
-def rebuild(events: Iterable[dict[str, Any]] | None = None) -> State:
+def rebuild(events: Iterable[Mapping[str, Any]] | None = None) -> State:
     """Fold the events (default: the whole trail, in sequence order) into a State."""
-    if events is None:
-        events = (
+    rows = events
+    if rows is None:
+        rows = (
             Event.objects.order_by("sequence")
             .values("sequence", "event_type", "order_id", "timestamp", "payload")
             .iterator(chunk_size=5000)
         )
     state = State()
-    for event in events:
+    for event in rows:
         state.apply(event)
     return state
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,6 +29,16 @@ class EventSpec:
     causation_id: uuid.UUID | None = None
 
 
+class Actor(Protocol):
+    """Who made a change: the signed-in user (accounts.User); an event keeps only its key and username."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def username(self) -> str: ...
+
+
 FROM_CONTEXT: Any = object()  # the address of the request being served on this thread
 
 
@@ -38,7 +48,7 @@ class EventGroup:
     it may be written on another thread than the one that served the request, so None means no address)."""
 
     specs: Sequence[EventSpec]
-    actor: Any = None
+    actor: Actor | None = None
     correlation_id: uuid.UUID | None = None
     address: str | None = FROM_CONTEXT
 
@@ -46,7 +56,7 @@ class EventGroup:
 def events_record(
     *,
     specs: Sequence[EventSpec],
-    actor: Any = None,
+    actor: Actor | None = None,
     correlation_id: uuid.UUID | None = None,
     address: str | None = None,
 ) -> list[Event]:
@@ -96,7 +106,7 @@ def event_record(
     *,
     event_type: EventType,
     payload: dict[str, Any] | None = None,
-    actor: Any = None,
+    actor: Actor | None = None,
     correlation_id: uuid.UUID | None = None,
     order_id: uuid.UUID | None = None,
     symbol: str = "",

@@ -10,7 +10,7 @@ from rest_framework import status
 class ItirpError(Exception):
     """A domain error that has an HTTP meaning; services raise these, never HTTP responses."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "error"
     default_message = "The request could not be processed."
 

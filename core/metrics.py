@@ -40,7 +40,7 @@ from prometheus_client import (
     multiprocess,
     values,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.logs import get_logger
 
@@ -249,7 +249,7 @@ def queue_depth(queue: str | None = None) -> dict[str, int]:
     queue = queue or getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
-        folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+        folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]))
         return {"waiting": sum(1 for _ in folder.glob(f"*.{queue}.msg")), "unacked": 0}
     if not url.startswith(("redis://", "rediss://")):
         raise RuntimeError(f"queue depth is not measured for broker {url.split(':', 1)[0]}")
@@ -265,15 +265,15 @@ def queue_depth(queue: str | None = None) -> dict[str, int]:
 
 # Sources of gauges read at scrape time, registered by the apps that own them (their AppConfig.ready()):
 # name -> a function yielding metric families. Core knows none of them by name.
-_SCRAPED: dict[str, Callable[[], Iterable[Any]]] = {}
+_SCRAPED: dict[str, Callable[[], Iterable[Metric]]] = {}
 
 
-def register_scraped(source: str, read: Callable[[], Iterable[Any]]) -> None:
+def register_scraped(source: str, read: Callable[[], Iterable[Metric]]) -> None:
     """Add a source of gauges read when /metrics is scraped (e.g. the circuit breaker, the kill switch)."""
     _SCRAPED[source] = read
 
 
-def _queue_gauges() -> Iterator[Any]:
+def _queue_gauges() -> Iterator[Metric]:
     depth = queue_depth()
     yield GaugeMetricFamily("itirp_queue_depth", "Tasks waiting in the Celery queue", value=depth["waiting"])
     yield GaugeMetricFamily(
@@ -287,7 +287,7 @@ register_scraped("broker", _queue_gauges)
 class SharedStateCollector:
     """Gauges read when scraped (the registered sources); *_up says what could be read."""
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "itirp_scrape_source_up", "Whether a source of scraped gauges answered", labels=["source"]
         )
@@ -304,7 +304,7 @@ class SharedStateCollector:
 class _Forward:
     """Single-process mode: the default registry's metrics, inside the scrape's registry."""
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterable[Metric]:
         return REGISTRY.collect()
 
 

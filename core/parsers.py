@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -17,7 +18,7 @@ def _refuse_constant(name: str) -> Any:
 class DecimalJSONParser(BaseParser):
     media_type = "application/json"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read() if stream is not None else b""
         try:
             text = raw.decode("utf-8")

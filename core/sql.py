@@ -100,17 +100,24 @@ def _is_auto(field: models.Field) -> bool:
     return isinstance(field, models.AutoField | models.BigAutoField | models.SmallAutoField)
 
 
+def column(field: models.Field) -> str:
+    """A concrete field's column name (Field.column is None only for fields without one, such as many-to-many)."""
+    if field.column is None:
+        raise TypeError(f"{field!r} has no column")
+    return field.column
+
+
 def _values_insert(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
     """One multi-row INSERT with a parameter per value; the auto primary key, if any, returned in order."""
     opts = model._meta
     auto = opts.pk if _is_auto(opts.pk) else None
     fields = [f for f in opts.concrete_fields if f is not auto and not f.generated]
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
+    columns = ", ".join(qn(column(f)) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs for f in fields]
     sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608
     if auto is not None:
         # rows of a multi-row VALUES are inserted in order; the sequence is taken row by row
-        sql += f" RETURNING {qn(auto.column)}"
+        sql += f" RETURNING {qn(column(auto))}"
     return sql, values

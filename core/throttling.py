@@ -44,6 +44,10 @@ def _script() -> Any:
 class SlidingWindowUserThrottle(UserRateThrottle):
     """UserRateThrottle's semantics (per user, the last `duration` seconds) in one atomic round trip."""
 
+    # Set by SimpleRateThrottle.__init__ from the rate (parse_rate); not declared by the stubs.
+    num_requests: int
+    duration: int
+
     def allow_request(self, request: Any, view: Any) -> bool:
         if not settings.REDIS_URL:
             return super().allow_request(request, view)

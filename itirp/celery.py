@@ -19,7 +19,7 @@ _task_context: dict[str, object] = {}
 
 
 @signals.setup_logging.connect
-def _setup_logging(loglevel: object = None, **kwargs: object) -> None:
+def _setup_logging(loglevel: int | str | None = None, **kwargs: object) -> None:
     """Keep settings.LOGGING (one JSON object per line) in workers instead of Celery's own format;
     the command line's --loglevel still sets the level."""
     import logging
@@ -77,7 +77,8 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
     from core import context
     from core.logs import get_logger
 
-    kwargs = kw.get("kwargs") if isinstance(kw.get("kwargs"), dict) else {}
+    given = kw.get("kwargs")
+    kwargs = given if isinstance(given, dict) else {}
     request = getattr(task, "request", None)
     correlation = context.parse_uuid(_task_argument(task, args, kwargs, "correlation_id")) or context.parse_uuid(
         getattr(request, "correlation_id", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from accounts.permissions import signed_in_user
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import ItirpError
 from orders import services
@@ -21,7 +22,7 @@ class FillInline(admin.TabularInline):
     model = Fill
     extra = 0
     can_delete = False
-    fields = ["venue", "venue_execution_id", "quantity", "price", "created_at"]
+    fields: ClassVar[tuple[str, ...]] = ("venue", "venue_execution_id", "quantity", "price", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -41,11 +42,11 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     search_fields = ["=id"]
     search_help_text = "Order id, correlation id (exact), or a symbol"
-    sortable_by: list[str] = []
+    sortable_by = []
     show_full_result_count = False
     inlines = [FillInline]
     actions = ["cancel_orders"]
-    readonly_fields = [
+    readonly_fields: ClassVar[tuple[str, ...]] = (
         "id",
         "correlation_id",
         "client_order_id",
@@ -63,7 +64,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "trail_link",
-    ]
+    )
     fields = readonly_fields
 
     @admin.display(description="audit trail")
@@ -94,7 +95,9 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         done, refused = 0, []
         for order_id in queryset.order_by("pk").values_list("pk", flat=True):
             try:
-                services.order_cancel(actor=request.user, order_id=order_id, reason=f"Cancelled by {request.user}")
+                services.order_cancel(
+                    actor=signed_in_user(request), order_id=order_id, reason=f"Cancelled by {request.user}"
+                )
                 done += 1
             except ItirpError as exc:
                 refused.append(exc.message)

@@ -9,8 +9,9 @@ from django.db import models
 from django.utils import timezone
 
 from risk.checks import Side
+from risk.models import Digits
 
-QTY = {"max_digits": 20, "decimal_places": 8}
+QTY: Digits = {"max_digits": 20, "decimal_places": 8}
 
 
 class OrderStatus(models.TextChoices):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts.models import User
 from core.exceptions import NotFound
 from orders.models import Order
 
 
-def orders_visible(*, user: Any) -> QuerySet[Order]:
+def orders_visible(*, user: User) -> QuerySet[Order]:
     """Every order for roles that may view all; a trader's own orders otherwise."""
     qs = Order.objects.all()
     if not user.has_perm("orders.view_all_orders"):
@@ -19,7 +19,7 @@ def orders_visible(*, user: Any) -> QuerySet[Order]:
     return qs
 
 
-def order_get_visible(*, user: Any, order_id: uuid.UUID) -> Order:
+def order_get_visible(*, user: User, order_id: uuid.UUID) -> Order:
     """An order the user may see, or 404 (not 403: another trader's order does not exist for you)."""
     order = orders_visible(user=user).select_related("user").filter(pk=order_id).first()
     if order is None:
@@ -29,7 +29,7 @@ def order_get_visible(*, user: Any, order_id: uuid.UUID) -> Order:
 
 def orders_page(
     *,
-    user: Any,
+    user: User,
     limit: int,
     offset: int,
     status: str | None = None,

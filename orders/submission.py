@@ -95,7 +95,7 @@ def _canonical(number: Decimal) -> str:
     return format(number.normalize(), "f")
 
 
-def execution_key(*, user_id: Any, request: OrderRequest) -> str:
+def execution_key(*, user_id: int, request: OrderRequest) -> str:
     """The seed's idempotency key: user, symbol, side, quantity, price, client_order_id (numbers canonical)."""
     parts = [
         str(user_id),
@@ -285,8 +285,8 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime)
 
 
 def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]:
-    ids = {"order_id": order.pk, "symbol": order.symbol}
-    created = EventSpec(
+    spec = functools.partial(EventSpec, order_id=order.pk, symbol=order.symbol)
+    created = spec(
         EventType.ORDER_CREATED,
         {
             "symbol": order.symbol,
@@ -297,19 +297,16 @@ def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]
             "client_order_id": order.client_order_id,
             "user_id": order.user.username,
         },
-        **ids,
     )
-    started = EventSpec(
-        EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id, **ids
-    )
+    started = spec(EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id)
     result: dict[str, Any] = {"message": decision.message}
     if decision.projected is not None:
         result["projected"] = _measures(decision.projected)
     if decision.approved:
-        outcome = EventSpec(EventType.RISK_CHECK_PASSED, result, causation_id=started.event_id, **ids)
+        outcome = spec(EventType.RISK_CHECK_PASSED, result, causation_id=started.event_id)
     else:
         result.update({"kill_switch": decision.kill_switch, "violations": [v.value for v in decision.violations]})
-        outcome = EventSpec(EventType.RISK_CHECK_FAILED, result, causation_id=started.event_id, **ids)
+        outcome = spec(EventType.RISK_CHECK_FAILED, result, causation_id=started.event_id)
     return [created, started, outcome]
 
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from accounts.permissions import signed_in_user
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import InvalidInput
 from risk import admin_views, services, store
@@ -56,7 +57,8 @@ class RiskLimitsForm(forms.ModelForm):
             )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         values = {name: cleaned[name] for name in LIMIT_FIELDS if cleaned.get(name) is not None}
         try:
             cleaned.update(services.limits_validate(values))
@@ -103,7 +105,9 @@ class RiskLimitsAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RiskLimits, form: Any, change: bool) -> None:
         values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
-        updated = services.risk_limits_update(actor=request.user, reason=form.cleaned_data.get("reason", ""), **values)
+        updated = services.risk_limits_update(
+            actor=signed_in_user(request), reason=form.cleaned_data.get("reason", ""), **values
+        )
         obj.pk, obj.updated_at, obj.updated_by = updated.pk, updated.updated_at, updated.updated_by
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

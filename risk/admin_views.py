@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.permissions import signed_in_user
 from orders import breaker
 from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
@@ -156,7 +157,7 @@ class KillSwitchForm(forms.Form):
 
 
 def kill_switch_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
-    user = request.user
+    user = signed_in_user(request)
     can_toggle = user.has_perm("risk.toggle_kill_switch")
     if not (can_toggle or user.has_perm("risk.view_risk_metrics")):
         raise PermissionDenied

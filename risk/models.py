@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import models
 
-MONEY = {"max_digits": 38, "decimal_places": 8}
+
+class Digits(TypedDict):
+    """A decimal column's precision, typed so that `DecimalField(**MONEY)` is checked field by field."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: Digits = {"max_digits": 38, "decimal_places": 8}
 FIRM_STATE_ID = 1
 
 

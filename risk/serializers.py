@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from risk.models import MONEY
+
 
 def _limit(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=24, decimal_places=2, **kwargs)
@@ -53,28 +55,25 @@ class KillSwitchOut(serializers.Serializer):
     cancelled_orders = serializers.IntegerField()
 
 
-_MONEY = {"max_digits": 38, "decimal_places": 8}
-
-
 class MetricsOut(serializers.Serializer):
-    net_exposure = serializers.DecimalField(**_MONEY)
-    gross_exposure = serializers.DecimalField(**_MONEY)
-    daily_volume = serializers.DecimalField(**_MONEY)
+    net_exposure = serializers.DecimalField(**MONEY)
+    gross_exposure = serializers.DecimalField(**MONEY)
+    daily_volume = serializers.DecimalField(**MONEY)
     total_positions = serializers.IntegerField()
-    largest_position = serializers.DecimalField(**_MONEY)
+    largest_position = serializers.DecimalField(**MONEY)
     kill_switch_active = serializers.BooleanField()
-    open_orders_notional = serializers.DecimalField(**_MONEY)
+    open_orders_notional = serializers.DecimalField(**MONEY)
     timestamp = serializers.DateTimeField()
 
 
 class PositionOut(serializers.Serializer):
     symbol = serializers.CharField()
-    quantity = serializers.DecimalField(**_MONEY)
-    average_price = serializers.DecimalField(**_MONEY)
-    market_value = serializers.DecimalField(**_MONEY)
-    unrealized_pnl = serializers.DecimalField(**_MONEY)
-    realized_pnl = serializers.DecimalField(**_MONEY)
-    mark_price = serializers.DecimalField(**_MONEY, allow_null=True)
+    quantity = serializers.DecimalField(**MONEY)
+    average_price = serializers.DecimalField(**MONEY)
+    market_value = serializers.DecimalField(**MONEY)
+    unrealized_pnl = serializers.DecimalField(**MONEY)
+    realized_pnl = serializers.DecimalField(**MONEY)
+    mark_price = serializers.DecimalField(**MONEY, allow_null=True)
 
 
 class PositionsOut(serializers.Serializer):

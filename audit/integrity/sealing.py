@@ -94,7 +94,9 @@ def _reconcile_witness(trail_id: str, head: Seal | None) -> None:
         previous = seal.seal_hash
     if behind:
         witness_write(behind, trail_id)
-        logger.warning("audit witness was %s seal(s) behind: written now (through seal %s)", len(behind), head.number)
+        logger.warning(
+            "audit witness was %s seal(s) behind: written now (through seal %s)", len(behind), behind[-1].number
+        )
 
 
 def seal_next(

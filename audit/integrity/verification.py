@@ -45,7 +45,7 @@ class Peek:
         self._next = next(self._rows, None)
 
     def upto(self, bound: int) -> list[Any]:
-        taken = []
+        taken: list[Any] = []
         while self._next is not None and self._key(self._next) <= bound:
             taken.append(self._next)
             self._advance()

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.test import RequestFactory
 from django.urls import get_resolver, resolve
 from rest_framework.test import APIClient
 
 from accounts.models import Role, User
+from accounts.permissions import signed_in_user
 from accounts.roles import ROLE_PERMISSIONS
 from orders import submission
 from tests.accounts.conftest import events
@@ -214,3 +217,13 @@ def test_a_role_change_changes_what_the_api_allows(trader: User, client_for: Any
 
     assert client.get("/api/v1/risk/limits").status_code == 200
     assert events("ROLE_CHANGED") == 1
+
+
+def test_the_actor_of_a_checked_request_is_its_user_and_an_anonymous_one_is_refused(trader: User) -> None:
+    request = RequestFactory().post("/admin/")
+    request.user = trader
+    assert signed_in_user(request) is trader
+
+    request.user = AnonymousUser()
+    with pytest.raises(PermissionDenied):
+        signed_in_user(request)

@@ -84,8 +84,9 @@ def export(*, since: dt.datetime, until: dt.datetime, out: IO[bytes]) -> dict[st
     if first_seq is not None:
         last_seq = sealed.order_by("-sequence").values_list("sequence", flat=True).first()
         seals = Seal.objects.filter(last_sequence__gte=first_seq, first_sequence__lte=last_seq).order_by("number")
-        low = seals.first().first_sequence
-        high = seals.last().last_sequence
+        first_seal, last_seal = seals.first(), seals.last()
+        assert first_seal is not None and last_seal is not None  # the sealed range holds events, so seals
+        low, high = first_seal.first_sequence, last_seal.last_sequence
         wanted = {
             row["sequence"]: row for row in integrity.event_rows(in_range.filter(sequence__gte=low, sequence__lte=high))
         }
