@@ -1,4 +1,4 @@
-"""The order submission throttle under concurrency (itirp/throttling.py, orders.apis.OrderSubmitThrottle).
+"""The order submission throttle under concurrency (core/throttling.py, orders.apis.OrderSubmitThrottle).
 
 The per-user sliding window is trimmed, counted and added to in one atomic Redis script: concurrent requests
 of one user never get more than the rate through (DRF's cache-backed history, read then written, lets several
