@@ -1,10 +1,15 @@
-"""Which committed events the next seal may take: up to a settled watermark, stopping at a gap still in flight.
+"""Which committed events the next seal may take: up to a settled watermark; a missing sequence is a deletion.
 
-Sequence values are handed out at INSERT but become visible at COMMIT, so a lower sequence can appear
-after a higher one was seen. A missing sequence below the watermark is recorded as a permanent gap
-only once no transaction that could hold it is still open (PostgreSQL: no client session of this
-database whose transaction started before the higher sequence was seen); until then the batch stops
-before it. The gaps a seal records are pinned by its witness entry (audit.integrity.witness).
+On PostgreSQL events are numbered by a counter row that each writing transaction holds until it commits
+(audit/migrations/0006): from the counter's `gapless_from` on, committed sequences are contiguous and
+become visible in order, so a missing one was deleted. The sealer refuses to seal past it (TrailBroken):
+a deletion is never laundered into a gap.
+
+Before `gapless_from` (events of a database migrated from the sequence object) numbers were handed out at
+INSERT and became visible at COMMIT, and a rollback left a gap. There a missing sequence below the
+watermark is recorded as a permanent gap only once no transaction that could hold it is still open (no
+client session of this database whose transaction started before the higher sequence was seen); until
+then the batch stops before it. The gaps a seal records are pinned by its witness entry.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.integrity.hashing import EVENT_FIELDS
+from audit.integrity.report import Problem, TrailBroken
 from audit.models import Event
 
 logger = logging.getLogger("itirp.audit")
@@ -40,6 +46,65 @@ def _gaps_of(start: int, rows: list[dict[str, Any]]) -> list[list[int]]:
             gaps.append([expected, row["sequence"] - 1])
         expected = row["sequence"] + 1
     return gaps
+
+
+def gapless_from() -> int | None:
+    """The first sequence numbered by the gapless counter (PostgreSQL), or None where there is none."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('audit_sequence_counter') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT gapless_from FROM audit_sequence_counter WHERE id = 1")
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def deleted_in(gaps: list[list[int]], since: int | None) -> list[int] | None:
+    """The first gap that numbering makes impossible but by deletion (from `since` on), or None."""
+    if since is None:
+        return None
+    return next(([max(a, since), b] for a, b in gaps if b >= since), None)
+
+
+def unsealed_deletion(bound: int | None) -> Problem | None:
+    """A deletion among the events not sealed yet (after sequence `bound`, the head seal's last; None: no
+    seal yet), which no seal or witness can show: a gap in them, or a tail cut below the counter's last number.
+    The counter is read first: a transaction committing between the two reads only makes the events newer."""
+    since = gapless_from()
+    if since is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last FROM audit_sequence_counter WHERE id = 1")
+        numbered = int(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT previous + 1 FROM (SELECT sequence, lag(sequence) OVER (ORDER BY sequence) AS previous"
+            " FROM audit_event WHERE sequence > %s) t WHERE sequence - previous > 1 AND previous + 1 >= %s"
+            " ORDER BY sequence LIMIT 1",
+            [bound or 0, since],
+        )
+        gap = cursor.fetchone()
+        cursor.execute("SELECT MIN(sequence), MAX(sequence) FROM audit_event WHERE sequence > %s", [bound or 0])
+        first, last = cursor.fetchone()
+    if bound is not None and first is not None and first > bound + 1 and bound + 1 >= since:
+        return Problem(bound + 1, "deleted", f"events #{bound + 1}-#{first - 1} after the last seal are missing")
+    if gap is not None:
+        return Problem(int(gap[0]), "deleted", f"event #{gap[0]} is missing from the unsealed events")
+    top = last if last is not None else bound
+    if top is not None and numbered > top and top + 1 >= since:
+        return Problem(top + 1, "deleted", f"events #{top + 1}-#{numbered} were numbered, and are gone")
+    return None
+
+
+def _refuse_deleted(gaps: list[list[int]]) -> None:
+    deleted = deleted_in(gaps, gapless_from())
+    if deleted is not None:
+        a, b = deleted
+        span = f"#{a}" if a == b else f"#{a}-#{b}"
+        raise TrailBroken(
+            Problem(a, "deleted", f"events {span} are missing: sequences are gapless, so they were deleted")
+        )
 
 
 def _db_now() -> dt.datetime:
@@ -89,6 +154,7 @@ def read_batch(start: int, *, batch_size: int, settle_seconds: float, gap_wait_s
     rows = [row for row in rows if row["sequence"] <= watermark]
     if not _gaps_of(start, rows):
         return Batch(rows, [])
+    _refuse_deleted(_gaps_of(start, rows))
     if _gaps_settled(seen_at, gap_wait_seconds):
         # Whatever committed in the meantime is visible now; what is still missing never will be.
         rows = list(

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 
 from audit.integrity.alarm import alarm_clear, alarm_raise
+from audit.integrity.batches import unsealed_deletion
 from audit.integrity.crosscheck import check_witness
 from audit.integrity.hashing import (
     GENESIS,
@@ -197,6 +198,9 @@ def verify(*, from_seal: int = 0, verified_hash: str | None = None) -> Verificat
             if len(report.problems) >= MAX_PROBLEMS:
                 break
         report.unsealed = Event.objects.filter(sequence__gt=bound).count()
+        deleted = unsealed_deletion(head.last_sequence if head else None)
+        if deleted is not None:
+            report.add(deleted.sequence, deleted.kind, deleted.detail)
         if head is not None:
             report.head_number, report.head_hash = head.number, head.seal_hash
     check_witness(report, trail_id=report.trail_id, seals=by_number)

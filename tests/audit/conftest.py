@@ -63,3 +63,18 @@ def tamper(*statements: str, params: list[Any] | None = None, how: str = "replic
             cursor.execute("SET LOCAL session_replication_role = origin")
         else:
             cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER ALL")
+
+
+def legacy_numbering() -> None:
+    """As a database migrated before events were numbered gaplessly (audit/migrations/0006): every sequence
+    counts as one from the sequence object, where a rollback left a gap. Rolled back with the test."""
+    tamper("UPDATE audit_sequence_counter SET gapless_from = 9223372036854775807")
+
+
+def legacy_gap() -> None:
+    """The next number skipped, as a rolled-back transaction did under the sequence object. The number is
+    also skipped in this transaction's own count (the counter's transaction-local setting)."""
+    tamper(
+        "UPDATE audit_sequence_counter SET last = last + 1",
+        "SELECT set_config('itirp.event_sequence', last::text, true) FROM audit_sequence_counter WHERE id = 1",
+    )

@@ -4,19 +4,18 @@ append-only triggers off is found, at the right event; seals chain, carry known 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test import override_settings
 
 from audit import integrity
 from audit.models import Event, EventHash, EventType, Seal
 from audit.services import event_record
-from tests.audit.conftest import tamper
+from tests.audit.conftest import legacy_gap, legacy_numbering, tamper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -122,9 +121,8 @@ def test_swapped_timestamps_are_found(record: Any, seal: Any) -> None:
 
 def test_row_inserted_into_a_permanent_gap_is_found(record: Any, seal: Any) -> None:
     before = record(2)
-    with pytest.raises(RuntimeError), transaction.atomic():  # a rolled-back append leaves a permanent gap
-        event_record(event_type=EventType.LOGIN_FAILED, payload={"rolled": "back"})
-        raise RuntimeError("roll back")
+    legacy_numbering()
+    legacy_gap()  # a rolled-back append before gapless numbering left a permanent gap
     after = record(2)
     gap = before[-1].sequence + 1
     assert after[0].sequence == gap + 1
@@ -223,9 +221,12 @@ def test_settle_time_leaves_fresh_events_for_the_next_run(record: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sealer_does_not_pass_a_lower_sequence_still_in_flight(seal: Any) -> None:
-    """Sequences are not commit-ordered: an open transaction holding a lower sequence stops the seal
-    before it, and its event is sealed once it commits (no false gap)."""
+def test_a_writer_holding_a_lower_sequence_makes_later_writers_wait_so_the_sealer_never_sees_past_it(
+    seal: Any,
+) -> None:
+    """Sequences are taken from a counter row held until commit (audit/migrations/0006): while one
+    transaction holds a number, no other can take the next, so no committed event ever lies beyond one still
+    in flight, and the seal has nothing to wait for."""
     with transaction.atomic():
         event_record(event_type=EventType.LOGIN_FAILED, payload={"n": 0})
     inserted, release, done = threading.Event(), threading.Event(), threading.Event()
@@ -245,18 +246,19 @@ def test_sealer_does_not_pass_a_lower_sequence_still_in_flight(seal: Any) -> Non
     thread.start()
     try:
         assert inserted.wait(10)
-        with transaction.atomic():
-            later = event_record(event_type=EventType.LOGIN_FAILED, payload={"n": "fast"}).sequence
-        assert later > held["seq"]
-        seals = integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0.3)
-        assert seals and seals[-1].last_sequence == held["seq"] - 1
-        assert not Seal.objects.filter(last_sequence__gte=held["seq"]).exists()
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            event_record(event_type=EventType.LOGIN_FAILED, payload={"n": "fast"})
+        assert [s.last_sequence for s in integrity.seal_pending(settle_seconds=0)] == [held["seq"] - 1]
     finally:
         release.set()
         done.wait(20)
         thread.join(20)
-    time.sleep(0.05)
-    seals = integrity.seal_pending(settle_seconds=0, gap_wait_seconds=2)
+    with transaction.atomic():
+        later = event_record(event_type=EventType.LOGIN_FAILED, payload={"n": "fast"}).sequence
+    assert later == held["seq"] + 1
+    seals = integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0)
     assert seals[-1].last_sequence == later
     assert all(s.gaps == [] for s in Seal.objects.all())
     report = integrity.verify()

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max
 from django.test import override_settings
 
 from audit import integrity
@@ -20,7 +22,7 @@ from audit.integrity import crosscheck
 from audit.models import Event, EventHash, EventType, Seal, Trail
 from audit.services import event_record
 from itirp import health
-from tests.audit.conftest import tamper
+from tests.audit.conftest import legacy_gap, legacy_numbering, tamper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -105,7 +107,9 @@ def test_only_the_seal_row_deleted_then_failed_report_no_traceback(record: Any, 
 
 def test_a_replaced_seal_and_a_gap_the_witness_never_pinned_are_found(record: Any, seal: Any) -> None:
     """What the old sealer did after a cut (re-seal the shortened tail, then call the cut a gap), done with the
-    witness switched off: switched back on, verification names the first event the witness saw sealed."""
+    witness switched off: switched back on, verification names the first event the witness saw sealed.
+    (Under gapless numbering the sealer refuses such a cut: see the tests at the end.)"""
+    legacy_numbering()
     record(4)
     seal()
     second = [e.sequence for e in record(4)]
@@ -126,10 +130,9 @@ def test_a_replaced_seal_and_a_gap_the_witness_never_pinned_are_found(record: An
 
 
 def test_a_sealed_gap_the_witness_does_not_know_is_reported(record: Any, seal: Any, monkeypatch: Any) -> None:
+    legacy_numbering()
     record(2)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        event_record(event_type=EventType.LOGIN_FAILED, payload={"rolled": "back"})
-        raise RuntimeError("roll back")
+    legacy_gap()
     record(2)
     with override_settings(AUDIT_WITNESS=["none"]):
         (only,) = seal()
@@ -140,11 +143,24 @@ def test_a_sealed_gap_the_witness_does_not_know_is_reported(record: Any, seal: A
 
 
 @override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
-def test_a_genuine_rolled_back_gap_still_verifies_and_is_pinned(record: Any, witness_dir: Path) -> None:
+def test_a_rolled_back_append_leaves_no_gap_and_verifies(record: Any, witness_dir: Path) -> None:
     before = record(2)
     with pytest.raises(RuntimeError), transaction.atomic():
         event_record(event_type=EventType.LOGIN_FAILED, payload={"rolled": "back"})
         raise RuntimeError("roll back")
+    after = record(2)
+    assert after[0].sequence == before[-1].sequence + 1  # the number was given back
+    call_command("verify_audit", "--full")
+    (entry,) = _entries(witness_dir)
+    assert entry["gaps"] == []
+    assert Event.objects.filter(event_type=EventType.AUDIT_VERIFIED).latest("sequence").payload["ok"] is True
+
+
+@override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
+def test_a_legacy_rolled_back_gap_still_verifies_and_is_pinned(record: Any, witness_dir: Path) -> None:
+    legacy_numbering()
+    before = record(2)
+    legacy_gap()
     record(2)
     gap = before[-1].sequence + 1
     call_command("verify_audit", "--full")  # seals (witnessing through reconciliation), verifies: OK
@@ -215,3 +231,58 @@ def test_verification_is_incremental_from_the_last_verified_seal_and_full_on_dem
     full = integrity.verify_and_record(full=True)
     assert (full.first.sequence, full.first.kind) == (events[1].sequence, "changed")
     assert integrity.integrity_alarm() is not None
+
+
+# --- Gapless numbering (audit/migrations/0006): a deletion before the next seal is not a rollback -------------
+
+
+@override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
+def test_an_event_deleted_before_it_was_sealed_stops_sealing_and_fails_verification(record: Any, seal: Any) -> None:
+    record(3)
+    seal()
+    unsealed = [e.sequence for e in record(4)]
+    _cut(unsealed[1])  # deleted by the superuser before the sealer came by: once a "rolled-back gap"
+    assert integrity.seal_pending(settle_seconds=0, gap_wait_seconds=0) == []
+    stopped = Event.objects.get(event_type=EventType.AUDIT_SEALING_STOPPED)
+    assert (stopped.payload["first_bad_sequence"], stopped.payload["kind"]) == (unsealed[1], "deleted")
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (unsealed[1], "deleted")
+
+
+def test_the_newest_unsealed_events_cut_are_found_by_the_numbers_they_took(record: Any, seal: Any) -> None:
+    record(3)
+    seal()
+    tail = [e.sequence for e in record(3)]
+    _cut(*tail)  # no gap left behind, no seal covers them: only the counter still knows they were numbered
+    report = integrity.verify()
+    assert (report.first.sequence, report.first.kind) == (tail[0], "deleted")
+    assert f"#{tail[0]}-#{tail[-1]}" in report.first.detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_commit_contiguous_sequences_and_rollbacks_give_theirs_back() -> None:
+    """8 threads append events at once, a third of their transactions rolling back: the committed numbers
+    are exactly the next ones, none skipped."""
+    start = Event.objects.aggregate(top=Max("sequence"))["top"] or 0
+
+    def write(n: int) -> None:
+        try:
+            for i in range(15):
+                try:
+                    with transaction.atomic():
+                        event_record(event_type=EventType.LOGIN_FAILED, payload={"writer": n, "i": i})
+                        if i % 3 == 0:
+                            raise RuntimeError("roll back")
+                except RuntimeError:
+                    pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    committed = list(Event.objects.filter(sequence__gt=start).order_by("sequence").values_list("sequence", flat=True))
+    assert len(committed) == 8 * 10
+    assert committed == list(range(committed[0], committed[0] + len(committed)))
