@@ -57,16 +57,16 @@ def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> t
     """Turn the kill switch on or off. On: new orders are refused at once (the switch is read under the
     same lock as every decision) and every open order that has not started executing is cancelled,
     each cancellation caused by the switch's event. Returns the state and the cancelled order ids."""
+    store.lock()
+    # The open orders are locked before the switch's event is written: the first event of a transaction
+    # takes the event counter (audit/migrations/0006), the last lock in the lock order, and a transaction
+    # holding it must not wait for an order row that an execution (which writes events too) holds.
+    orders = (
+        list(Order.objects.select_for_update().filter(status=OrderStatus.APPROVED).order_by("pk")) if enabled else []
+    )
     state, event = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
-    cancelled: list[uuid.UUID] = []
-    if enabled:
-        cancelled = _orders_cancel_open(
-            state=state,
-            actor=actor,
-            reason=f"Kill switch activated: {reason}".strip(": "),
-            causation_id=event.event_id,
-        )
-    return state, cancelled
+    reason = f"Kill switch activated: {reason}".strip(": ")
+    return state, _orders_cancel(orders, state=state, actor=actor, reason=reason, causation_id=event.event_id)
 
 
 @transaction.atomic
@@ -86,11 +86,10 @@ def controls_update(
     return store.firm_limits()
 
 
-def _orders_cancel_open(
-    *, state: RiskState, actor: User | None, reason: str, causation_id: uuid.UUID
+def _orders_cancel(
+    orders: list[Order], *, state: RiskState, actor: User | None, reason: str, causation_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """Cancel every order that has not started executing (kill switch). Caller holds the risk lock."""
-    orders = list(Order.objects.select_for_update().filter(status=OrderStatus.APPROVED).order_by("pk"))
+    """Cancel orders that have not started executing (kill switch). Caller holds the risk lock and the orders'."""
     for order in orders:
         order.transition(OrderStatus.CANCELLED)
         order.rejection_reason = reason[:500]
