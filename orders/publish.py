@@ -53,8 +53,14 @@ def web_transport_options(base: dict[str, Any]) -> dict[str, Any]:
 
 
 class Publisher:
-    def __init__(self, *, timeout: float = PUBLISH_TIMEOUT_SECONDS, interval: float = RELAY_INTERVAL_SECONDS) -> None:
-        self.timeout, self.interval = timeout, interval
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        timeout: float = PUBLISH_TIMEOUT_SECONDS,
+        interval: float = RELAY_INTERVAL_SECONDS,
+    ) -> None:
+        self.url, self.timeout, self.interval = url, timeout, interval
         self._local = threading.local()
         self._lock = threading.Lock()
         self._parked: dict[str, Message] = {}
@@ -74,6 +80,7 @@ class Publisher:
             from itirp.celery import app
 
             conn = app.connection_for_write(
+                self.url,
                 connect_timeout=self.timeout,
                 transport_options=fast_transport_options(dict(app.conf.broker_transport_options or {}), self.timeout),
             )

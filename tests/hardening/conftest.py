@@ -23,8 +23,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_PORT = 5499
-REDIS_PORT = 6399
+# Overridable so that two checkouts can run their fault tests on this machine at the same time.
+PG_PORT = int(os.environ.get("HARDENING_PG_PORT", "5499"))
+REDIS_PORT = int(os.environ.get("HARDENING_REDIS_PORT", "6399"))
 WEB_PORT = int(os.environ.get("HARDENING_WEB_PORT", "8110"))
 PASSWORD = "fault-pass-1"
 
