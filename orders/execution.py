@@ -360,12 +360,12 @@ def orders_sweep(
     return requeued
 
 
-REQUEUE_WAITING_AFTER_SECONDS = 1.0
-
-
 def orders_requeue_waiting(*, limit: int = 5000) -> list[uuid.UUID]:
-    """On a worker's (re)connect to the broker: re-queue every order APPROVED for over a second.
+    """On a worker's (re)connect to the broker: re-queue every order waiting APPROVED.
 
-    Not EXECUTING ones: a worker may be at the venue with them; the sweeper resumes those that are stuck.
+    All of them, however recent: an order whose publish failed a moment before the broker came back is as
+    lost as an old one. Some may still have their message queued: the duplicate finds the order no longer
+    APPROVED and is skipped. Not EXECUTING ones: a worker may be at the venue with them; the sweeper
+    resumes those that are stuck.
     """
-    return orders_sweep(limit=limit, stuck_after=REQUEUE_WAITING_AFTER_SECONDS, statuses=(OrderStatus.APPROVED,))
+    return orders_sweep(limit=limit, stuck_after=0.0, statuses=(OrderStatus.APPROVED,))

@@ -155,7 +155,7 @@ def test_kombu_channel_whose_transport_was_closed_raises_a_connection_error_not_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_requeue_waiting_when_worker_connects_then_approved_orders_older_than_a_second_requeued(trader, redis):
+def test_requeue_waiting_when_worker_connects_then_every_approved_order_requeued_once(trader, redis):
     from audit.models import EventType
     from orders.execution import orders_requeue_waiting
     from orders.models import Order, OrderStatus
@@ -166,9 +166,9 @@ def test_requeue_waiting_when_worker_connects_then_approved_orders_older_than_a_
     Order.objects.filter(pk=executing.pk).update(
         status=OrderStatus.EXECUTING, updated_at=executing.updated_at - timedelta(seconds=5)
     )
-    assert orders_requeue_waiting() == [old.pk]
-    requeued = events_of(old, EventType.ORDER_REQUEUED)
-    assert len(requeued) == 1 and requeued[0].payload["status"] == OrderStatus.APPROVED
-    assert not events_of(fresh, EventType.ORDER_REQUEUED)
-    assert not events_of(executing, EventType.ORDER_REQUEUED)
-    assert orders_requeue_waiting() == []  # its clock restarted: not again at once
+    # Oldest first; the one submitted a moment ago too (its publish may have failed just before the return).
+    assert orders_requeue_waiting() == [old.pk, fresh.pk]
+    for order in (old, fresh):
+        requeued = events_of(order, EventType.ORDER_REQUEUED)
+        assert len(requeued) == 1 and requeued[0].payload["status"] == OrderStatus.APPROVED
+    assert not events_of(executing, EventType.ORDER_REQUEUED)  # a worker may be at the venue with it
