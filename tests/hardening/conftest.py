@@ -299,8 +299,9 @@ class FaultStack:
     def revive(self) -> None:
         """What a process manager does (compose: restart unless-stopped): start a worker or beat that exited.
 
-        Needed in one case: a Celery worker whose Redis broker vanishes may exit with kombu's "Unrecoverable
-        error: AttributeError('NoneType' object has no attribute 'hostname')" instead of reconnecting.
+        Was needed when a Celery worker whose Redis broker vanished could exit with kombu's "Unrecoverable
+        error: AttributeError('NoneType' object has no attribute 'hostname')" (guarded in itirp/celery.py since,
+        and shown by test_broker_outage.py, which never revives); kept for any other exit.
         """
         if self.worker is not None and self.worker.poll() is not None:
             self.restarts.append(("worker", self.worker.returncode))
