@@ -298,6 +298,18 @@ class RequestLogMiddleware(RequestMiddleware):
         super().handle_response(request, response)  # logs request_finished, then clears the context
 
 
+def request_log_early_answer(request: Any, response: Any, *, started: float) -> bool:
+    """Write request_finished for an answer RequestLogMiddleware never saw (refused or answered by a middleware
+    before it: a 413, a 400, a redirect); False when that middleware already logged the request."""
+    if hasattr(request, "_itirp_log_started"):
+        return False
+    middleware = RequestLogMiddleware(lambda _request: response)
+    middleware.prepare(request)
+    request._itirp_log_started = started
+    middleware.handle_response(request, response)
+    return True
+
+
 # --- Events: one line per event appended to the store ---------------------------------------------------
 
 _WARNING_EVENTS = frozenset(

@@ -1,15 +1,94 @@
 """The Celery application: configured from Django settings (CELERY_* names), tasks autodiscovered."""
 
+import logging
 import os
+import threading
 import time
+from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itirp.settings")
 
 app = Celery("itirp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# --- Broker loss: the worker survives it (issue 20, item 2) ---------------------------------------------------
+# kombu 5.7.0's redis transport: when the broker vanishes, Celery's consumer calls Connection.collect(), which
+# detaches the transport from its kombu Connection (transport.client = None), then Connection.release(). If
+# the task channel was not closed by collect (a BRPOP was in flight while the error surfaced on another socket,
+# e.g. the pidbox's), release() closes it now: Channel.close() drops its pools, then restores the unacked
+# messages, which builds a new pool from `self.connection.client.hostname`: AttributeError ("'NoneType' object
+# has no attribute 'hostname'"). Not a connection error, so Celery does not retry: "Unrecoverable error" and
+# the worker exits. The same stack is in celery/kombu#582 and #970 (closed without a fix for this path).
+# Here a channel whose transport is closed answers with a connection error instead, which Celery's teardown
+# ignores and follows with its reconnect loop. The unacked messages stay in Redis's unacked hash (restored by
+# any worker after the visibility timeout) and, sooner, the requeue on reconnect below queues their orders.
+def _patch_kombu_redis_closed_transport() -> None:
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "itirp_patched", False):
+        return
+
+    def _connparams(self: Any, asynchronous: bool = False) -> Any:
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise kombu_redis.redis.exceptions.ConnectionError("broker connection closed: channel cannot reconnect")
+        return original(self, asynchronous=asynchronous)
+
+    _connparams.itirp_patched = True  # type: ignore[attr-defined]
+    kombu_redis.Channel._connparams = _connparams  # type: ignore[method-assign]  # the narrow patch, on purpose
+
+
+_patch_kombu_redis_closed_transport()
+
+
+class RequeueWaitingOnConnect(bootsteps.StartStopStep):
+    """Each time the worker's consumer (re)connects: queue again the orders left APPROVED (issue 20, item 3).
+
+    Their messages may have been lost with the broker (a Redis without persistence) or never sent (a web
+    process that died with messages parked). Runs in a thread so the consumer starts at once; duplicates are
+    harmless (execution_start ignores an order that is no longer APPROVED). The sweeper stays the last resort.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c: Any) -> None:
+        threading.Thread(target=_requeue_waiting, name="itirp-requeue-on-connect", daemon=True).start()
+
+
+def _requeue_waiting() -> None:
+    from django.db import connection
+
+    from orders import execution
+
+    try:
+        requeued = execution.orders_requeue_waiting()
+        if requeued:
+            logging.getLogger("itirp.execution").warning(
+                "broker (re)connected: %d waiting order(s) requeued", len(requeued)
+            )
+    except Exception:  # noqa: BLE001 - the sweeper remains; a failure here must not touch the consumer
+        logging.getLogger("itirp.execution").exception("requeue on broker connect failed")
+    finally:
+        connection.close()
+
+
+app.steps["consumer"].add(RequeueWaitingOnConnect)
+
+
+@app.on_after_configure.connect
+def _web_publishes_fail_fast(sender: Celery, **kwargs: object) -> None:
+    """A web process never waits on a broker that is down, whatever publishes (orders.publish for details)."""
+    from core.logs import process_role
+
+    if process_role() == "web":
+        from orders.publish import web_transport_options
+
+        sender.conf.broker_transport_options = web_transport_options(dict(sender.conf.broker_transport_options or {}))
 
 
 # --- Observability: JSON logs, correlation id across the queue, task timing (core.logs, core.metrics) ---

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core.exceptions import NotFound
 from core.permissions import has_perms
 from core.schema import ERRORS
-from core.throttling import SlidingWindowUserThrottle
+from core.throttling import LocalWindow, RemoteOutage, SlidingWindowUserThrottle
 from orders import selectors, serializers, services, submission
 from orders.models import Order
 
@@ -21,16 +21,32 @@ logger = logging.getLogger("itirp.orders")
 
 
 class OrderSubmitThrottle(SlidingWindowUserThrottle):
-    """Per-user submission rate (ORDER_THROTTLE_RATE). If the cache is down, orders are not refused for it."""
+    """Per-user submission rate (ORDER_THROTTLE_RATE). If Redis is down, the same window per process instead of
+    none (core.throttling.LocalWindow); the outage is logged once, when it begins, and once when it ends."""
 
     scope = "orders"
+    local = LocalWindow()
+    outage = RemoteOutage("order throttle", logger)
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # noqa: BLE001 - a cache outage must not stop trading; it is logged
-            logger.warning("order throttle skipped: cache unavailable")
+        if not self.outage.skip_remote():
+            try:
+                allowed = super().allow_request(request, view)
+            except Exception as exc:  # noqa: BLE001 - any store failure: the local window takes over
+                self.outage.failed(exc)
+            else:
+                self.outage.succeeded()
+                return allowed
+        if self.rate is None:
             return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self._wait = self.local.hit(key, duration=self.duration, limit=self.num_requests)
+        return self._wait == 0
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None) if self.outage.down else super().wait()
 
 
 class OrdersApi(APIView):

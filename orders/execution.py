@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -247,19 +248,15 @@ def execution_fail(*, order_id: Any, reason: str) -> Order | None:
 
 
 def enqueue(order_id: Any, correlation_id: Any = None, *, countdown: float | None = None, resume: bool = False) -> bool:
-    """Queue an execution attempt (the one way an order reaches a worker). A broker that is down loses
-    nothing: the order stays APPROVED and the sweeper queues it later."""
-    from orders.tasks import order_execute as task  # the task module imports this one: Celery's task <-> service
+    """Queue an execution attempt; never waits on a broker that is down (orders.publish).
 
-    args = [str(order_id)]
+    False: the broker is down and the message is parked; it is sent within about a second of the broker's
+    return, and should this process die first, the worker's requeue on reconnect or the sweeper queues it.
+    """
+    from orders.publish import Message, publisher
+
     kwargs = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
-    try:
-        # argsrepr/kwargsrepr given: Celery would otherwise build them with its saferepr on every submission
-        task.apply_async(args=args, kwargs=kwargs, countdown=countdown, argsrepr=repr(args), kwargsrepr=repr(kwargs))
-        return True
-    except Exception:  # noqa: BLE001 - any broker failure; the order is durable and will be swept
-        logger.warning("broker unavailable: order %s left for the sweeper", order_id)
-        return False
+    return publisher().publish(Message(key=str(order_id), args=[str(order_id)], kwargs=kwargs, countdown=countdown))
 
 
 def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = False) -> Outcome:
@@ -311,17 +308,20 @@ def _transient(order: Order, attempt: int, reason: str) -> Outcome:
     return Outcome("RETRY", reason, retry_in=delay, attempt=attempt)
 
 
-def orders_sweep(*, now: Any = None, limit: int = 500) -> list[uuid.UUID]:
+def orders_sweep(
+    *, now: Any = None, limit: int = 500, stuck_after: float | None = None, statuses: Collection[str] = OPEN_STATUSES
+) -> list[uuid.UUID]:
     """Re-queue orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS (ORDER_REQUEUED each).
 
     A lost message (broker down at submission, a worker killed before acking) loses no order. Each order
     is re-checked under its row lock (rows a worker holds are skipped) and its clock restarted, so an
-    order is not re-queued again before the next deadline.
+    order is not re-queued again before the next deadline. Served by the partial index of open orders.
     """
     now = now or timezone.now()
-    deadline = now - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
+    after = settings.ORDER_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
+    deadline = now - timedelta(seconds=after)
     stuck = list(
-        Order.objects.filter(status__in=OPEN_STATUSES, updated_at__lt=deadline)
+        Order.objects.filter(status__in=statuses, updated_at__lt=deadline)
         .order_by("updated_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -330,7 +330,7 @@ def orders_sweep(*, now: Any = None, limit: int = 500) -> list[uuid.UUID]:
         with transaction.atomic():
             order = (
                 Order.objects.select_for_update(skip_locked=True)
-                .filter(pk=order_id, status__in=OPEN_STATUSES, updated_at__lt=deadline)
+                .filter(pk=order_id, status__in=statuses, updated_at__lt=deadline)
                 .first()
             )
             if order is None:
@@ -354,3 +354,14 @@ def orders_sweep(*, now: Any = None, limit: int = 500) -> list[uuid.UUID]:
         requeued.append(order.pk)
         _log(logging.WARNING, "order_requeued", order, previous_status=previous, stuck_seconds=stuck_seconds)
     return requeued
+
+
+def orders_requeue_waiting(*, limit: int = 5000) -> list[uuid.UUID]:
+    """On a worker's (re)connect to the broker: re-queue every order waiting APPROVED.
+
+    All of them, however recent: an order whose publish failed a moment before the broker came back is as
+    lost as an old one. Some may still have their message queued: the duplicate finds the order no longer
+    APPROVED and is skipped. Not EXECUTING ones: a worker may be at the venue with them; the sweeper
+    resumes those that are stuck.
+    """
+    return orders_sweep(limit=limit, stuck_after=0.0, statuses=(OrderStatus.APPROVED,))
