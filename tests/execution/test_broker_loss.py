@@ -84,7 +84,7 @@ def _worker(log_path: Path) -> subprocess.Popen:
 
 
 def test_broker_killed_with_unacked_messages_same_worker_process_executes_again(trader):
-    from orders.services import OrderRequest, order_submit
+    from orders.submission import OrderRequest, order_submit
 
     publisher = Publisher(url=URL)
     log_dir = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp"))
