@@ -95,7 +95,11 @@ def test_broker_killed_with_unacked_messages_same_worker_process_executes_again(
         order, decision = order_submit(
             user=trader,
             request=OrderRequest(
-                symbol="LOSS", side="BUY" if n % 2 else "SELL", quantity=Decimal(1), price=Decimal(10)
+                symbol="LOSS",
+                side="BUY" if n % 2 else "SELL",
+                quantity=Decimal(1),
+                price=Decimal(10),
+                client_order_id=f"loss-{n}",  # identical key-less orders inside the window would be duplicates
             ),
         )
         assert decision.approved, decision.message
