@@ -21,17 +21,22 @@ from servers import log
 LUA_SCRIPT = Path(__file__).resolve().parent / "orders.lua"  # shared with bench_orders.py
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, token: str | None = None, *, timeout: float = 30) -> tuple[int, Any]:
+    """One JSON request: (status, decoded body; the body's text when it is not JSON)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")[:2000]
 
 
 def wrk_figures(out: str, histogram: Path) -> dict[str, Any]:
