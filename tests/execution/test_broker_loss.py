@@ -24,9 +24,10 @@ import pytest
 from orders.models import Order, OrderStatus
 from orders.publish import Message, Publisher
 from tests.execution.conftest import wait_for
+from tests.support.ports import port_from_env
 from tests.support.worker import ROOT, stop, worker_env
 
-PORT = int(os.environ.get("BROKER_LOSS_REDIS_PORT", "6422"))
+PORT = port_from_env("BROKER_LOSS_REDIS_PORT")
 URL = f"redis://127.0.0.1:{PORT}/0"
 ROUNDS = int(os.environ.get("BROKER_LOSS_ROUNDS", "7"))
 

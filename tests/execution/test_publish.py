@@ -18,8 +18,9 @@ from datetime import timedelta
 import pytest
 
 from orders.publish import Message, Publisher
+from tests.support.ports import port_from_env
 
-PORT = int(os.environ.get("PUBLISH_TEST_REDIS_PORT", "6421"))
+PORT = port_from_env("PUBLISH_TEST_REDIS_PORT")
 URL = f"redis://127.0.0.1:{PORT}/0"
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]

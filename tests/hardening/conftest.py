@@ -1,4 +1,4 @@
-"""Fault-test fixtures: a throw-away PostgreSQL cluster (port 5499) and Redis (port 6399) of our own, with the
+"""Fault-test fixtures: a throw-away PostgreSQL cluster and Redis of our own (on free ports), with the
 platform (gunicorn, Celery worker, beat) running against them as subprocesses, stopped and started by PID.
 
 The machine's PostgreSQL (5432) and Redis (6379) are used by others at the same time and are never touched.
@@ -21,12 +21,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.ports import port_from_env
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-# Overridable so that two checkouts can run their fault tests on this machine at the same time.
-PG_PORT = int(os.environ.get("HARDENING_PG_PORT", "5499"))
-REDIS_PORT = int(os.environ.get("HARDENING_REDIS_PORT", "6399"))
-WEB_PORT = int(os.environ.get("HARDENING_WEB_PORT", "8110"))
+# Free ports by default, so that no other run's servers (another checkout's fault tests, a stray process)
+# can ever be mistaken for ours; HARDENING_*_PORT pins one.
+PG_PORT = port_from_env("HARDENING_PG_PORT")
+REDIS_PORT = port_from_env("HARDENING_REDIS_PORT")
+WEB_PORT = port_from_env("HARDENING_WEB_PORT")
 PASSWORD = "fault-pass-1"
 
 
@@ -317,7 +320,43 @@ class FaultStack:
             self.revive()
             return self.open_orders() == 0
 
-        wait_for(settled, timeout=timeout, interval=0.5, what="orders settled")
+        try:
+            wait_for(settled, timeout=timeout, interval=0.5, what="orders settled")
+        except pytest.fail.Exception as exc:
+            raise AssertionError(f"{exc}\n{self.post_mortem()}") from None
+
+    def post_mortem(self) -> str:
+        """What a settle timeout needs explained: the open orders with their last events, who listens on the
+        stack's ports, and the warnings and errors the processes logged last."""
+        parts = []
+        try:
+            stuck = self.sql(
+                "SELECT id, status, retry_count, updated_at, now() FROM orders_order "
+                "WHERE status IN ('APPROVED', 'EXECUTING') ORDER BY updated_at LIMIT 5"
+            )
+            parts.append(f"open orders (oldest 5): {stuck}")
+            for order_id, *_ in stuck[:2]:
+                events = self.sql(
+                    "SELECT sequence, event_type, payload::text, timestamp FROM audit_event "
+                    "WHERE order_id = %s ORDER BY sequence",
+                    order_id,
+                )
+                parts.append(f"events of {order_id}: {events}")
+        except Exception as exc:  # noqa: BLE001 - a post-mortem reports what it can
+            parts.append(f"database not readable: {exc!r}")
+        listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True, check=False).stdout
+        ports = (f":{PG_PORT} ", f":{REDIS_PORT} ", f":{WEB_PORT} ")
+        parts.append(
+            "listening: " + " | ".join(line for line in listening.splitlines() if any(p in line for p in ports))
+        )
+        parts.append(
+            f"processes alive: worker={self.worker and self.worker.poll() is None} "
+            f"beat={self.beat and self.beat.poll() is None} restarts={self.restarts}"
+        )
+        for name in ("worker", "beat"):
+            noteworthy = [line[:400] for line in self.log_text(name).splitlines() if '"level":"INFO"' not in line]
+            parts.append(f"last lines of {name} (INFO left out):\n" + "\n".join(noteworthy[-15:]))
+        return "\n".join(parts)
 
     def assert_consistent(self) -> None:
         """Each order filled at most once; EXECUTED orders have exactly one fill; `replay_events --verify` passes."""

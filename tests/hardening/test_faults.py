@@ -1,6 +1,6 @@
 """Faults with real processes: PostgreSQL stopped, Redis killed, workers SIGKILLed, a soak at a steady rate.
 
-All against the throw-away stack of conftest.fault_stack (its own PostgreSQL on 5499 and Redis on 6399); each
+All against the throw-away stack of conftest.fault_stack (its own PostgreSQL and Redis, on free ports); each
 test restores what it stopped and leaves every order settled and the event log replaying to the live state.
 """
 

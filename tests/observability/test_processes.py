@@ -19,11 +19,12 @@ import pytest
 
 from orders.models import Order, OrderStatus
 from tests.observability.conftest import FAST_VENUE, order_body, parse_exposition, sample, scrape, wait_for
+from tests.support.ports import free_port
 from tests.support.worker import ROOT, celery_worker, stop, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(180)]
 
-PORT = 8107  # this work's port (isolation N=7)
+PORT = free_port()
 CELERY_RAW = re.compile(r"^worker: .* shutdown|^Please specify|^absolutely not|^User information|^\s*_warn")
 
 
