@@ -18,6 +18,11 @@ class User(AbstractUser):
     """A person or program using ITIRP. Its role names the permission group it belongs to."""
 
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.TRADER)
+    # The book an order without `book` goes to. Loaded with the user by authentication, so resolving it
+    # costs the order path nothing. Named by string: accounts does not import books' code.
+    default_book = models.ForeignKey(
+        "books.Book", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         verbose_name = "user"

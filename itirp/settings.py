@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "accounts",
     "audit",
+    "books",
     "risk",
     "orders",
     "itirp.apps.ItirpConfig",  # the project's own system checks (itirp/checks.py)

@@ -63,6 +63,8 @@ class Order(models.Model):
     # No index of its own: order_user_created_idx (user_id, created_at DESC) serves every lookup by user,
     # and one index fewer is one write fewer per submission.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    # Named by string (orders sits above books, but the model needs no import). Index: order_book_created_idx.
+    book = models.ForeignKey("books.Book", on_delete=models.PROTECT, related_name="orders", db_index=False)
     symbol = models.CharField(max_length=20)
     side = models.CharField(max_length=4, choices=SIDE_CHOICES)
     quantity = models.DecimalField(**QTY)
@@ -81,6 +83,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="order_user_created_idx"),
             models.Index(fields=["-created_at"], name="order_created_idx"),
+            models.Index(fields=["book", "-created_at"], name="order_book_created_idx"),
             models.Index(fields=["execution_key", "created_at"], name="order_key_created_idx"),
             models.Index(
                 fields=["status", "updated_at"],

@@ -27,7 +27,7 @@ from audit.models import EventType
 from audit.services import event_record
 from core.sql import Statement, run
 from risk import checks
-from risk.models import FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState
+from risk.models import FIRM_DEFAULTS, FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState
 from risk.positions import PositionState, apply_fill
 
 ZERO = Decimal(0)
@@ -50,7 +50,7 @@ def utc_today(now: dt.datetime | None = None) -> dt.date:
 
 
 def firm_limits() -> RiskLimits:
-    limits, _ = RiskLimits.objects.get_or_create(scope=LimitScope.FIRM, scope_key="")
+    limits, _ = RiskLimits.objects.get_or_create(scope=LimitScope.FIRM, scope_key="", defaults=FIRM_DEFAULTS)
     return limits
 
 
