@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class BooksConfig(AppConfig):
     name = "books"
     verbose_name = "Desks and books"
+
+    def ready(self) -> None:
+        from books import defaults
+
+        defaults.connect()

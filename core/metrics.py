@@ -190,9 +190,10 @@ def events_appended(events: Iterable[Any]) -> None:
             ORDERS_FINAL.labels(FINAL_BY_EVENT[kind]).inc()
         if kind == "RISK_CHECK_FAILED":
             payload = event.payload or {}
-            violations = list(payload.get("violations") or [])
-            if payload.get("kill_switch"):
-                violations.append("KILL_SWITCH")
+            # {code, scope, limit, projected} since scoped limits; a code alone in older events
+            violations = [v["code"] if isinstance(v, dict) else v for v in payload.get("violations") or []]
+            if payload.get("kill_switch"):  # the firm's halt: counted as the seed counted it
+                violations = [v for v in violations if v != "TRADING_HALTED"] + ["KILL_SWITCH"]
             for violation in violations:
                 LIMIT_VIOLATIONS.labels(str(violation)).inc()
         elif kind == "EXECUTION_ATTEMPT_FAILED" and (event.payload or {}).get("will_retry"):

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from books import directory
 from core.exceptions import NotFound
 from core.permissions import has_perms
 from core.schema import ERRORS
@@ -58,7 +59,7 @@ class OrdersApi(APIView):
         return [OrderSubmitThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
-        request=serializers.OrderIn, responses={200: serializers.OrderSubmitOut, **ERRORS(409)}, tags=["orders"]
+        request=serializers.OrderIn, responses={200: serializers.OrderSubmitOut, **ERRORS(403, 409)}, tags=["orders"]
     )
     def post(self, request: Any) -> Response:
         data = serializers.OrderIn(data=request.data)
@@ -76,6 +77,8 @@ class OrdersApi(APIView):
                 "timestamp": serializers.OrderSubmitOut().fields["timestamp"].to_representation(order.created_at),
                 "message": decision.message,
                 "client_order_id": order.client_order_id,
+                "book": directory.by_id(order.book_id).code,
+                "violations": submission.breaches(decision),
             }
         )
 

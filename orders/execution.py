@@ -76,7 +76,8 @@ def _log(level: int, message: str, order: Order, **fields: Any) -> None:
 
 
 def _locked_order(order_id: Any) -> Order | None:
-    return Order.objects.select_for_update().filter(pk=order_id).first()
+    # The user comes with the order (its reservation is kept per trader too); only the order row is locked.
+    return Order.objects.select_related("user").select_for_update(of=("self",)).filter(pk=order_id).first()
 
 
 def _venue_name() -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from books import directory
 from orders.models import OrderStatus
 from risk.checks import Side
 
@@ -47,6 +48,14 @@ class OrderIn(serializers.Serializer):
     price = PositiveDecimalField()
     strategy = StrictCharField(max_length=50, required=False, default="default", allow_blank=False)
     client_order_id = StrictCharField(max_length=64, required=False, allow_null=True, allow_blank=False, default=None)
+    book = StrictCharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=False,
+        default=None,
+        help_text="a book code; your default book if absent",
+    )
 
     def validate_symbol(self, value: str) -> str:
         # Compatibility forms fold to one (full-width "ＡＡＰＬ" is "AAPL"); anything not plain ASCII
@@ -59,6 +68,23 @@ class OrderIn(serializers.Serializer):
         return symbol
 
 
+class ViolationOut(serializers.Serializer):
+    code = serializers.CharField()
+    scope = serializers.CharField(help_text="firm, desk:<code>, book:<code>, trader:<username> or symbol:<SYMBOL>")
+    limit = serializers.CharField(allow_null=True, help_text="the limit in force (a number), or the trading state")
+    projected = serializers.DecimalField(max_digits=38, decimal_places=8, allow_null=True)
+
+
+class BookCodeField(serializers.Field):
+    """An order's book code, from the process's book directory (no query per order)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="book_id", read_only=True, **kwargs)
+
+    def to_representation(self, value: int) -> str:
+        return directory.by_id(value).code
+
+
 class OrderSubmitOut(serializers.Serializer):
     order_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=OrderStatus.choices)
@@ -66,6 +92,8 @@ class OrderSubmitOut(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     message = serializers.CharField()
     client_order_id = serializers.CharField(allow_null=True)
+    book = serializers.CharField()
+    violations = ViolationOut(many=True)
 
 
 class OrderOut(serializers.Serializer):
@@ -76,6 +104,7 @@ class OrderOut(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
     price = serializers.DecimalField(max_digits=20, decimal_places=8)
     status = serializers.CharField()
+    book = BookCodeField()
     executed_quantity = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
     executed_price = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
     created_at = serializers.DateTimeField()
@@ -99,6 +128,7 @@ class OrderSummaryOut(serializers.Serializer):
     status = serializers.CharField()
     created_at = serializers.DateTimeField()
     client_order_id = serializers.CharField(allow_null=True)
+    book = BookCodeField()
 
 
 class OrderListOut(serializers.Serializer):

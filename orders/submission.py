@@ -24,15 +24,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from guardian.models import GroupObjectPermission, UserObjectPermission
+from rest_framework import status
 
 from accounts.models import User
 from audit.models import EventType
 from audit.services import EventGroup, EventSpec, events_record_groups
+from books import directory
+from books.directory import BookRef
+from books.models import DEFAULT_BOOK
 from core import context
-from core.exceptions import Conflict
+from core.exceptions import Conflict, InvalidInput, ItirpError
 from core.sql import BulkInsert, Statement
 from orders.batching import GroupCommit
 from orders.execution import enqueue
@@ -60,6 +65,18 @@ class DuplicateOrder(Conflict):
         super().__init__(details=details)
 
 
+class BookNotTradable(ItirpError):
+    """403: the user has no `trade_book` grant on the book (recorded as ORDER_REFUSED)."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "book_not_tradable"
+    default_message = "You may not trade in this book"
+
+
+class UnknownBook(InvalidInput):
+    code = "unknown_book"
+
+
 @dataclass(frozen=True)
 class Existing:
     """The order that holds an execution key, as the duplicate look-up reads it."""
@@ -84,6 +101,7 @@ class OrderRequest:
     price: Decimal
     strategy: str = "default"
     client_order_id: str | None = None
+    book: str | None = None  # a book code; the user's default book if None
 
     def intent(self) -> checks.OrderIntent:
         return checks.OrderIntent(
@@ -118,6 +136,29 @@ class Submission:
     correlation_id: uuid.UUID
     address: str | None
     key: str
+    book: BookRef
+
+    @property
+    def scopes(self) -> store.OrderScopes:
+        return store.OrderScopes.of(
+            desk=self.book.desk, book=self.book.code, trader=self.user.username, symbol=self.request.symbol
+        )
+
+
+def book_for(user: User, code: str | None) -> BookRef:
+    """The book an order goes to: the one named (400 if unknown), else the user's default book (MAIN for a
+    user who has none). Whether the user may trade it is decided under the risk lock."""
+    if code is not None:
+        ref = directory.by_code(code)
+        if ref is None:
+            raise UnknownBook(f"Unknown book {code!r}")
+        return ref
+    if user.default_book_id is not None:
+        return directory.by_id(user.default_book_id)
+    ref = directory.by_code(DEFAULT_BOOK)
+    if ref is None:
+        raise UnknownBook(f"User {user.username} has no default book and there is no book {DEFAULT_BOOK}")
+    return ref
 
 
 Decided = tuple[Order, checks.Decision]
@@ -136,6 +177,7 @@ def order_submit(*, user: User, request: OrderRequest, correlation_id: uuid.UUID
         correlation_id=correlation_id or context.correlation_id(),
         address=context.client_address(),
         key=execution_key(user_id=user.pk, request=request),
+        book=book_for(user, request.book),
     )
     if transaction.get_connection().in_atomic_block:
         outcome = orders_decide([submission])[0]
@@ -183,34 +225,44 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
     REJECTED, reserve the approved ones' exposure and volume, and append each order's ORDER_CREATED,
     RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
     window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
+    scopes = [scope for s in submissions for scope in s.scopes.all]
     try:
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
-            locked = store.lock_and_read(also=[keys_query] if keys_query else [])
+            grants_query = _grants(submissions)
+            locked = store.lock_and_read(scopes=scopes, also=[q for q in (grants_query, keys_query) if q])
             now = timezone.now()  # under the lock: creation times follow the order of decisions
             today = store.utc_today(now)
-            taken = {key: Existing.of_row(*rest) for key, *rest in locked.rows[0]} if keys_query else {}
+            tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()
+            taken = {key: Existing.of_row(*rest) for key, *rest in locked.rows[-1]} if keys_query else {}
             snapshot = locked.snapshot
             outcomes: list[Decided | Exception] = []
             reservations: list[store.Reservation] = []
             groups: list[EventGroup] = []
             for submission in submissions:
+                if not submission.user.is_superuser and (submission.user.pk, submission.book.id) not in tradable:
+                    outcomes.append(BookNotTradable(f"You may not trade in book {submission.book.code}"))
+                    groups.append(_refusal(submission, "book_not_tradable"))
+                    continue
                 if submission.key in taken:
                     outcomes.append(DuplicateOrder(taken[submission.key]))
                     continue
                 intent = submission.request.intent()
-                decision = checks.check_order(intent, snapshot, today)
+                order_scopes = submission.scopes
+                decision = checks.check_scoped(intent, order_scopes.all, order_scopes.book, snapshot, today)
                 order = _new_order(submission, decision, now)
                 if submission.request.client_order_id is not None or window:
                     # a later identical order of the batch is a duplicate of this one
                     taken[submission.key] = Existing(order.pk, order.status, order.correlation_id)
                 if decision.approved:
-                    snapshot = snapshot.with_reservation(intent)
-                    reservations.append(store.Reservation(intent.symbol, intent.side, intent.quantity, intent.price))
+                    snapshot = snapshot.with_reservation(intent, order_scopes.all)
+                    reservations.append(
+                        store.Reservation(intent.symbol, intent.side, intent.quantity, intent.price, order_scopes)
+                    )
                 outcomes.append((order, decision))
                 groups.append(
                     EventGroup(
-                        _decision_events(order, decision),
+                        _decision_events(order, decision, submission.book),
                         actor=submission.user,
                         correlation_id=submission.correlation_id,
                         address=submission.address,
@@ -218,7 +270,7 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 )
             if groups:
                 orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
-                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)])
+                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)] if orders else [])
                 store.reserve(state=locked.state, reservations=reservations)
     except IntegrityError as exc:
         if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
@@ -259,6 +311,56 @@ def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statem
     return Statement(*rows.query.sql_with_params())
 
 
+def _grants(submissions: Sequence[Submission]) -> Statement | None:
+    """The query, run under the lock, for which of the batch's (user, book) pairs may trade: guardian's
+    `trade_book` granted to the user or to one of the user's groups (roles are groups)."""
+    users = sorted({s.user.pk for s in submissions if not s.user.is_superuser})
+    books = sorted({str(s.book.id) for s in submissions if not s.user.is_superuser})
+    if not users:
+        return None
+    qn = connection.ops.quote_name
+
+    def permission(alias: str) -> str:
+        return (
+            f"JOIN {qn('auth_permission')} p ON p.{qn('id')} = {alias}.{qn('permission_id')} "
+            f"JOIN {qn('django_content_type')} ct ON ct.{qn('id')} = p.{qn('content_type_id')} "
+        )
+
+    wanted = f"p.{qn('codename')} = 'trade_book' AND ct.{qn('app_label')} = 'books' AND ct.{qn('model')} = 'book'"
+    user_marks, book_marks = ", ".join(["%s"] * len(users)), ", ".join(["%s"] * len(books))
+    membership = User.groups.through._meta.db_table
+    sql = (
+        f"SELECT u.{qn('user_id')}, u.{qn('object_pk')} FROM {qn(UserObjectPermission._meta.db_table)} u "  # noqa: S608
+        f"{permission('u')}"
+        f"WHERE {wanted} AND u.{qn('user_id')} IN ({user_marks}) AND u.{qn('object_pk')} IN ({book_marks}) "
+        f"UNION SELECT m.{qn('user_id')}, g.{qn('object_pk')} FROM {qn(GroupObjectPermission._meta.db_table)} g "
+        f"{permission('g')}"
+        f"JOIN {qn(membership)} m ON m.{qn('group_id')} = g.{qn('group_id')} "
+        f"WHERE {wanted} AND m.{qn('user_id')} IN ({user_marks}) AND g.{qn('object_pk')} IN ({book_marks})"
+    )
+    return Statement(sql, [*users, *books, *users, *books])
+
+
+def _refusal(submission: Submission, reason: str) -> EventGroup:
+    request = submission.request
+    spec = EventSpec(
+        EventType.ORDER_REFUSED,
+        {
+            "reason": reason,
+            "book": submission.book.code,
+            "symbol": request.symbol,
+            "side": request.side,
+            "quantity": request.quantity,
+            "price": request.price,
+            "client_order_id": request.client_order_id,
+        },
+        symbol=request.symbol,
+    )
+    return EventGroup(
+        [spec], actor=submission.user, correlation_id=submission.correlation_id, address=submission.address
+    )
+
+
 def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
     request = submission.request
     order = Order(
@@ -266,6 +368,7 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime)
         client_order_id=request.client_order_id,
         execution_key=submission.key,
         user=submission.user,
+        book_id=submission.book.id,
         symbol=request.symbol,
         side=request.side,
         quantity=request.quantity,
@@ -284,7 +387,7 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime)
     return order
 
 
-def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]:
+def _decision_events(order: Order, decision: checks.Decision, book: BookRef) -> list[EventSpec]:
     spec = functools.partial(EventSpec, order_id=order.pk, symbol=order.symbol)
     created = spec(
         EventType.ORDER_CREATED,
@@ -296,6 +399,8 @@ def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]
             "strategy": order.strategy,
             "client_order_id": order.client_order_id,
             "user_id": order.user.username,
+            "book": book.code,
+            "desk": book.desk,
         },
     )
     started = spec(EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id)
@@ -305,15 +410,27 @@ def _decision_events(order: Order, decision: checks.Decision) -> list[EventSpec]
     if decision.approved:
         outcome = spec(EventType.RISK_CHECK_PASSED, result, causation_id=started.event_id)
     else:
-        result.update({"kill_switch": decision.kill_switch, "violations": [v.value for v in decision.violations]})
+        result.update(
+            {
+                "kill_switch": decision.kill_switch,
+                "violations": breaches(decision),
+            }
+        )
         outcome = spec(EventType.RISK_CHECK_FAILED, result, causation_id=started.event_id)
     return [created, started, outcome]
+
+
+def breaches(decision: checks.Decision) -> list[dict[str, Any]]:
+    """API.md's `violations: [{code, scope, limit, projected}]` of a decision."""
+    return [
+        {"code": b.code.value, "scope": b.scope, "limit": b.limit, "projected": b.projected} for b in decision.breaches
+    ]
 
 
 def _checks_run(decision: checks.Decision) -> list[str]:
     if decision.kill_switch:
         return ["KILL_SWITCH"]
-    return ["KILL_SWITCH", *[v.value for v in checks.Violation]]
+    return ["KILL_SWITCH", *[v.value for v in checks.SEED_CHECKS]]
 
 
 def _measures(measures: checks.Measures) -> dict[str, Decimal]:

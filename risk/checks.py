@@ -11,6 +11,12 @@ Semantics (DESIGN.md, "Risk semantics"):
   an order that reduces risk is never refused because the book is already over a (lowered) limit.
 - Daily volume = executed notional of the UTC day + open orders' notional + this order's notional.
 - Exactly at a limit passes; one cent over fails.
+
+Scopes (API.md "Scopes"): an order is checked against each scope it falls under (firm, desk, book, trader,
+symbol), each with its own RiskSnapshot (its limits, null = not set there; its trading state; its volumes;
+its positions); `check_scoped` merges the answers. The strictest trading state applies: HALTED rejects at
+once (the firm's with the seed's kill-switch message); REDUCING lets through only an order that reduces the
+absolute position of its book in its symbol, open orders on the order's side counted as filled.
 """
 
 from __future__ import annotations
@@ -33,6 +39,20 @@ class Violation(StrEnum):
     DAILY_VOLUME_LIMIT = "DAILY_VOLUME_LIMIT"
     NET_EXPOSURE_LIMIT = "NET_EXPOSURE_LIMIT"
     GROSS_EXPOSURE_LIMIT = "GROSS_EXPOSURE_LIMIT"
+    MAX_ORDER_QUANTITY = "MAX_ORDER_QUANTITY"
+    MAX_ORDER_VALUE = "MAX_ORDER_VALUE"
+    TRADING_HALTED = "TRADING_HALTED"
+    REDUCE_ONLY = "REDUCE_ONLY"
+
+
+# The seed's four limit checks, which every decision runs (RISK_CHECK_STARTED lists them).
+SEED_CHECKS = (
+    Violation.POSITION_LIMIT,
+    Violation.DAILY_VOLUME_LIMIT,
+    Violation.NET_EXPOSURE_LIMIT,
+    Violation.GROSS_EXPOSURE_LIMIT,
+)
+ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 
 
 KILL_SWITCH_MESSAGE = "Kill switch is active - all trading halted"
@@ -52,10 +72,14 @@ class OrderIntent:
 
 @dataclass(frozen=True)
 class Limits:
-    max_position_size: Decimal
-    max_daily_volume: Decimal
-    max_net_exposure: Decimal
-    max_gross_exposure: Decimal
+    """A scope's limits; None = not set at this scope (the other scopes of the order still apply)."""
+
+    max_position_size: Decimal | None = None
+    max_daily_volume: Decimal | None = None
+    max_net_exposure: Decimal | None = None
+    max_gross_exposure: Decimal | None = None
+    max_order_quantity: Decimal | None = None
+    max_order_value: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +108,7 @@ class SymbolBook:
 
 @dataclass(frozen=True)
 class RiskSnapshot:
-    """The risk state read under the risk lock."""
+    """One scope's risk state read under the risk lock (the firm's, in the seed)."""
 
     limits: Limits
     kill_switch_active: bool
@@ -92,6 +116,12 @@ class RiskSnapshot:
     executed_volume: Decimal
     open_volume: Decimal
     books: tuple[SymbolBook, ...] = ()
+    scope: str = "firm"
+    state: str = ACTIVE
+
+    @property
+    def halted(self) -> bool:
+        return self.kill_switch_active or self.state == HALTED
 
     def daily_volume(self, today: dt.date) -> Decimal:
         """Executed notional of `today` (a snapshot from an earlier UTC day counts zero) plus open orders."""
@@ -129,6 +159,16 @@ class Measures:
 
 
 @dataclass(frozen=True)
+class Breach:
+    """One violated limit or state, explained: API.md's `violations: [{code, scope, limit, projected}]`."""
+
+    code: Violation
+    scope: str
+    limit: Decimal | str | None = None
+    projected: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class Decision:
     approved: bool
     kill_switch: bool = False
@@ -136,11 +176,14 @@ class Decision:
     projected: Measures | None = None
     current: Measures | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    breaches: tuple[Breach, ...] = ()
 
     @property
     def message(self) -> str:
         if self.kill_switch:
             return KILL_SWITCH_MESSAGE
+        if self.violations == (Violation.TRADING_HALTED,):
+            return "Trading halted for " + ", ".join(b.scope for b in self.breaches)
         if self.violations:
             return "Risk violations: " + ", ".join(v.value for v in self.violations)
         return "Order approved - all pre-trade risk checks passed"
@@ -172,18 +215,94 @@ def measure(intent: OrderIntent, snapshot: RiskSnapshot, today: dt.date) -> tupl
 
 
 def check_order(intent: OrderIntent, snapshot: RiskSnapshot, today: dt.date) -> Decision:
-    """Decide one order. The kill switch short-circuits; the limit checks all run and collect violations."""
-    if snapshot.kill_switch_active:
-        return Decision(approved=False, kill_switch=True)
+    """Decide one order against one scope. A halt short-circuits; the limit checks all run and collect
+    violations (a limit not set at this scope is not checked)."""
+    scope = snapshot.scope
+    if snapshot.halted:
+        firm = scope == "firm"
+        return Decision(
+            approved=False,
+            kill_switch=firm,
+            violations=() if firm else (Violation.TRADING_HALTED,),
+            breaches=(Breach(Violation.TRADING_HALTED, scope, HALTED),),
+        )
     current, projected = measure(intent, snapshot, today)
     limits = snapshot.limits
-    violations: list[Violation] = []
-    if projected.position > limits.max_position_size and projected.position > current.position:
-        violations.append(Violation.POSITION_LIMIT)
-    if projected.daily_volume > limits.max_daily_volume:
-        violations.append(Violation.DAILY_VOLUME_LIMIT)
-    if projected.net_exposure > limits.max_net_exposure and projected.net_exposure > current.net_exposure:
-        violations.append(Violation.NET_EXPOSURE_LIMIT)
-    if projected.gross_exposure > limits.max_gross_exposure and projected.gross_exposure > current.gross_exposure:
-        violations.append(Violation.GROSS_EXPOSURE_LIMIT)
-    return Decision(approved=not violations, violations=tuple(violations), projected=projected, current=current)
+    breaches: list[Breach] = []
+
+    def over(code: Violation, limit: Decimal | None, value: Decimal, before: Decimal | None = None) -> None:
+        if limit is not None and value > limit and (before is None or value > before):
+            breaches.append(Breach(code, scope, limit, value))
+
+    over(Violation.POSITION_LIMIT, limits.max_position_size, projected.position, current.position)
+    over(Violation.DAILY_VOLUME_LIMIT, limits.max_daily_volume, projected.daily_volume)
+    over(Violation.NET_EXPOSURE_LIMIT, limits.max_net_exposure, projected.net_exposure, current.net_exposure)
+    over(Violation.GROSS_EXPOSURE_LIMIT, limits.max_gross_exposure, projected.gross_exposure, current.gross_exposure)
+    over(Violation.MAX_ORDER_QUANTITY, limits.max_order_quantity, intent.quantity)
+    over(Violation.MAX_ORDER_VALUE, limits.max_order_value, intent.notional)
+    violations = tuple(b.code for b in breaches)
+    return Decision(
+        approved=not breaches, violations=violations, projected=projected, current=current, breaches=tuple(breaches)
+    )
+
+
+def reduces(intent: OrderIntent, book: SymbolBook | None) -> bool:
+    """True when the order reduces the absolute position of its book in its symbol, without crossing zero,
+    the book's open orders on the same side counted as filled."""
+    if book is None:
+        return False
+    if intent.side == Side.SELL:
+        return book.quantity > 0 and intent.quantity + book.open_sell_quantity <= book.quantity
+    return book.quantity < 0 and intent.quantity + book.open_buy_quantity <= -book.quantity
+
+
+@dataclass(frozen=True)
+class ScopedSnapshot:
+    """Every scope a batch's orders fall under, each as a RiskSnapshot, keyed by scope string."""
+
+    views: dict[str, RiskSnapshot]
+
+    def with_reservation(self, intent: OrderIntent, scopes: tuple[str, ...]) -> ScopedSnapshot:
+        """After an approved order is reserved in each of its scopes (risk.store.reserve writes the same)."""
+        views = dict(self.views)
+        for scope in scopes:
+            views[scope] = views[scope].with_reservation(intent)
+        return ScopedSnapshot(views)
+
+
+def check_scoped(
+    intent: OrderIntent, scopes: tuple[str, ...], book_scope: str, snapshot: ScopedSnapshot, today: dt.date
+) -> Decision:
+    """Decide one order against every scope it falls under (firm first). HALTED anywhere rejects at once;
+    REDUCING anywhere requires the order to reduce its book's position; every scope's limits apply.
+    `projected`/`current` are the firm's measures (the seed's event payload)."""
+    views = [snapshot.views[scope] for scope in scopes]
+    halted = [view for view in views if view.halted]
+    if halted:
+        firm = any(view.scope == "firm" for view in halted)
+        breaches = tuple(Breach(Violation.TRADING_HALTED, view.scope, HALTED) for view in halted)
+        return Decision(
+            approved=False, kill_switch=firm, violations=() if firm else (Violation.TRADING_HALTED,), breaches=breaches
+        )
+    breaches: list[Breach] = []
+    reducing = [view.scope for view in views if view.state == REDUCING]
+    if reducing:
+        book = next((b for b in snapshot.views[book_scope].books if b.symbol == intent.symbol), None)
+        if not reduces(intent, book):
+            breaches += [Breach(Violation.REDUCE_ONLY, scope, REDUCING) for scope in reducing]
+    firm_decision: Decision | None = None
+    for view in views:
+        decision = check_order(intent, view, today)
+        breaches += decision.breaches
+        if firm_decision is None:
+            firm_decision = decision
+    assert firm_decision is not None
+    order = list(Violation)
+    codes = tuple(sorted({b.code for b in breaches}, key=order.index))
+    return Decision(
+        approved=not breaches,
+        violations=codes,
+        projected=firm_decision.projected,
+        current=firm_decision.current,
+        breaches=tuple(breaches),
+    )

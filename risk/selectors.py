@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
+from risk.models import FIRM_SCOPE, FIRM_STATE_ID, Position, RiskLimits, RiskState
 from risk.store import LIMIT_FIELDS, firm_limits, utc_today
 
 ZERO = Decimal(0)
@@ -21,7 +21,7 @@ def risk_state() -> RiskState:
 def risk_metrics() -> dict[str, Any]:
     """Exposure of the filled positions at their marks; daily volume of the UTC day; open orders apart."""
     state = risk_state()
-    values = [p.market_value for p in Position.objects.exclude(quantity=0)]
+    values = [p.market_value for p in Position.objects.filter(scope=FIRM_SCOPE).exclude(quantity=0)]
     executed = state.executed_volume if state.trading_day == utc_today() else ZERO
     return {
         "net_exposure": sum(values, ZERO),
@@ -46,7 +46,7 @@ def positions_list() -> list[dict[str, Any]]:
             "realized_pnl": p.realized_pnl,
             "mark_price": p.mark_price,
         }
-        for p in Position.objects.exclude(quantity=0, realized_pnl=0).order_by("symbol")
+        for p in Position.objects.filter(scope=FIRM_SCOPE).exclude(quantity=0, realized_pnl=0).order_by("symbol")
     ]
 
 

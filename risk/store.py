@@ -1,5 +1,10 @@
 """The risk state's storage: take the risk lock and read what a decision needs, reserve, release, book fills.
 
+Scopes (risk.scopes): positions are kept per (scope, symbol) for the firm, each desk, book and trader, and
+volumes per scope (RiskState for the firm, ScopeState for the others), each written with the others under
+the lock, so a decision over every scope of a batch is still one round trip of reads and one of writes,
+whatever the number of books.
+
 Every risk decision and every change of exposure runs under one lock, the RiskState row (SELECT ... FOR
 UPDATE on PostgreSQL; on SQLite the transaction itself is IMMEDIATE, settings.py). Lock order everywhere:
 the RiskState row first, then Order rows by primary key, then Position rows (written only by holders of
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -25,14 +30,27 @@ from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import event_record
+from books import directory
 from core.sql import Statement, run
 from risk import checks
-from risk.models import FIRM_DEFAULTS, FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState
+from risk.models import (
+    FIRM_DEFAULTS,
+    FIRM_SCOPE,
+    FIRM_STATE_ID,
+    LimitScope,
+    Position,
+    RiskLimits,
+    RiskState,
+    ScopeState,
+)
 from risk.positions import PositionState, apply_fill
+from risk.scopes import Scope
 
 ZERO = Decimal(0)
 LIMIT_FIELDS = ("max_position_size", "max_daily_volume", "max_net_exposure", "max_gross_exposure")
-STATE_COLUMNS = ("id", "kill_switch_enabled", "trading_day", "executed_volume", "open_volume")
+CHECKED_LIMITS = (*LIMIT_FIELDS, "max_order_quantity", "max_order_value")
+STATE_COLUMNS = ("id", "kill_switch_enabled", "trading_day", "executed_volume", "open_volume", "trading_state")
+SCOPE_STATE_COLUMNS = ("scope", "trading_state", "trading_day", "executed_volume", "open_volume")
 POSITION_COLUMNS = (
     "symbol",
     "quantity",
@@ -69,72 +87,212 @@ def lock() -> RiskState:
 
 
 @dataclass(frozen=True)
+class OrderScopes:
+    """The five scopes an order falls under, as strings; `positions` are those with position rows, in the
+    order they are written, `volumes` those with a ScopeState row."""
+
+    desk: str
+    book: str
+    trader: str
+    symbol: str
+
+    @classmethod
+    def of(cls, *, desk: str, book: str, trader: str, symbol: str) -> OrderScopes:
+        return cls(f"desk:{desk}", f"book:{book}", f"trader:{trader}", f"symbol:{symbol}")
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (FIRM_SCOPE, self.desk, self.book, self.trader, self.symbol)
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        return (FIRM_SCOPE, self.desk, self.book, self.trader)
+
+    @property
+    def volumes(self) -> tuple[str, ...]:
+        return (self.desk, self.book, self.trader, self.symbol)
+
+
+@dataclass(frozen=True)
 class Locked:
     """The risk lock held, the state the checks see, and the rows of the caller's own reads (in order)."""
 
     state: RiskState
-    snapshot: checks.RiskSnapshot
+    snapshot: checks.ScopedSnapshot
     rows: list[list[tuple[Any, ...]]]
 
+    @property
+    def firm(self) -> checks.RiskSnapshot:
+        return self.snapshot.views[FIRM_SCOPE]
 
-def lock_and_read(*, also: Sequence[Statement] = ()) -> Locked:
-    """Take the risk lock, then read the limits, the positions and the caller's `also` statements, each
-    read after the lock is held. PostgreSQL: one round trip. Caller must be in a transaction."""
-    if connection.vendor != "postgresql":  # the ORM's reads, which convert SQLite's numbers to Decimal
-        state = lock()
-        return Locked(state, snapshot(state), [rows or [] for rows in run(also)])
+
+def _limit_keys(scopes: Sequence[str]) -> tuple[list[str], list[str]]:
+    kinds, keys = [], []
+    for text in scopes:
+        scope = Scope.parse(text)
+        kinds.append(scope.limit_scope)
+        keys.append(scope.key)
+    return kinds, keys
+
+
+def lock_and_read(*, scopes: Sequence[str] = (), also: Sequence[Statement] = ()) -> Locked:
+    """Take the risk lock, then read the limits, states, volumes and positions of the firm and `scopes`, and
+    the caller's `also` statements, each read after the lock is held. PostgreSQL: one round trip, whatever
+    the number of scopes. Caller must be in a transaction."""
+    wanted = list(dict.fromkeys([FIRM_SCOPE, *scopes]))
+    others = [s for s in wanted if s != FIRM_SCOPE]
+    holders = [s for s in wanted if not s.startswith("symbol:")]
+    kinds, keys = _limit_keys(wanted)
     qn = connection.ops.quote_name
-
-    def select(model: Any, columns: tuple[str, ...], where: str = "") -> str:
-        return f"SELECT {', '.join(map(qn, columns))} FROM {qn(model._meta.db_table)} {where}"  # noqa: S608
-
-    firm = f"WHERE {qn('scope')} = %s AND {qn('scope_key')} = %s"
-    state_rows, limit_rows, positions, *rows = run(
-        [
-            Statement(select(RiskState, STATE_COLUMNS, f"WHERE {qn('id')} = %s FOR UPDATE"), [FIRM_STATE_ID]),
-            Statement(select(RiskLimits, LIMIT_FIELDS, firm), [LimitScope.FIRM.value, ""]),
-            Statement(select(Position, POSITION_COLUMNS), []),
-            *also,
-        ]
+    limits_sql = (
+        f"SELECT {qn('scope')}, {qn('scope_key')}, {', '.join(map(qn, CHECKED_LIMITS))} "  # noqa: S608
+        f"FROM {qn(RiskLimits._meta.db_table)} WHERE {qn('scope')} || ':' || {qn('scope_key')} IN "
     )
-    if not state_rows or not limit_rows:  # a new database: the rows are created, under the lock, the ORM's way
-        state = lock()
-        return Locked(state, snapshot(state), [rows or [] for rows in run(also)])
-    state = RiskState(**dict(zip(STATE_COLUMNS, state_rows[0], strict=True)))
-    return Locked(state, _snapshot(state, checks.Limits(*limit_rows[0]), positions), [r or [] for r in rows])
+    pairs = [f"{kind}:{key}" for kind, key in zip(kinds, keys, strict=True)]
+    scope_list = ", ".join(["%s"] * len(wanted))
+    # ScopeState is read for the firm alone too (no row matches ''), so the answers keep their places.
+    statements = [
+        Statement(
+            f"SELECT {', '.join(map(qn, STATE_COLUMNS))} FROM {qn(RiskState._meta.db_table)} "  # noqa: S608
+            f"WHERE {qn('id')} = %s" + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+            [FIRM_STATE_ID],
+        ),
+        Statement(limits_sql + f"({scope_list})", pairs),
+        Statement(
+            f"SELECT {', '.join(map(qn, SCOPE_STATE_COLUMNS))} FROM {qn(ScopeState._meta.db_table)} "  # noqa: S608
+            f"WHERE {qn('scope')} IN ({', '.join(['%s'] * len(others or ['']))})",
+            others or [""],
+        ),
+        Statement(
+            f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
+            f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} IN ({', '.join(['%s'] * len(holders))})",
+            holders,
+        ),
+    ]
+    state_rows, limit_rows, scope_rows, position_rows, *rows = run([*statements, *also])
+    if not state_rows:  # a new database: the rows are created, under the lock, the ORM's way
+        lock()
+        firm_limits()
+        return lock_and_read(scopes=scopes, also=also)
+    pk, kill_switch, day, executed, open_volume, trading_state = state_rows[0]
+    state = RiskState(
+        id=pk,
+        kill_switch_enabled=bool(kill_switch),
+        trading_day=_date(day) if day else None,
+        executed_volume=_decimal(executed),
+        open_volume=_decimal(open_volume),
+        trading_state=trading_state,
+    )
+    if not any(kind == LimitScope.FIRM for kind, *_ in limit_rows or ()):
+        firm_limits()
+        return lock_and_read(scopes=scopes, also=also)
+    snapshot = _snapshot(state, wanted, limit_rows or [], scope_rows or [], position_rows or [])
+    return Locked(state, snapshot, [r or [] for r in rows])
+
+
+def _decimal(value: Any) -> Any:
+    # SQLite answers floats or ints for numeric columns through a raw cursor; PostgreSQL answers Decimal.
+    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value  # SQLite's raw cursor: text
+
+
+def _snapshot(
+    state: RiskState, scopes: Sequence[str], limit_rows: Any, scope_rows: Any, position_rows: Any
+) -> checks.ScopedSnapshot:
+    limits = {f"{kind}:{key}": row for kind, key, *row in limit_rows}
+    states = {row[0]: row for row in scope_rows}
+    books: dict[str, list[checks.SymbolBook]] = {}
+    marks: dict[str, Decimal | None] = {}
+    firm_rows: dict[str, checks.SymbolBook] = {}
+    for scope, symbol, *values in position_rows:
+        quantity, mark, bq, bn, sq, sn = (_decimal(v) for v in values)
+        row = checks.SymbolBook(symbol, quantity, mark, bq, bn, sq, sn)
+        if scope == FIRM_SCOPE:
+            marks[symbol] = mark
+            firm_rows[symbol] = row
+        books.setdefault(scope, []).append(row)
+    today = state.trading_day or utc_today()
+    views: dict[str, checks.RiskSnapshot] = {}
+    for text in scopes:
+        scope = Scope.parse(text)
+        limit_row = limits.get(f"{scope.limit_scope}:{scope.key}")
+        scope_limits = checks.Limits(*(_decimal(v) for v in limit_row)) if limit_row else checks.Limits()
+        if scope.kind == "firm":
+            views[text] = checks.RiskSnapshot(
+                limits=scope_limits,
+                kill_switch_active=state.kill_switch_enabled,
+                trading_day=today,
+                executed_volume=_decimal(state.executed_volume),
+                open_volume=_decimal(state.open_volume),
+                books=tuple(books.get(text, ())),
+                scope=text,
+                state=state.trading_state,
+            )
+            continue
+        row = states.get(text)
+        if scope.kind == "symbol":
+            held = (firm_rows[scope.key],) if scope.key in firm_rows else ()
+        else:  # valued at the firm's marks, the same price for every scope
+            held = tuple(
+                b if b.mark_price == marks.get(b.symbol) else replace(b, mark_price=marks.get(b.symbol))
+                for b in books.get(text, ())
+            )
+        views[text] = checks.RiskSnapshot(
+            limits=scope_limits,
+            kill_switch_active=False,
+            trading_day=_date(row[2]) if row and row[2] else today,
+            executed_volume=_decimal(row[3]) if row else ZERO,
+            open_volume=_decimal(row[4]) if row else ZERO,
+            books=held,
+            scope=text,
+            state=row[1] if row else checks.ACTIVE,
+        )
+    return checks.ScopedSnapshot(views)
 
 
 def snapshot(state: RiskState) -> checks.RiskSnapshot:
-    """The state the checks see, read under the lock (after `lock`, in the same transaction)."""
-    positions = Position.objects.values_list(*POSITION_COLUMNS)
+    """The firm's state the checks see, read under the lock (after `lock`, in the same transaction)."""
+    positions = Position.objects.filter(scope=FIRM_SCOPE).values_list(*POSITION_COLUMNS)
     limits = firm_limits()
-    return _snapshot(state, checks.Limits(*(getattr(limits, name) for name in LIMIT_FIELDS)), positions)
-
-
-def _snapshot(state: RiskState, limits: checks.Limits, positions: Any) -> checks.RiskSnapshot:
     return checks.RiskSnapshot(
-        limits=limits,
+        limits=checks.Limits(*(getattr(limits, name) for name in CHECKED_LIMITS)),
         kill_switch_active=state.kill_switch_enabled,
         trading_day=state.trading_day or utc_today(),
         executed_volume=state.executed_volume,
         open_volume=state.open_volume,
-        books=tuple(checks.SymbolBook(*row) for row in positions or ()),
+        books=tuple(checks.SymbolBook(*row) for row in positions),
+        state=state.trading_state,
     )
 
 
 @dataclass(frozen=True)
 class Reservation:
-    """What an approved order holds against the limits until it ends: its quantity and notional."""
+    """What an approved order holds against the limits until it ends: its quantity and notional, in each
+    of its scopes."""
 
     symbol: str
     side: checks.Side
     quantity: Decimal
     price: Decimal
+    scopes: OrderScopes
 
     @classmethod
     def of(cls, order: OrderTerms) -> Reservation:
-        """What an order (any object with its symbol, side, quantity and price) reserved when approved."""
-        return cls(order.symbol, checks.Side(order.side), order.quantity, order.price)
+        """What an order (its symbol, side, quantity, price, book and user) reserved when approved."""
+        ref = directory.by_id(order.book_id)
+        scopes = OrderScopes.of(desk=ref.desk, book=ref.code, trader=order.user.username, symbol=order.symbol)
+        return cls(order.symbol, checks.Side(order.side), order.quantity, order.price, scopes)
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+class _Named(Protocol):
+    username: str
 
 
 class OrderTerms(Protocol):
@@ -142,105 +300,157 @@ class OrderTerms(Protocol):
     side: str
     quantity: Decimal
     price: Decimal
+    book_id: int
+
+    @property
+    def user(self) -> _Named: ...
 
 
 def reserve(*, state: RiskState, reservations: Sequence[Reservation]) -> None:
-    """Reserve approved orders (a batch of submissions): per symbol, the open buy and sell quantity and
-    notional grow by the sum of its orders; the firm's open volume by the total notional. Caller holds the
-    risk lock (positions are created only under it, so a symbol not updated is new)."""
-    sums: dict[str, list[Decimal]] = {}
+    """Reserve approved orders (a batch of submissions): per (scope, symbol), the open buy and sell quantity
+    and notional grow by the sum of its orders; each scope's open volume by its orders' notional. Caller
+    holds the risk lock. PostgreSQL: one statement."""
+    sums: dict[tuple[str, str], list[Decimal]] = {}
+    volumes: dict[str, Decimal] = {}
     for r in reservations:
-        row = sums.setdefault(r.symbol, [ZERO, ZERO, ZERO, ZERO])
         offset = 0 if r.side == checks.Side.BUY else 2
-        row[offset] += r.quantity
-        row[offset + 1] += r.quantity * r.price
+        notional = r.notional
+        for scope in r.scopes.positions:
+            row = sums.setdefault((scope, r.symbol), [ZERO, ZERO, ZERO, ZERO])
+            row[offset] += r.quantity
+            row[offset + 1] += notional
+        for scope in r.scopes.volumes:
+            volumes[scope] = volumes.get(scope, ZERO) + notional
     if not sums:
         return
-    total = sum((row[1] + row[3] for row in sums.values()), ZERO)
+    total = sum((r.notional for r in reservations), ZERO)
     if connection.vendor == "postgresql":
-        updated = _reserve_in_one_statement(state, sums, total)
-    else:
-        updated = set()
-        for symbol, (bq, bn, sq, sn) in sums.items():
-            if Position.objects.filter(symbol=symbol).update(
-                open_buy_quantity=F("open_buy_quantity") + bq,
-                open_buy_notional=F("open_buy_notional") + bn,
-                open_sell_quantity=F("open_sell_quantity") + sq,
-                open_sell_notional=F("open_sell_notional") + sn,
-            ):
-                updated.add(symbol)
-        RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") + total)
-    Position.objects.bulk_create(
+        _reserve_in_one_statement(state, sums, volumes, total)
+        return
+    # SQLite: the same upserts as three statements (it has no UNNEST and no writes inside WITH).
+    now = timezone.now()
+    position, scope_state, risk_state = Position._meta.db_table, ScopeState._meta.db_table, RiskState._meta.db_table
+    rows = [[scope, symbol, *values, now] for (scope, symbol), values in sums.items()]
+    run(
         [
-            Position(
-                symbol=symbol,
-                open_buy_quantity=bq,
-                open_buy_notional=bn,
-                open_sell_quantity=sq,
-                open_sell_notional=sn,
-            )
-            for symbol, (bq, bn, sq, sn) in sums.items()
-            if symbol not in updated
+            Statement(
+                f'INSERT INTO "{position}" ("scope", "symbol", "quantity", "average_price", "realized_pnl", '  # noqa: S608
+                '"open_buy_quantity", "open_buy_notional", "open_sell_quantity", "open_sell_notional", "updated_at") '
+                "VALUES " + ", ".join(["(%s, %s, 0, 0, 0, %s, %s, %s, %s, %s)"] * len(rows)) + " "
+                'ON CONFLICT ("scope", "symbol") DO UPDATE SET '
+                '"open_buy_quantity" = "open_buy_quantity" + excluded."open_buy_quantity", '
+                '"open_buy_notional" = "open_buy_notional" + excluded."open_buy_notional", '
+                '"open_sell_quantity" = "open_sell_quantity" + excluded."open_sell_quantity", '
+                '"open_sell_notional" = "open_sell_notional" + excluded."open_sell_notional", '
+                '"updated_at" = excluded."updated_at"',
+                [value for row in rows for value in row],
+            ),
+            Statement(
+                f'INSERT INTO "{scope_state}" ("scope", "trading_state", "reason", "executed_volume", "open_volume", '  # noqa: S608
+                '"updated_at") VALUES ' + ", ".join(["(%s, 'ACTIVE', '', 0, %s, %s)"] * len(volumes)) + " "
+                'ON CONFLICT ("scope") DO UPDATE SET "open_volume" = "open_volume" + excluded."open_volume", '
+                '"updated_at" = excluded."updated_at"',
+                [value for scope, notional in volumes.items() for value in (scope, notional, now)],
+            ),
+            Statement(
+                f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s', [total, state.pk]
+            ),  # noqa: S608
         ]
     )
 
 
-def _reserve_in_one_statement(state: RiskState, sums: dict[str, list[Decimal]], total: Decimal) -> set[str]:
-    """PostgreSQL: every symbol's open columns and the firm's open volume in one round trip while the lock
-    is held; answers the symbols whose position rows were updated (the others are new)."""
+def _reserve_in_one_statement(
+    state: RiskState, sums: dict[tuple[str, str], list[Decimal]], volumes: dict[str, Decimal], total: Decimal
+) -> None:
+    """PostgreSQL: every (scope, symbol) row's open columns (created if new), every scope's open volume and
+    the firm's, in one round trip while the lock is held."""
     # Identifiers only from the models; every value is a parameter.
-    position, risk_state = Position._meta.db_table, RiskState._meta.db_table
-    columns = [list(sums), *([row[i] for row in sums.values()] for i in range(4))]
+    position, scope_state, risk_state = Position._meta.db_table, ScopeState._meta.db_table, RiskState._meta.db_table
+    keys = list(sums)
+    columns = [[k[0] for k in keys], [k[1] for k in keys], *([sums[k][i] for k in keys] for i in range(4))]
     sql = (
-        "WITH v (symbol, bq, bn, sq, sn) AS ("  # noqa: S608
-        "SELECT * FROM UNNEST(%s::varchar[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[])), "
-        f'p AS (UPDATE "{position}" t SET "open_buy_quantity" = t."open_buy_quantity" + v.bq, '
-        '"open_buy_notional" = t."open_buy_notional" + v.bn, '
-        '"open_sell_quantity" = t."open_sell_quantity" + v.sq, '
-        '"open_sell_notional" = t."open_sell_notional" + v.sn, "updated_at" = now() '
-        "FROM v WHERE t.symbol = v.symbol RETURNING t.symbol) "
-        f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s '
-        "RETURNING ARRAY(SELECT symbol FROM p)"
+        "WITH v (scope, symbol, bq, bn, sq, sn) AS ("  # noqa: S608
+        "SELECT * FROM UNNEST(%s::varchar[], %s::varchar[], %s::numeric[], %s::numeric[], %s::numeric[], "
+        "%s::numeric[])), "
+        f'p AS (INSERT INTO "{position}" AS t ("scope", "symbol", "quantity", "average_price", "realized_pnl", '
+        '"open_buy_quantity", "open_buy_notional", "open_sell_quantity", "open_sell_notional", "updated_at") '
+        "SELECT scope, symbol, 0, 0, 0, bq, bn, sq, sn, now() FROM v "
+        'ON CONFLICT ("scope", "symbol") DO UPDATE SET '
+        '"open_buy_quantity" = t."open_buy_quantity" + EXCLUDED."open_buy_quantity", '
+        '"open_buy_notional" = t."open_buy_notional" + EXCLUDED."open_buy_notional", '
+        '"open_sell_quantity" = t."open_sell_quantity" + EXCLUDED."open_sell_quantity", '
+        '"open_sell_notional" = t."open_sell_notional" + EXCLUDED."open_sell_notional", "updated_at" = now() '
+        "RETURNING 1), "
+        f'w AS (INSERT INTO "{scope_state}" AS s ("scope", "trading_state", "reason", "executed_volume", '
+        '"open_volume", "updated_at") '
+        "SELECT scope, 'ACTIVE', '', 0, volume, now() FROM UNNEST(%s::varchar[], %s::numeric[]) AS u (scope, volume) "
+        'ON CONFLICT ("scope") DO UPDATE SET "open_volume" = s."open_volume" + EXCLUDED."open_volume", '
+        '"updated_at" = now() RETURNING 1) '
+        f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s'
     )
-    (rows,) = run([Statement(sql, [*columns, total, state.pk])])
-    return set(rows[0][0]) if rows else set()
+    run([Statement(sql, [*columns, list(volumes), list(volumes.values()), total, state.pk])])
 
 
 def release(*, state: RiskState, reservation: Reservation) -> None:
-    """Give back what `reserve` took for one order (it was filled, failed or cancelled). Caller holds the
-    risk lock."""
-    notional = reservation.quantity * reservation.price
+    """Give back what `reserve` took for one order (it was filled, failed or cancelled), in every scope.
+    Caller holds the risk lock."""
+    notional = reservation.notional
     if reservation.side == checks.Side.BUY:
         qty_field, notional_field = "open_buy_quantity", "open_buy_notional"
     else:
         qty_field, notional_field = "open_sell_quantity", "open_sell_notional"
-    Position.objects.filter(symbol=reservation.symbol).update(
+    Position.objects.filter(symbol=reservation.symbol, scope__in=reservation.scopes.positions).update(
         **{qty_field: F(qty_field) - reservation.quantity, notional_field: F(notional_field) - notional}
     )
+    ScopeState.objects.filter(scope__in=reservation.scopes.volumes).update(open_volume=F("open_volume") - notional)
     RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") - notional)
 
 
 def fill_book(
     *, state: RiskState, reservation: Reservation, fill_quantity: Decimal, fill_price: Decimal, now: dt.datetime
 ) -> Position:
-    """Book a fill: release the order's reservation; position, average price, realised P&L, mark; the day's
-    volume. Caller holds the risk lock.
+    """Book a fill in every scope of the order: release its reservation; position, average price, realised
+    P&L, mark; the day's volume. Answers the firm's position. Caller holds the risk lock.
 
     Daily volume counts the filled quantity at the order's limit price, the same notional that was
     reserved and checked, so slippage can never push the day over its limit after approval."""
     release(state=state, reservation=reservation)
-    position = Position.objects.select_for_update().get(symbol=reservation.symbol)
-    new = apply_fill(
-        PositionState(position.quantity, position.average_price, position.realized_pnl),
-        side=reservation.side,
-        quantity=fill_quantity,
-        price=fill_price,
-    )
-    position.quantity, position.average_price, position.realized_pnl = new.quantity, new.average_price, new.realized_pnl
-    position.mark_price = fill_price
-    position.save(update_fields=["quantity", "average_price", "realized_pnl", "mark_price", "updated_at"])
-    _volume_add(state=state, notional=fill_quantity * reservation.price, now=now)
-    return position
+    scopes = reservation.scopes.positions
+    rows = {
+        p.scope: p for p in Position.objects.select_for_update().filter(symbol=reservation.symbol, scope__in=scopes)
+    }
+    for scope in scopes:
+        position = rows.get(scope) or Position(scope=scope, symbol=reservation.symbol)
+        new = apply_fill(
+            PositionState(position.quantity, position.average_price, position.realized_pnl),
+            side=reservation.side,
+            quantity=fill_quantity,
+            price=fill_price,
+        )
+        position.quantity, position.average_price, position.realized_pnl = (
+            new.quantity,
+            new.average_price,
+            new.realized_pnl,
+        )
+        position.mark_price = fill_price
+        position.save()
+        rows[scope] = position
+    notional = fill_quantity * reservation.price
+    _volume_add(state=state, notional=notional, now=now)
+    _scope_volumes_add(reservation.scopes.volumes, notional=notional, now=now)
+    return rows[FIRM_SCOPE]
+
+
+def _scope_volumes_add(scopes: Sequence[str], *, notional: Decimal, now: dt.datetime) -> None:
+    """Each scope's executed volume of the UTC day; a scope's first fill of a new day starts it at zero."""
+    today = utc_today(now)
+    for scope in scopes:
+        row, _ = ScopeState.objects.select_for_update().get_or_create(scope=scope)
+        if row.trading_day != today:
+            row.trading_day, row.executed_volume = today, notional
+        else:
+            row.executed_volume += notional
+        row.save(update_fields=["trading_day", "executed_volume", "updated_at"])
 
 
 def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> None:

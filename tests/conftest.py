@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
+from books import directory
+
 
 def _allow_truncate(sender: Any, connection: Any, **kwargs: Any) -> None:
     # Transactional tests reset the database with TRUNCATE, which the event table refuses unless the
@@ -36,6 +38,8 @@ def _clear_cache() -> None:
         cache.clear()
     except Exception:  # noqa: BLE001 - a test about a cache outage may have broken it on purpose
         pass
+    # Books are cached per process by id and code; a flushed database makes them anew with other ids.
+    directory.forget()
 
 
 @pytest.fixture

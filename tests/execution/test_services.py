@@ -56,7 +56,7 @@ def test_execution_complete_when_called_twice_then_one_fill_and_one_event(trader
     again = execution.execution_complete(order_id=order.pk, fill=fill, attempt=1)
     assert again.status == OrderStatus.EXECUTED
     assert Fill.objects.count() == 1 and len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
-    position = Position.objects.get(symbol="AAPL")
+    position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.quantity, position.average_price, position.open_buy_quantity) == (D(10), D("100.5"), D(0))
     assert RiskState.objects.get().executed_volume == D(1000)  # at the order price, as reserved
 

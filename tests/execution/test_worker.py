@@ -44,7 +44,8 @@ def wait_final(order, timeout: float = 40) -> str:
 def reserved() -> tuple[D, D, D]:
     state = RiskState.objects.get()
     totals = [
-        sum((getattr(p, f) for p in Position.objects.all()), D(0)) for f in ("open_buy_quantity", "open_sell_quantity")
+        sum((getattr(p, f) for p in Position.objects.filter(scope="firm")), D(0))
+        for f in ("open_buy_quantity", "open_sell_quantity")
     ]
     return state.open_volume, totals[0], totals[1]
 
@@ -58,7 +59,7 @@ def test_worker_when_orders_executed_then_fill_position_pnl_and_volume_follow(tr
     buy.refresh_from_db()
     assert (buy.executed_quantity, buy.executed_price, buy.retry_count) == (D(10), D(100), 0)
     assert Fill.objects.filter(order=buy).count() == 1
-    position = Position.objects.get(symbol="AAPL")
+    position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.quantity, position.average_price, position.realized_pnl, position.mark_price) == (
         D(6),
         D(100),
@@ -116,7 +117,7 @@ def test_worker_when_venue_always_fails_then_failed_after_three_attempts_and_res
     assert len(final) == 1 and final[0].payload["reason"] == "Venue unavailable" and final[0].payload["attempts"] == 3
     assert not Fill.objects.exists()
     assert reserved() == (D(0), D(0), D(0))
-    assert Position.objects.get(symbol="AAPL").quantity == 0
+    assert Position.objects.get(scope="firm", symbol="AAPL").quantity == 0
 
 
 def test_worker_when_venue_rejects_then_failed_at_once_without_retry(trader, redis):
@@ -197,7 +198,7 @@ def test_worker_killed_after_venue_fill_then_sweeper_resumes_and_order_fills_onc
     assert len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
     requeued = events_of(order, EventType.ORDER_REQUEUED)
     assert [(e.payload["status"], e.payload["resume"]) for e in requeued] == [("EXECUTING", True)]
-    assert Position.objects.get(symbol="AAPL").quantity == D(10)
+    assert Position.objects.get(scope="firm", symbol="AAPL").quantity == D(10)
     assert reserved() == (D(0), D(0), D(0))
 
 
@@ -212,7 +213,7 @@ def test_worker_when_same_task_delivered_twice_then_one_fill(trader, redis):
         time.sleep(2)  # the duplicates finish at the venue after the booking
     assert Fill.objects.filter(order=order).count() == 1
     assert len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
-    assert Position.objects.get(symbol="AAPL").quantity == D(10)
+    assert Position.objects.get(scope="firm", symbol="AAPL").quantity == D(10)
     assert RiskState.objects.get().executed_volume == D(1000)
 
 

@@ -22,7 +22,17 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/orders"
 # API.md v1's fields, and client_order_id (v1 additions: answers may carry new fields), so a client can match
 # an answer to its request.
-SUBMIT_ANSWER = {"order_id", "status", "correlation_id", "timestamp", "message", "client_order_id"}
+# API.md v1 fields, plus the v1 additions (book; violations explained)
+SUBMIT_ANSWER = {
+    "order_id",
+    "status",
+    "correlation_id",
+    "timestamp",
+    "message",
+    "client_order_id",
+    "book",
+    "violations",
+}
 DETAIL_FIELDS = {
     "order_id",
     "correlation_id",
@@ -35,8 +45,9 @@ DETAIL_FIELDS = {
     "executed_price",
     "created_at",
     "rejection_reason",
+    "book",
 }
-SUMMARY_FIELDS = {"order_id", "symbol", "side", "quantity", "status", "created_at", "client_order_id"}
+SUMMARY_FIELDS = {"order_id", "symbol", "side", "quantity", "status", "created_at", "client_order_id", "book"}
 
 
 def post(client: APIClient, **changes: Any) -> Any:
@@ -148,10 +159,11 @@ def test_post_order_when_submitted_then_bounded_number_of_queries(
     # a book with many symbols and orders must not cost more queries per submission
     for i in range(25):
         assert post(client, symbol=f"S{i}", client_order_id=f"warm-{i}").status_code == 200
-    with django_assert_max_num_queries(15):
+    # (one more than before books: the trade grant is read under the lock; on PostgreSQL in the same round trip)
+    with django_assert_max_num_queries(16):
         response = post(client, symbol="NEWSYM", client_order_id="measured")
     assert response.status_code == 200
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         response = post(client, symbol="S3")
     assert response.status_code == 200
 
@@ -473,7 +485,7 @@ def test_cancel_when_own_approved_order_then_200_cancelled_and_reservation_relea
     assert response.json()["status"] == "CANCELLED"
     assert response.json()["rejection_reason"] == "no longer needed"
     assert RiskState.objects.get().open_volume == 0
-    assert Position.objects.get(symbol="AAPL").open_buy_quantity == 0
+    assert Position.objects.get(scope="firm", symbol="AAPL").open_buy_quantity == 0
     assert Event.objects.filter(order_id=order_id, event_type=EventType.ORDER_CANCELLED).count() == 1
 
 

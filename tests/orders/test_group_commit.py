@@ -194,10 +194,10 @@ def test_orders_decide_when_the_day_fits_two_of_three_then_two_approved_third_re
     assert [stored[o.pk].execution_key for o in orders] == [s.key for s in batch]
     # reserved: exactly the two approved orders
     assert RiskState.objects.get().open_volume == Decimal("1600")
-    aaa = Position.objects.get(symbol="AAA")
+    aaa = Position.objects.get(scope="firm", symbol="AAA")
     assert (aaa.open_buy_quantity, aaa.open_buy_notional) == (Decimal(15), Decimal(1600))
     assert (aaa.open_sell_quantity, aaa.open_sell_notional) == (0, 0)
-    assert not Position.objects.filter(symbol="BBB").exists()  # nothing reserved for the rejected order
+    assert not Position.objects.filter(scope="firm", symbol="BBB").exists()  # nothing reserved for the rejected order
     # three events per order, orders in submission order, each order's events with its own context
     expected = EventType.ORDER_CREATED, EventType.RISK_CHECK_STARTED
     assert order_events() == [
@@ -233,14 +233,14 @@ def test_orders_decide_when_a_sell_follows_a_buy_of_the_symbol_then_the_book_hol
         ]
     )
     assert [d.approved for _, d in outcomes] == [True, True, True]
-    aaa = Position.objects.get(symbol="AAA")
+    aaa = Position.objects.get(scope="firm", symbol="AAA")
     assert (aaa.open_buy_quantity, aaa.open_buy_notional, aaa.open_sell_quantity, aaa.open_sell_notional) == (
         12,
         1200,
         3,
         150,
     )
-    new = Position.objects.get(symbol="NEW")
+    new = Position.objects.get(scope="firm", symbol="NEW")
     assert (new.open_buy_quantity, new.open_sell_quantity, new.open_sell_notional) == (0, 4, 100)
     assert RiskState.objects.get().open_volume == Decimal(200 + 1000 + 150 + 100)
 

@@ -41,7 +41,7 @@ def test_submit_when_checks_pass_then_order_events_and_reservation_are_written_t
     assert {e.actor_username for e in events} == {"trader1"}
     assert events[0].payload["quantity"] == "100" and events[0].payload["price"] == "150.25"
     assert events[2].payload["projected"]["position"] == "15025.00"
-    position = Position.objects.get(symbol="AAPL")
+    position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.quantity, position.open_buy_quantity, position.open_buy_notional) == (0, 100, Decimal("15025"))
     assert RiskState.objects.get().open_volume == Decimal("15025")
 
@@ -54,7 +54,9 @@ def test_submit_when_limit_violated_then_rejected_without_reservation(trader, su
     assert order.rejection_reason == "Risk violations: POSITION_LIMIT, DAILY_VOLUME_LIMIT, NET_EXPOSURE_LIMIT"
     events = events_of(order)
     assert [e.event_type for e in events] == ["ORDER_CREATED", "RISK_CHECK_STARTED", "RISK_CHECK_FAILED"]
-    assert events[2].payload["violations"] == ["POSITION_LIMIT", "DAILY_VOLUME_LIMIT", "NET_EXPOSURE_LIMIT"]
+    violations = events[2].payload["violations"]
+    assert [v["code"] for v in violations] == ["POSITION_LIMIT", "DAILY_VOLUME_LIMIT", "NET_EXPOSURE_LIMIT"]
+    assert {v["scope"] for v in violations} == {"firm"}  # explained: the firm's limits were the ones breached
     assert events[2].payload["kill_switch"] is False
     assert not Position.objects.exists()
     assert RiskState.objects.get().open_volume == 0
@@ -66,7 +68,7 @@ def test_submit_when_open_orders_fill_the_limit_then_next_order_is_rejected(trad
     third, d3 = submit(trader, quantity=1, price=100, client_order_id="c")
     assert (d1.approved, d2.approved, d3.approved) == (True, True, False)
     assert d3.violations == (checks.Violation.POSITION_LIMIT,)
-    assert Position.objects.get(symbol="AAPL").open_buy_quantity == 10000
+    assert Position.objects.get(scope="firm", symbol="AAPL").open_buy_quantity == 10000
 
 
 def test_submit_when_kill_switch_active_then_rejected_with_only_the_kill_switch_checked(
@@ -78,7 +80,10 @@ def test_submit_when_kill_switch_active_then_rejected_with_only_the_kill_switch_
     assert order.rejection_reason == "Kill switch is active - all trading halted"
     started, failed = events_of(order)[1:]
     assert started.payload == {"checks": ["KILL_SWITCH"]}
-    assert failed.payload["kill_switch"] is True and failed.payload["violations"] == []
+    assert failed.payload["kill_switch"] is True
+    assert failed.payload["violations"] == [
+        {"code": "TRADING_HALTED", "scope": "firm", "limit": "HALTED", "projected": None}
+    ]
 
 
 def test_submit_when_approved_then_execution_is_queued_only_on_commit(
@@ -203,7 +208,7 @@ def test_cancel_when_approved_then_cancelled_reservation_released_and_recorded(t
     cancelled = order_cancel(actor=trader, order_id=order.pk, reason="changed my mind")
     assert cancelled.status == OrderStatus.CANCELLED and cancelled.rejection_reason == "changed my mind"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
-    position = Position.objects.get(symbol="AAPL")
+    position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.open_buy_quantity, position.open_buy_notional) == (0, 0)
     assert RiskState.objects.get().open_volume == Decimal(5)
     event = events_of(order)[-1]
@@ -254,7 +259,7 @@ def test_kill_switch_when_turned_on_then_every_approved_order_is_cancelled_by_it
         assert event.payload == {"reason": "Kill switch activated: market halt", "by": "kill_switch"}
     # only the executing order still holds a reservation
     assert RiskState.objects.get().open_volume == Decimal(30)
-    assert Position.objects.get(symbol="BBB").open_sell_quantity == 0
+    assert Position.objects.get(scope="firm", symbol="BBB").open_sell_quantity == 0
 
 
 def test_kill_switch_when_on_then_new_orders_rejected_and_when_off_then_approved_again(

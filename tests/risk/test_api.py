@@ -47,7 +47,13 @@ def fill(symbol: str, side: str, quantity: str, price: str) -> None:
     """Book a fill as the execution path does (the venue is out of scope here)."""
     with transaction.atomic():
         state = store.lock()
-        reservation = store.Reservation(symbol, checks.Side(side), Decimal(quantity), Decimal(price))
+        reservation = store.Reservation(
+            symbol,
+            checks.Side(side),
+            Decimal(quantity),
+            Decimal(price),
+            store.OrderScopes.of(desk="EQ", book="MAIN", trader="filler", symbol=symbol),
+        )
         store.reserve(state=state, reservations=[reservation])
         store.fill_book(
             state=state,

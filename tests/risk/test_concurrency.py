@@ -109,7 +109,7 @@ def test_submissions_when_threads_and_processes_race_a_tight_limit_then_exactly_
     assert set(rejected.values_list("rejection_reason", flat=True)) == {"Risk violations: DAILY_VOLUME_LIMIT"}
     # the reservations add up to the limit exactly, and every decision has its three events
     assert RiskState.objects.get().open_volume == Decimal(FITS * 1000)
-    position = Position.objects.get(symbol="CONC")
+    position = Position.objects.get(scope="firm", symbol="CONC")
     assert (position.open_buy_quantity, position.open_buy_notional) == (FITS * 10, FITS * 1000)
     assert Event.objects.filter(order_id__isnull=False).count() == 3 * TOTAL
     # both kinds of racer got through: the lock serialised threads and processes alike

@@ -122,7 +122,7 @@ def test_submission_when_the_lock_holder_grew_the_symbols_open_orders_then_the_w
     request = OrderRequest(symbol="FRSH", side="BUY", quantity=Decimal(10), price=Decimal(100))  # 1,000: fits
 
     def reserve() -> None:  # what an order approved by A would have reserved: 10 @ 100 more open buys
-        Position.objects.filter(symbol="FRSH").update(open_buy_quantity=10, open_buy_notional=1000)
+        Position.objects.filter(scope="firm", symbol="FRSH").update(open_buy_quantity=10, open_buy_notional=1000)
 
     found = _race(reserve, request, trader)
 

@@ -21,7 +21,13 @@ from risk.positions import PositionState, apply_fill
 def _book(symbol: str, side: str, quantity: str, order_price: str, fill_price: str, now: dt.datetime) -> Position:
     with transaction.atomic():
         state = store.lock()
-        reservation = store.Reservation(symbol, checks.Side(side), Decimal(quantity), Decimal(order_price))
+        reservation = store.Reservation(
+            symbol,
+            checks.Side(side),
+            Decimal(quantity),
+            Decimal(order_price),
+            store.OrderScopes.of(desk="EQ", book="MAIN", trader="filler", symbol=symbol),
+        )
         store.reserve(state=state, reservations=[reservation])
         return store.fill_book(
             state=state,
