@@ -353,8 +353,9 @@ def reserve(*, state: RiskState, reservations: Sequence[Reservation]) -> None:
                 [value for scope, notional in volumes.items() for value in (scope, notional, now)],
             ),
             Statement(
-                f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s', [total, state.pk]
-            ),  # noqa: S608
+                f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s',  # noqa: S608
+                [total, state.pk],
+            ),
         ]
     )
 
