@@ -4,8 +4,8 @@
 -- Every request a unique order: thread id + counter in client_order_id, 50 symbols, varying quantity.
 -- Books (a server that has them): BENCH_TOKENS holds several traders' tokens and BENCH_BOOKS, for each token
 -- in the same order, the books that trader may trade ("B1,B2|B3,B4"); request n is sent by trader n mod the
--- number of traders, in the next of its books. Without BENCH_BOOKS the body has no "book" (the user's
--- default book; a server of before books ignores nothing it does not know).
+-- number of traders, in the next of its books. Without BENCH_BOOKS the body has no "book": the
+-- user's default book, and the only body a server from before books knows.
 local counter = 0
 local threads = {}
 local token = os.getenv("BENCH_TOKEN") or ""
