@@ -1,27 +1,33 @@
-"""Replay: rebuild positions, daily volume, open reservations and order statuses from the events alone,
-and compare them with the live tables.
+"""Replay: rebuild positions, daily volumes, open reservations and order statuses from the events alone, per
+scope, and compare them with the live tables.
 
-The rebuild applies the same arithmetic as the live services (risk.positions.apply_fill for positions,
-notional = quantity x order price for reservations and daily volume) and rounds where the database
-rounds (NUMERIC(38, 8) keeps 8 places, half away from zero), so a faithful trail gives the same digits.
+Every order falls under the firm, its book's desk, its book and its trader (risk.scopes), each holding a
+position row per symbol (Position), and under its symbol, whose position is the firm's row. The rebuild
+applies the same arithmetic as the live services to each scope's own row (risk.positions.apply_fill for
+positions, notional = quantity x order price for reservations and daily volume) and rounds where the
+database rounds (NUMERIC(38, 8) keeps 8 places, half away from zero), so a faithful trail gives the same
+digits. An ORDER_CREATED written before books existed names no book: it is in desk EQ, book MAIN, as the
+migrations (orders/0003, risk/0004) put it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from audit.models import Event, EventType
 from orders.models import Order
-from risk.models import FIRM_STATE_ID, Position, RiskState
+from risk.models import FIRM_SCOPE, FIRM_STATE_ID, Position, RiskState, ScopeState
 from risk.positions import PositionState, apply_fill
 
 PLACES = Decimal("0.00000001")
 ZERO = Decimal(0)
+# Where the orders of the trail before books were put (books/0001, orders/0003).
+LEGACY_DESK, LEGACY_BOOK = "EQ", "MAIN"
 
 
 def _db(value: Decimal) -> Decimal:
@@ -30,7 +36,9 @@ def _db(value: Decimal) -> Decimal:
 
 
 @dataclass
-class Book:
+class Holding:
+    """One scope's position in one symbol: a Position row's columns."""
+
     position: PositionState = field(default_factory=PositionState)
     mark_price: Decimal | None = None
     open_buy_quantity: Decimal = ZERO
@@ -52,18 +60,41 @@ class Book:
 
 
 @dataclass
+class Volumes:
+    """One scope's day: a ScopeState row's volume columns (the firm's are RiskState's, kept on State)."""
+
+    trading_day: dt.date | None = None
+    executed_volume: Decimal = ZERO
+    open_volume: Decimal = ZERO
+
+
+@dataclass
 class ReplayedOrder:
     symbol: str
     side: str
     quantity: Decimal
     price: Decimal
+    desk: str = LEGACY_DESK
+    book: str = LEGACY_BOOK
+    trader: str = ""
     status: str = "RISK_CHECK"
     reserved: bool = False
+
+    @property
+    def position_scopes(self) -> tuple[str, ...]:
+        """The scopes with a position row of their own for this order's symbol."""
+        return (FIRM_SCOPE, f"desk:{self.desk}", f"book:{self.book}", f"trader:{self.trader}")
+
+    @property
+    def volume_scopes(self) -> tuple[str, ...]:
+        """The scopes, beside the firm, whose day volumes this order counts in (ScopeState rows)."""
+        return (f"desk:{self.desk}", f"book:{self.book}", f"trader:{self.trader}", f"symbol:{self.symbol}")
 
 
 @dataclass
 class State:
-    books: dict[str, Book] = field(default_factory=dict)
+    positions: dict[tuple[str, str], Holding] = field(default_factory=dict)
+    scopes: dict[str, Volumes] = field(default_factory=dict)
     orders: dict[uuid.UUID, ReplayedOrder] = field(default_factory=dict)
     open_volume: Decimal = ZERO
     trading_day: dt.date | None = None
@@ -71,19 +102,31 @@ class State:
     anomalies: list[str] = field(default_factory=list)
     events: int = 0
 
-    def book(self, symbol: str) -> Book:
-        return self.books.setdefault(symbol, Book())
+    @property
+    def books(self) -> dict[str, Holding]:
+        """The firm's positions by symbol (the seed's positions)."""
+        return {symbol: h for (scope, symbol), h in self.positions.items() if scope == FIRM_SCOPE}
+
+    def holding(self, scope: str, symbol: str) -> Holding:
+        return self.positions.setdefault((scope, symbol), Holding())
+
+    def volumes(self, scope: str) -> Volumes:
+        return self.scopes.setdefault(scope, Volumes())
 
     def _reserve(self, order: ReplayedOrder, sign: int) -> None:
-        book = self.book(order.symbol)
         quantity, notional = sign * order.quantity, sign * order.quantity * order.price
-        if order.side == "BUY":
-            book.open_buy_quantity = _db(book.open_buy_quantity + quantity)
-            book.open_buy_notional = _db(book.open_buy_notional + notional)
-        else:
-            book.open_sell_quantity = _db(book.open_sell_quantity + quantity)
-            book.open_sell_notional = _db(book.open_sell_notional + notional)
+        for scope in order.position_scopes:
+            holding = self.holding(scope, order.symbol)
+            if order.side == "BUY":
+                holding.open_buy_quantity = _db(holding.open_buy_quantity + quantity)
+                holding.open_buy_notional = _db(holding.open_buy_notional + notional)
+            else:
+                holding.open_sell_quantity = _db(holding.open_sell_quantity + quantity)
+                holding.open_sell_notional = _db(holding.open_sell_notional + notional)
         self.open_volume = _db(self.open_volume + notional)
+        for scope in order.volume_scopes:
+            volumes = self.volumes(scope)
+            volumes.open_volume = _db(volumes.open_volume + notional)
         order.reserved = sign > 0
 
     def _release(self, order: ReplayedOrder, sequence: int) -> None:
@@ -110,6 +153,9 @@ class State:
                 side=payload["side"],
                 quantity=Decimal(str(payload["quantity"])),
                 price=Decimal(str(payload["price"])),
+                desk=payload.get("desk") or LEGACY_DESK,
+                book=payload.get("book") or LEGACY_BOOK,
+                trader=str(payload.get("user_id") or ""),
             )
             return
         order = self.orders.get(order_id)
@@ -136,13 +182,23 @@ class State:
         order.status = "EXECUTED"
         self._release(order, event["sequence"])
         quantity, price = Decimal(str(payload["fill_quantity"])), Decimal(str(payload["fill_price"]))
-        book = self.book(order.symbol)
-        book.position = apply_fill(book.position, side=order.side, quantity=quantity, price=price)
-        book.mark_price = price
+        for scope in order.position_scopes:
+            holding = self.holding(scope, order.symbol)
+            holding.position = apply_fill(holding.position, side=order.side, quantity=quantity, price=price)
+            holding.mark_price = price
         if self.trading_day is None:
             # The first fill ever starts the first day without a reset event.
             self.trading_day = event["timestamp"].astimezone(dt.UTC).date()
-        self.executed_volume = _db(self.executed_volume + quantity * order.price)
+        notional = quantity * order.price
+        self.executed_volume = _db(self.executed_volume + notional)
+        # A scope's day starts, like the firm's, with its first fill of the day (the firm's reset event, if
+        # any, came before this fill's completion, so the firm's day is this fill's day).
+        for scope in order.volume_scopes:
+            volumes = self.volumes(scope)
+            if volumes.trading_day != self.trading_day:
+                volumes.trading_day, volumes.executed_volume = self.trading_day, _db(notional)
+            else:
+                volumes.executed_volume = _db(volumes.executed_volume + notional)
 
 
 ORDER_EVENTS = frozenset(
@@ -174,17 +230,29 @@ def rebuild(events: Iterable[Mapping[str, Any]] | None = None) -> State:
     return state
 
 
+def _position_label(scope: str, symbol: str) -> str:
+    # The firm's positions keep the seed's name, the symbol alone.
+    return symbol if scope == FIRM_SCOPE else f"{scope} {symbol}"
+
+
+def _scope_order(key: tuple[str, str]) -> tuple[bool, str, str]:
+    return (key[0] != FIRM_SCOPE, key[0], key[1])
+
+
+def day_volume(volumes: Volumes | ScopeState | None, day: dt.date | None) -> Decimal:
+    """A scope's executed volume on `day` (the firm's day): what a check on that day reads. A scope whose
+    last fill was on an earlier day has none, whatever day its row still names (risk/0004 started the
+    migrated rows on the firm's day)."""
+    if volumes is None or volumes.trading_day is None or volumes.trading_day != day:
+        return ZERO
+    return volumes.executed_volume
+
+
 def differences(state: State) -> list[str]:
-    """Every way the live tables differ from the replayed state (empty: they agree)."""
+    """Every way the live tables differ from the replayed state (empty: they agree). A position names its
+    scope and symbol ("AAPL" for the firm, "book:MAIN AAPL" for a book); a day's volume names its scope."""
     diffs = list(state.anomalies)
-    live_positions = {p.symbol: p for p in Position.objects.all()}
-    for symbol in sorted(set(live_positions) | set(state.books)):
-        replayed = (state.books.get(symbol) or Book()).values()
-        row = live_positions.get(symbol)
-        for name, value in replayed.items():
-            live = getattr(row, name) if row is not None else (None if name == "mark_price" else ZERO)
-            if live != value:
-                diffs.append(f"position {symbol}.{name}: live {live}, replayed {value}")
+    diffs += _position_differences(state)
     risk = RiskState.objects.filter(pk=FIRM_STATE_ID).first()
     live_open = risk.open_volume if risk else ZERO
     live_day = risk.trading_day if risk else None
@@ -195,6 +263,7 @@ def differences(state: State) -> list[str]:
         diffs.append(f"risk state trading_day: live {live_day}, replayed {state.trading_day}")
     if live_volume != state.executed_volume:
         diffs.append(f"risk state executed_volume: live {live_volume}, replayed {state.executed_volume}")
+    diffs += _scope_differences(state)
     live_orders = dict(Order.objects.values_list("pk", "status"))
     for order_id in sorted(set(live_orders) | set(state.orders), key=str):
         live_status = live_orders.get(order_id)
@@ -203,3 +272,29 @@ def differences(state: State) -> list[str]:
         if live_status != replayed_status:
             diffs.append(f"order {order_id} status: live {live_status}, replayed {replayed_status}")
     return diffs
+
+
+def _position_differences(state: State) -> Iterator[str]:
+    live_positions = {(p.scope, p.symbol): p for p in Position.objects.all()}
+    for key in sorted(set(live_positions) | set(state.positions), key=_scope_order):
+        replayed = (state.positions.get(key) or Holding()).values()
+        row = live_positions.get(key)
+        for name, value in replayed.items():
+            live = getattr(row, name) if row is not None else (None if name == "mark_price" else ZERO)
+            if live != value:
+                yield f"position {_position_label(*key)}.{name}: live {live}, replayed {value}"
+
+
+def _scope_differences(state: State) -> Iterator[str]:
+    """Each scope's open volume, and its executed volume on the firm's trading day."""
+    live_scopes = {s.scope: s for s in ScopeState.objects.all()}
+    for scope in sorted(set(live_scopes) | set(state.scopes)):
+        row, replayed = live_scopes.get(scope), state.scopes.get(scope)
+        live_open = row.open_volume if row else ZERO
+        replayed_open = replayed.open_volume if replayed else ZERO
+        if live_open != replayed_open:
+            yield f"scope {scope} open_volume: live {live_open}, replayed {replayed_open}"
+        live_day, replayed_day = day_volume(row, state.trading_day), day_volume(replayed, state.trading_day)
+        if live_day != replayed_day:
+            day = state.trading_day
+            yield f"scope {scope} executed_volume on {day}: live {live_day}, replayed {replayed_day}"

@@ -180,3 +180,37 @@ def execution_throughput(orders: int, redis_url: str) -> dict[str, Any]:
     figures = {"orders": orders, "drained": done["n"], "seconds": seconds, "rate": done["n"] / seconds}
     log(f"   {figures['rate']:.1f} executed orders/s ({done['n']} in {seconds:.2f} s)")
     return figures
+
+
+# The load's books: 5 desks of 4 books, each book granted to 2 of 4 traders (each trader 10 books over all
+# the desks), so POST /orders spreads over 20 books, 5 desks and 4 traders' scopes.
+BENCH_DESKS = 5
+BOOKS_PER_DESK = 4
+BENCH_TRADERS = ("bench-trader", "bench-trader2", "bench-trader3", "bench-trader4")
+TRADER_PASSWORD = "bench-pass-1"
+
+
+def seed_books(first_trader: Any) -> dict[str, list[str]]:
+    """Create the bench's desks, books and traders (first_trader is bench-trader, already made) and grant
+    them; answers each trader's username with the books it may trade."""
+    from guardian.shortcuts import assign_perm
+
+    from accounts import services as account_services
+    from books.models import Book, Desk
+
+    traders = [first_trader] + [
+        account_services.user_create(actor=None, username=name, password=TRADER_PASSWORD, role="TRADER")
+        for name in BENCH_TRADERS[1:]
+    ]
+    granted: dict[str, list[str]] = {t.username: [] for t in traders}
+    for d in range(1, BENCH_DESKS + 1):
+        desk = Desk.objects.create(code=f"BD{d}", name=f"Bench desk {d}")
+        for b in range(1, BOOKS_PER_DESK + 1):
+            index = (d - 1) * BOOKS_PER_DESK + b - 1
+            book = Book.objects.create(code=f"BD{d}-B{b}", name=f"Bench book {d}.{b}", desk=desk, currency="USD")
+            for trader in (traders[index % len(traders)], traders[(index + 1) % len(traders)]):
+                assign_perm("books.trade_book", trader, book)
+                assign_perm("books.view_book", trader, book)
+                granted[trader.username].append(book.code)
+    log(f"books: {BENCH_DESKS} desks, {BENCH_DESKS * BOOKS_PER_DESK} books, {len(traders)} traders granted")
+    return granted

@@ -11,7 +11,7 @@ import urllib.request
 from typing import Any
 
 from cpu_meter import Component, CpuMeter
-from drive import run_wrk
+from drive import Spread, run_wrk
 from percentiles import expand, percentile
 from servers import log
 
@@ -89,6 +89,7 @@ def measure_orders(
     run: str,
     components: list[Component],
     drain_s: float,
+    spread: Spread | None = None,
 ) -> dict[str, Any]:
     """wrk on POST {base}/api/v1/orders with CPU metered from its start to the end of the drain (at most
     drain_s seconds after the window, less if the queue empties): CPU ms per order answered 200, by component.
@@ -96,7 +97,9 @@ def measure_orders(
     before = scrape(f"{base}/metrics")
     meter = CpuMeter(components)
     meter.start()
-    figures = run_wrk(f"{base}/api/v1/orders", token, connections=connections, duration=duration, run=run)
+    figures = run_wrk(
+        f"{base}/api/v1/orders", token, connections=connections, duration=duration, run=run, spread=spread
+    )
     drain_started = time.monotonic()
     left = queue_left()
     while left and time.monotonic() - drain_started < drain_s:

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,21 @@ def http(method: str, url: str, body: Any = None, token: str | None = None, *, t
         return status, raw.decode(errors="replace")[:2000]
 
 
+@dataclass(frozen=True)
+class Spread:
+    """Who sends the POST /orders load and in which books: traders' tokens, and for each the books it may
+    trade (orders.lua sends request n as trader n mod len(tokens), in the next of its books)."""
+
+    tokens: list[str]
+    books: list[list[str]]
+
+    def environment(self) -> dict[str, str]:
+        return {"BENCH_TOKENS": " ".join(self.tokens), "BENCH_BOOKS": "|".join(",".join(b) for b in self.books)}
+
+    def describe(self) -> str:
+        return f"{len(self.tokens)} traders over {len({b for books in self.books for b in books})} books"
+
+
 def wrk_figures(out: str, histogram: Path) -> dict[str, Any]:
     """orders.lua's BENCH lines (counts) and its latency histogram file ("µs count" per line): p50/p90/p99
     and max in µs, by the bench's one percentile function rather than wrk's own."""
@@ -53,8 +69,12 @@ def wrk_figures(out: str, histogram: Path) -> dict[str, Any]:
     return figures
 
 
-def wrk(url: str, token: str, *, threads: int, connections: int, duration: int, run: str) -> dict[str, Any]:
-    """One wrk run of orders.lua: its command line, counts and latency figures, and its printed output."""
+def wrk(
+    url: str, token: str, *, threads: int, connections: int, duration: int, run: str, spread: Spread | None = None
+) -> dict[str, Any]:
+    """One wrk run of orders.lua: its command line, counts and latency figures, and its printed output.
+    With a spread, the orders go out from its traders in their books; without, from `token`'s user with no
+    "book" in the body (its default book; a server from before books)."""
     cmd = ["/usr/bin/wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency"]
     cmd += ["-s", str(LUA_SCRIPT), url]
     log("$ " + shlex.join(cmd))
@@ -63,13 +83,17 @@ def wrk(url: str, token: str, *, threads: int, connections: int, duration: int, 
     with tempfile.TemporaryDirectory(prefix="itirp-wrk-") as folder:
         histogram = Path(folder) / "latency.txt"
         env = {**os.environ, "BENCH_TOKEN": token, "BENCH_RUN": run, "BENCH_LATENCY_FILE": str(histogram)}
+        env.update(spread.environment() if spread else {"BENCH_TOKENS": "", "BENCH_BOOKS": ""})
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
         figures = wrk_figures(out, histogram)
-    return {"command": shlex.join(cmd), "connections": connections, "raw": out, **figures}
+    spread_note = spread.describe() if spread else ""
+    return {"command": shlex.join(cmd), "connections": connections, "raw": out, "spread": spread_note, **figures}
 
 
-def run_wrk(url: str, token: str, *, connections: int, duration: int, run: str) -> dict[str, Any]:
-    figures = wrk(url, token, threads=2, connections=connections, duration=duration, run=run)
+def run_wrk(
+    url: str, token: str, *, connections: int, duration: int, run: str, spread: Spread | None = None
+) -> dict[str, Any]:
+    figures = wrk(url, token, threads=2, connections=connections, duration=duration, run=run, spread=spread)
     figures["ok"] = figures["approved"] + figures["rejected"]  # answered 200, whatever the risk decision
     figures["non200"] = figures["other"]
     figures["rps"] = figures["ok"] / (figures["duration_us"] / 1e6)  # answered 200 per second

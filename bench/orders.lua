@@ -2,29 +2,56 @@
 -- unique (client_order_id from run, thread and counter); counts APPROVED, REJECTED and non-200 answers,
 -- and writes the latency histogram to BENCH_LATENCY_FILE (the percentiles are computed by the harness).
 -- Every request a unique order: thread id + counter in client_order_id, 50 symbols, varying quantity.
+-- Books (a server that has them): BENCH_TOKENS holds several traders' tokens and BENCH_BOOKS, for each token
+-- in the same order, the books that trader may trade ("B1,B2|B3,B4"); request n is sent by trader n mod the
+-- number of traders, in the next of its books. Without BENCH_BOOKS the body has no "book": the
+-- user's default book, and the only body a server from before books knows.
 local counter = 0
 local threads = {}
 local token = os.getenv("BENCH_TOKEN") or ""
 local run = os.getenv("BENCH_RUN") or "r"
+
+local function split(text, sep)
+  local parts = {}
+  for part in string.gmatch(text or "", "[^" .. sep .. "]+") do table.insert(parts, part) end
+  return parts
+end
+
+local tokens = split(os.getenv("BENCH_TOKENS"), " ")
+local books = {}
+for i, group in ipairs(split(os.getenv("BENCH_BOOKS"), "|")) do books[i] = split(group, ",") end
+if #tokens == 0 then tokens = {token} end
 
 function setup(thread)
   thread:set("id", #threads + 1)
   table.insert(threads, thread)
 end
 
+local headers = {}
+
 function init(args)
   approved, rejected, other = 0, 0, 0
   wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  if token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
+  -- one header table per trader: wrk.format uses the table given in place of wrk.headers
+  for i, t in ipairs(tokens) do
+    headers[i] = {["Content-Type"] = "application/json"}
+    if t ~= "" then headers[i]["Authorization"] = "Bearer " .. t end
+  end
 end
 
 function request()
   counter = counter + 1
+  local who = counter % #tokens + 1
+  local book = ""
+  local mine = books[who]
+  if mine and #mine > 0 then
+    book = string.format(',"book":"%s"', mine[math.floor(counter / #tokens) % #mine + 1])
+  end
   local body = string.format(
-    '{"symbol":"SYM%d","side":"%s","quantity":%d,"price":100.25,"client_order_id":"%s-%d-%d"}',
-    counter % 50, (counter % 3 == 0) and "SELL" or "BUY", 1 + counter % 97, run, id, counter)
-  return wrk.format(nil, nil, nil, body)
+    '{"symbol":"SYM%d","side":"%s","quantity":%d,"price":100.25,"client_order_id":"%s-%d-%d"%s}',
+    counter % 50, (counter % 3 == 0) and "SELL" or "BUY", 1 + counter % 97, run, id, counter, book)
+  -- wrk.format sets Host and Content-Length in the table it is given, afresh on every call
+  return wrk.format(nil, nil, headers[who], body)
 end
 
 function response(status, headers, body)

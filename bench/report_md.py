@@ -40,6 +40,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         "",
         "## POST /api/v1/orders (wrk, every order unique, 2 threads)",
         "",
+        f"Sent by: {r.get('spread') or 'one trader, default book'} (the earlier commit's run: one trader, no books).",
+        "",
         "| connections | orders/s (200) | p50 ms | p99 ms | max ms | non-200 | socket errors | vs bare view"
         " | vs guarded view | vs pgbench |",
         "|---|---|---|---|---|---|---|---|---|---|",

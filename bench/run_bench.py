@@ -47,7 +47,7 @@ from urllib.parse import urlparse
 import bench_db
 from cost import cost_lines, measure_orders
 from cpu_meter import Component, postgres_backends, process_groups, redis_server
-from drive import http, run_pgbench, run_wrk
+from drive import Spread, http, run_pgbench, run_wrk
 from report_md import render
 from servers import (
     BIN,
@@ -77,13 +77,13 @@ WARM_UP_S = 10
 BEFORE = "0498b0c"
 
 
-def components(args: argparse.Namespace, web: int, celery: list[int]) -> list[Component]:
+def components(args: argparse.Namespace, web: int, celery: list[int], database: str = "") -> list[Component]:
     """What the CPU of a submission is spent in: the web server's and Celery's process groups, the
     PostgreSQL backends of the bench database, the Redis server, and the feed when one runs."""
     found = [
         process_groups("web", [web]),
         process_groups("worker", celery),
-        postgres_backends(args.database),
+        postgres_backends(database or args.database),
         redis_server(urlparse(args.redis).port or 6379),
     ]
     if args.feed_pgid:
@@ -91,11 +91,27 @@ def components(args: argparse.Namespace, web: int, celery: list[int]) -> list[Co
     return found
 
 
-def measure_before(
-    rev: str, args: argparse.Namespace, env: dict[str, str], var: Path, token: str, celery: list[int]
-) -> dict[str, Any] | None:
-    """The same POST /orders runs against the web server of an earlier commit (a git worktree of it, same
-    database, same worker), so the report shows before and after from one run on one machine."""
+def worker_command(name: str) -> list[str]:
+    cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "worker", "--loglevel", "INFO", "--concurrency", "2"]
+    return cmd + ["--pool", "prefork", "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h"]
+
+
+# The earlier commit's own users and limits, made by its own code (run in its tree by manage.py shell).
+BEFORE_SETUP = """
+from decimal import Decimal
+from accounts import services as a
+from risk import services as r
+a.user_create(actor=None, username="bench-trader", password="bench-pass-1", role="TRADER")
+risk = a.user_create(actor=None, username="bench-risk", password="bench-pass-2", role="RISK_MANAGER")
+r.risk_limits_update(actor=risk, reason="benchmark", **{k: Decimal(v) for k, v in %r.items()})
+"""
+
+
+def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var: Path) -> dict[str, Any] | None:
+    """The same POST /orders runs against the web server and worker of an earlier commit (a git worktree of
+    it), so the report shows before and after from one run on one machine. The earlier commit gets a database
+    of its own, migrated by its own code (an order there has no book; this commit's schema requires one), and
+    the same Redis: this commit's worker is stopped by then, so the earlier worker executes its orders."""
     tree = var / f"before-{rev}"
     added = subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, capture_output=True)
     if added.returncode:  # e.g. a shallow clone without that commit: the rest of the report still stands
@@ -103,12 +119,25 @@ def measure_before(
         return None
     try:
         full = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True)
+        database = f"{args.database}_before"
+        log(f"before ({rev}): database {database}, migrated by that commit")
+        bench_db.recreate_database(database)
+        tree_env = {**env, "DATABASE_URL": f"{bench_db.PG}/{database}", "PYTHONPATH": str(tree), **settings_env(tree)}
+        python = str(BIN / "python")
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v0"], cwd=tree, env=tree_env, check=True)
+        subprocess.run(
+            [python, "manage.py", "shell", "-c", BEFORE_SETUP % (RAISED,)], cwd=tree, env=tree_env, check=True
+        )
+        bench_db.redis_flush(args.redis)
+        worker_log = var / "worker-before.log"
+        worker = spawn(worker_command("bench-before"), {**tree_env, "ITIRP_PROCESS": "worker"}, worker_log, cwd=tree)
         cmd, desc = web_command(args.web, args.port)
         log_path = var / "web-before.log"
-        tree_env = {**env, "ITIRP_PROCESS": "web", "PYTHONPATH": str(tree), **settings_env(tree)}
-        proc = spawn(cmd, tree_env, log_path, cwd=tree)
+        proc = spawn(cmd, {**tree_env, "ITIRP_PROCESS": "web"}, log_path, cwd=tree)
         base = f"http://127.0.0.1:{args.port}"
         wait_http(f"{base}/", proc, log_path)
+        wait_log("ready", worker, worker_log)
+        token = login(base, "bench-trader", "bench-pass-1")
         run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm-before")
         figures = [
             measure_orders(
@@ -117,15 +146,38 @@ def measure_before(
                 connections=c,
                 duration=10,
                 run=f"before-c{c}",
-                components=components(args, proc.pid, celery),
+                components=components(args, proc.pid, [worker.pid], database=database),
                 drain_s=args.drain,
             )
             for c in (8, 64)
         ]
         stop(proc)
+        stop(worker)
         return {"rev": full.stdout.strip() or rev, "web": desc, "figures": figures}
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def login(base: str, username: str, password: str) -> str:
+    status, tokens = http("POST", f"{base}/api/v1/auth/login", {"username": username, "password": password})
+    assert status == 200, tokens
+    return str(tokens["access_token"])
+
+
+def spread_over_books(base: str, token: str, granted: dict[str, list[str]], wanted: bool) -> Spread | None:
+    """The books' spread of the load, where the server under test has books (GET /api/v1/books answers
+    200): every bench trader's token and books. None: one trader, no "book" in the body."""
+    if not wanted:
+        return None
+    status, _ = http("GET", f"{base}/api/v1/books", token=token)
+    if status != 200:
+        log(f"GET /api/v1/books answered {status}: the load names no book")
+        return None
+    spread = Spread(
+        tokens=[login(base, name, bench_db.TRADER_PASSWORD) for name in granted], books=list(granted.values())
+    )
+    log(f"the load spreads over {spread.describe()}")
+    return spread
 
 
 def arguments() -> argparse.Namespace:
@@ -162,6 +214,11 @@ def arguments() -> argparse.Namespace:
         default=BEFORE,
         help="a commit whose web server is measured in the same run (8 and 64 connections), for before/after;"
         " '' to skip",
+    )
+    parser.add_argument(
+        "--no-books",
+        action="store_true",
+        help="send every order as bench-trader in its default book, even where the server has books",
     )
     parser.add_argument("--hold", type=int, default=0, help="with --orders-only: keep the servers up N s (profiling)")
     return parser.parse_args()
@@ -287,6 +344,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     trader = account_services.user_create(actor=None, username="bench-trader", password="bench-pass-1", role="TRADER")
     risk = account_services.user_create(actor=None, username="bench-risk", password="bench-pass-2", role="RISK_MANAGER")
     account_services.user_create(actor=None, username="bench-compliance", password="bench-pass-3", role="COMPLIANCE")
+    granted = bench_db.seed_books(trader)
     risk_services.risk_limits_update(actor=risk, reason="benchmark", **{k: Decimal(v) for k, v in RAISED.items()})
     statements, pgbench_script = bench_db.capture_submission_sql(trader)
     report["sql"] = statements
@@ -300,8 +358,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     report["web"] = web_desc
     web_log, worker_log, beat_log = var / "web.log", var / "worker.log", var / "beat.log"
     web = spawn(web_cmd, {**env, "ITIRP_PROCESS": "web"}, web_log)
-    worker_cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "worker", "--loglevel", "INFO", "--concurrency", "2"]
-    worker_cmd += ["--pool", "prefork", "--without-gossip", "--without-mingle", "--hostname", "bench-h8@%h"]
+    worker_cmd = worker_command("bench-h8")
     worker = spawn(worker_cmd, {**env, "ITIRP_PROCESS": "worker"}, worker_log)
     beat_cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "beat", "--loglevel", "INFO"]
     beat_cmd += ["--schedule", str(var / "celerybeat-schedule")]
@@ -312,16 +369,23 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     celery = [worker.pid, beat.pid]
     report["components"] = [c.name for c in components(args, web.pid, celery)]
 
-    status, tokens = http("POST", f"{base}/api/v1/auth/login", {"username": "bench-trader", "password": "bench-pass-1"})
-    assert status == 200, tokens
-    token = tokens["access_token"]
+    token = login(base, "bench-trader", "bench-pass-1")
+    spread = spread_over_books(base, token, granted, wanted=not args.no_books)
+    report["spread"] = spread.describe() if spread else "one trader, default book"
     log(f"warm-up {WARM_UP_S} s")
-    run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm")
+    run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm", spread=spread)
 
     def measured(connections: int, run: str, web_pid: int = web.pid) -> dict[str, Any]:
         parts = components(args, web_pid, celery)
         return measure_orders(
-            base, token, connections=connections, duration=args.duration, run=run, components=parts, drain_s=args.drain
+            base,
+            token,
+            connections=connections,
+            duration=args.duration,
+            run=run,
+            components=parts,
+            drain_s=args.drain,
+            spread=spread,
         )
 
     if args.orders_only:
@@ -341,19 +405,20 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
         cmd, desc = web_command(server, args.port)
         proc = spawn(cmd, {**env, "ITIRP_PROCESS": "web"}, var / f"web-{server.replace(':', '-')}.log")
         wait_http(f"{base}/", proc, var / f"web-{server.replace(':', '-')}.log")
-        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=3, run=f"warm-{server}")
-        figures = run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=args.duration, run=server)
+        url = f"{base}/api/v1/orders"
+        run_wrk(url, token, connections=8, duration=3, run=f"warm-{server}", spread=spread)
+        figures = run_wrk(url, token, connections=8, duration=args.duration, run=server, spread=spread)
         report["compare_web"].append((desc, figures))
         stop(proc)
 
-    report["before"] = measure_before(args.before, args, env, var, token, celery) if args.before else None
+    stop(beat)
+    stop(worker)
+    report["before"] = measure_before(args.before, args, env, var) if args.before else None
     report["cost"] = [(f"this commit, {o['connections']} conns", o) for o in report["orders"]]
     if report["before"]:
         b = report["before"]
         report["cost"] += [(f"before ({b['rev']}), {f['connections']} conns", f) for f in b["figures"]]
 
-    stop(beat)
-    stop(worker)
     baselines(args, env, var, token, report)
     log("baseline: pgbench running one submission's SQL")
     report["pgbench"] = [run_pgbench(args.database, pgbench_script, c, args.duration) for c in LEVELS]

@@ -18,6 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit import replay
+from audit.models import EventType
+from audit.services import event_record
+from books.models import Book as BookModel
+from books.models import Desk
 from orders import execution
 from orders import services as order_services
 from orders.models import Order, OrderStatus
@@ -25,7 +29,7 @@ from orders.services import OrderNotCancellable, order_cancel
 from orders.submission import DuplicateOrder, OrderRequest, order_submit
 from orders.venue import Execution
 from risk import services as risk_services
-from risk.models import Position
+from risk.models import FIRM_STATE_ID, Position, RiskState, ScopeState
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -219,3 +223,178 @@ def test_replay_events_prints_the_rebuilt_state(trader: Any, risk_manager: Any, 
     out = capsys.readouterr().out
     assert "position EURUSD: quantity 0" in out and "open_sell_quantity 10.5" in out
     assert "orders: APPROVED 1" in out
+
+
+# --- Per scope: desks, books, traders and symbols ---------------------------------------------------------------
+# The trail as the order path writes it (ORDER_CREATED names the book, its desk and the trader), folded
+# without the order path: these run whatever the state of submission.
+def _trail(*orders: tuple[Any, ...], day: dt.date = START.date()) -> list[dict[str, Any]]:
+    """Events for orders given as (book, desk, trader, symbol, side, quantity, price, outcome[, fill price]);
+    outcome: "open" (approved), "rejected", "cancelled" or "filled". book None: written before books."""
+    events: list[dict[str, Any]] = []
+    at = dt.datetime.combine(day, dt.time(10), tzinfo=dt.UTC)
+
+    def add(kind: EventType, order_id: uuid.UUID | None, payload: dict[str, Any]) -> None:
+        events.append(
+            {"sequence": len(events) + 1, "event_type": kind, "order_id": order_id, "timestamp": at, "payload": payload}
+        )
+
+    for book, desk, trader, symbol, side, quantity, price, outcome, *fill in orders:
+        order_id = uuid.uuid4()
+        created = {"symbol": symbol, "side": side, "quantity": str(quantity), "price": str(price), "user_id": trader}
+        if book is not None:
+            created.update(book=book, desk=desk)
+        add(EventType.ORDER_CREATED, order_id, created)
+        if outcome == "rejected":
+            add(EventType.RISK_CHECK_FAILED, order_id, {"violations": ["MAX_POSITION_SIZE"]})
+            continue
+        add(EventType.RISK_CHECK_PASSED, order_id, {})
+        if outcome == "cancelled":
+            add(EventType.ORDER_CANCELLED, order_id, {})
+        elif outcome == "filled":
+            add(EventType.EXECUTION_COMPLETED, order_id, {"fill_quantity": str(quantity), "fill_price": str(fill[0])})
+    return events
+
+
+MIXED = (
+    ("B1", "D1", "alice", "AAPL", "BUY", Decimal("10"), Decimal("100"), "filled", Decimal("101")),
+    ("B2", "D1", "bob", "AAPL", "SELL", Decimal("4"), Decimal("110"), "filled", Decimal("110")),
+    ("B2", "D1", "alice", "MSFT", "BUY", Decimal("5"), Decimal("50"), "open"),
+    ("B3", "D2", "bob", "MSFT", "SELL", Decimal("2"), Decimal("60"), "cancelled"),
+    ("B3", "D2", "bob", "MSFT", "SELL", Decimal("3"), Decimal("70"), "rejected"),
+)
+
+
+def test_replay_when_orders_in_several_books_then_each_scope_has_its_own_position() -> None:
+    state = replay.rebuild(_trail(*MIXED))
+    quantity = {key: holding.position.quantity for key, holding in state.positions.items()}
+    assert quantity[("firm", "AAPL")] == quantity[("desk:D1", "AAPL")] == Decimal("6")
+    assert quantity[("book:B1", "AAPL")] == quantity[("trader:alice", "AAPL")] == Decimal("10")
+    assert quantity[("book:B2", "AAPL")] == quantity[("trader:bob", "AAPL")] == Decimal("-4")
+    assert ("desk:D2", "AAPL") not in state.positions and ("symbol:AAPL", "AAPL") not in state.positions
+    assert state.positions[("firm", "AAPL")].position.realized_pnl == Decimal("36")
+    assert state.positions[("book:B1", "AAPL")].position.realized_pnl == Decimal("0")
+    # Each row's mark is its own last fill (the firm's, the desk's: bob's sale; alice's book: her purchase).
+    assert state.positions[("firm", "AAPL")].mark_price == state.positions[("desk:D1", "AAPL")].mark_price == 110
+    assert state.positions[("book:B1", "AAPL")].mark_price == Decimal("101")
+    assert state.books["AAPL"] is state.positions[("firm", "AAPL")]
+    for scope in ("firm", "desk:D1", "book:B2", "trader:alice"):
+        msft = state.positions[(scope, "MSFT")]
+        assert (msft.open_buy_quantity, msft.open_buy_notional) == (Decimal("5"), Decimal("250")), scope
+    for scope in ("desk:D2", "book:B3", "trader:bob"):  # cancelled: reserved, then released
+        msft = state.positions[(scope, "MSFT")]
+        assert (msft.open_sell_quantity, msft.open_sell_notional) == (Decimal("0"), Decimal("0")), scope
+
+
+def test_replay_when_orders_in_several_books_then_each_scope_has_its_own_volumes() -> None:
+    state = replay.rebuild(_trail(*MIXED))
+    volumes = {scope: (v.trading_day, v.executed_volume, v.open_volume) for scope, v in state.scopes.items()}
+    day = START.date()
+    assert volumes == {
+        "desk:D1": (day, Decimal("1440"), Decimal("250")),
+        "book:B1": (day, Decimal("1000"), Decimal("0")),
+        "book:B2": (day, Decimal("440"), Decimal("250")),
+        "trader:alice": (day, Decimal("1000"), Decimal("250")),
+        "trader:bob": (day, Decimal("440"), Decimal("0")),
+        "symbol:AAPL": (day, Decimal("1440"), Decimal("0")),
+        "symbol:MSFT": (None, Decimal("0"), Decimal("250")),
+        "desk:D2": (None, Decimal("0"), Decimal("0")),
+        "book:B3": (None, Decimal("0"), Decimal("0")),
+    }
+    assert (state.executed_volume, state.open_volume) == (Decimal("1440"), Decimal("250"))
+
+
+def test_replay_when_order_written_before_books_then_it_is_in_desk_eq_book_main() -> None:
+    state = replay.rebuild(_trail((None, None, "trader1", "AAPL", "BUY", Decimal("2"), Decimal("100"), "open")))
+    assert {scope for scope, _ in state.positions} == {"firm", "desk:EQ", "book:MAIN", "trader:trader1"}
+    assert state.scopes["book:MAIN"].open_volume == Decimal("200") and state.anomalies == []
+
+
+def test_replay_when_a_new_day_starts_then_only_the_scopes_that_fill_that_day_have_volume() -> None:
+    first = _trail(("B1", "D1", "alice", "AAPL", "BUY", Decimal("1"), Decimal("100"), "filled", Decimal("100")))
+    second = _trail(
+        ("B2", "D1", "bob", "AAPL", "BUY", Decimal("2"), Decimal("100"), "filled", Decimal("100")),
+        day=START.date() + dt.timedelta(days=1),
+    )
+    reset = {
+        "event_type": EventType.DAILY_VOLUME_RESET,
+        "order_id": None,
+        "timestamp": second[0]["timestamp"],
+        "payload": {
+            "previous_day": START.date().isoformat(),
+            "previous_volume": "100",
+            "day": str(second[0]["timestamp"].date()),
+        },
+    }
+    events = [*first, reset, *second]
+    for sequence, event in enumerate(events, 1):
+        event["sequence"] = sequence
+    state = replay.rebuild(events)
+    assert state.anomalies == [] and state.executed_volume == Decimal("200")
+    assert state.scopes["book:B1"].trading_day == START.date()
+    assert replay.day_volume(state.scopes["book:B1"], state.trading_day) == Decimal("0")
+    assert replay.day_volume(state.scopes["book:B2"], state.trading_day) == Decimal("200")
+    assert replay.day_volume(state.scopes["desk:D1"], state.trading_day) == Decimal("200")
+
+
+def _live_from(state: replay.State) -> None:
+    """Write the live tables a faithful order path would have left (the replayed state, row for row)."""
+    for (scope, symbol), holding in state.positions.items():
+        Position.objects.update_or_create(scope=scope, symbol=symbol, defaults=holding.values())
+    for scope, volumes in state.scopes.items():
+        ScopeState.objects.update_or_create(
+            scope=scope,
+            defaults={
+                "trading_day": volumes.trading_day,
+                "executed_volume": volumes.executed_volume,
+                "open_volume": volumes.open_volume,
+            },
+        )
+    RiskState.objects.update_or_create(
+        pk=FIRM_STATE_ID,
+        defaults={
+            "trading_day": state.trading_day,
+            "executed_volume": state.executed_volume,
+            "open_volume": state.open_volume,
+        },
+    )
+
+
+def test_replay_differences_name_the_scope_and_symbol_of_a_drifted_row(trader: Any) -> None:
+    desk = Desk.objects.create(code="D1", name="Desk one")
+    book = BookModel.objects.create(code="B1", name="Book one", desk=desk, currency="USD")
+    order_id = uuid.uuid4()
+    with transaction.atomic():
+        Order.objects.create(
+            id=order_id, user=trader, book=book, symbol="AAPL", side="BUY", quantity=Decimal("3"),
+            price=Decimal("100"), status=OrderStatus.APPROVED, execution_key=uuid.uuid4().hex,
+        )  # fmt: skip
+        created = {"symbol": "AAPL", "side": "BUY", "quantity": "3", "price": "100", "user_id": trader.username}
+        event_record(
+            event_type=EventType.ORDER_CREATED, order_id=order_id, payload={**created, "book": "B1", "desk": "D1"}
+        )
+        event_record(event_type=EventType.RISK_CHECK_PASSED, order_id=order_id, payload={})
+    state = replay.rebuild()
+    _live_from(state)
+    assert replay.differences(replay.rebuild()) == []
+    call_command("replay_events", "--verify")
+    Position.objects.filter(scope="book:B1", symbol="AAPL").update(open_buy_quantity=F("open_buy_quantity") + 1)
+    ScopeState.objects.filter(scope="trader:trader1").update(open_volume=F("open_volume") - 1)
+    Position.objects.filter(scope="desk:D1").delete()
+    diffs = replay.differences(replay.rebuild())
+    assert "position book:B1 AAPL.open_buy_quantity: live 4.00000000, replayed 3.00000000" in diffs
+    assert "scope trader:trader1 open_volume: live 299.00000000, replayed 300.00000000" in diffs
+    assert "position desk:D1 AAPL.open_buy_notional: live 0, replayed 300.00000000" in diffs
+    assert not [line for line in diffs if line.startswith("position AAPL")]  # the firm's row still agrees
+    with pytest.raises(CommandError, match="differs from the live tables in 4 places"):
+        call_command("replay_events", "--verify")
+
+
+def test_replay_events_prints_every_scope(capsys: Any) -> None:
+    with transaction.atomic():
+        for event in _trail(*MIXED):
+            event_record(event_type=event["event_type"], order_id=event["order_id"], payload=event["payload"])
+    call_command("replay_events")
+    out = capsys.readouterr().out
+    assert "position AAPL: quantity 6" in out and "position book:B2 AAPL: quantity -4" in out
+    assert "scope desk:D1: trading_day" in out and "open_volume 250" in out

@@ -1,5 +1,6 @@
-"""`manage.py replay_events [--verify]`: rebuild positions, daily volume, reservations and order statuses
-from the events alone; with --verify compare them with the live tables and exit 1 on any difference."""
+"""`manage.py replay_events [--verify]`: rebuild positions, daily volumes, reservations and order statuses,
+per scope (firm, desk, book, trader, symbol), from the events alone; with --verify compare them with the
+live tables and exit 1 on any difference (each names its scope and symbol)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Command(BaseCommand):
                 raise CommandError(f"replay differs from the live tables in {len(diffs)} places")
             self.stdout.write(
                 f"OK: {state.events} events replayed; {len(state.books)} positions, {len(state.orders)} orders, "
-                "daily volume and reservations equal the live tables"
+                "daily volume and reservations equal the live tables; "
+                f"{len(state.positions) - len(state.books)} desk, book and trader positions and "
+                f"{len(state.scopes)} scopes' volumes too"
             )
             return
         self.stdout.write(f"{state.events} events replayed")
@@ -38,9 +41,18 @@ class Command(BaseCommand):
             f"risk state: trading_day {state.trading_day} executed_volume {state.executed_volume} "
             f"open_volume {state.open_volume}"
         )
-        for symbol, book in sorted(state.books.items()):
-            values = " ".join(f"{name} {value}" for name, value in book.values().items())
+        for symbol, holding in sorted(state.books.items()):
+            values = " ".join(f"{name} {value}" for name, value in holding.values().items())
             self.stdout.write(f"position {symbol}: {values}")
+        for (scope, symbol), holding in sorted(state.positions.items()):
+            if scope != replay.FIRM_SCOPE:
+                values = " ".join(f"{name} {value}" for name, value in holding.values().items())
+                self.stdout.write(f"position {scope} {symbol}: {values}")
+        for scope, volumes in sorted(state.scopes.items()):
+            self.stdout.write(
+                f"scope {scope}: trading_day {volumes.trading_day} executed_volume {volumes.executed_volume} "
+                f"open_volume {volumes.open_volume}"
+            )
         counts = Counter(order.status for order in state.orders.values())
         self.stdout.write("orders: " + (", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "none"))
         if options["orders"]:
