@@ -10,9 +10,18 @@ from django.conf import settings
 from django.db.models.signals import post_save
 from guardian.shortcuts import assign_perm
 
-from books.models import DEFAULT_BOOK, Book
+from books.models import DEFAULT_BOOK, DEFAULT_DESK, Book, Desk
 
 ANONYMOUS = "AnonymousUser"  # guardian's stand-in for anonymous visitors: never a trader
+
+
+def default_book() -> Book:
+    """Book MAIN of desk EQ (made by books/0001; made again if a database was emptied since)."""
+    book = Book.objects.select_related("desk").filter(code=DEFAULT_BOOK).first()
+    if book is None:
+        desk, _ = Desk.objects.get_or_create(code=DEFAULT_DESK, defaults={"name": "Equities"})
+        book, _ = Book.objects.get_or_create(code=DEFAULT_BOOK, defaults={"name": "Main book", "desk": desk})
+    return book
 
 
 def default_book_assign(user: Any) -> None:
@@ -20,9 +29,7 @@ def default_book_assign(user: Any) -> None:
         return
     book = Book.objects.select_related("desk").filter(pk=user.default_book_id).first() if user.default_book_id else None
     if book is None:
-        book = Book.objects.select_related("desk").filter(code=DEFAULT_BOOK).first()
-        if book is None:
-            return
+        book = default_book()
         type(user).objects.filter(pk=user.pk).update(default_book=book)
         user.default_book = book
     assign_perm("books.trade_book", user, book)

@@ -33,7 +33,7 @@ from rest_framework import status
 from accounts.models import User
 from audit.models import EventType
 from audit.services import EventGroup, EventSpec, events_record_groups
-from books import directory
+from books import defaults, directory
 from books.directory import BookRef
 from books.models import DEFAULT_BOOK
 from core import context
@@ -155,10 +155,7 @@ def book_for(user: User, code: str | None) -> BookRef:
         return ref
     if user.default_book_id is not None:
         return directory.by_id(user.default_book_id)
-    ref = directory.by_code(DEFAULT_BOOK)
-    if ref is None:
-        raise UnknownBook(f"User {user.username} has no default book and there is no book {DEFAULT_BOOK}")
-    return ref
+    return directory.by_code(DEFAULT_BOOK) or directory.by_id(defaults.default_book().pk)
 
 
 Decided = tuple[Order, checks.Decision]

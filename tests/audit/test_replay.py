@@ -210,7 +210,7 @@ def test_replay_events_verify_reports_a_live_table_that_drifted(trader: Any, ris
         _step(("fill", 0, Decimal("0")), trader, risk_manager)
         _step(("submit", "MSFT", "BUY", Decimal("7"), Decimal("99.95")), trader, risk_manager)
     call_command("replay_events", "--verify")
-    Position.objects.filter(symbol="MSFT").update(quantity=F("quantity") + 1)
+    Position.objects.filter(scope="firm", symbol="MSFT").update(quantity=F("quantity") + 1)
     Order.objects.filter(status=OrderStatus.APPROVED).update(status=OrderStatus.CANCELLED)
     with pytest.raises(CommandError, match="differs from the live tables in 2 places"):
         call_command("replay_events", "--verify")

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from audit import replay
 from books.models import Book, Desk
 from orders.models import Order, OrderStatus
-from orders.submission import DuplicateOrder, Submission, execution_key, order_submit, orders_decide
+from orders.submission import DuplicateOrder, Submission, book_for, execution_key, order_submit, orders_decide
 from risk import store
 from risk.models import FIRM_STATE_ID, LimitScope, Position, RiskLimits, RiskState, ScopeState
 from risk.scopes import Scope
@@ -221,6 +221,7 @@ def _submissions(traders: Sequence[Any], orders: list[tuple[Any, ...]]) -> list[
                 correlation_id=uuid.uuid4(),
                 address="203.0.113.7",
                 key=execution_key(user_id=user.pk, request=request),
+                book=book_for(user, book),
             )
         )
     return subs

@@ -25,7 +25,7 @@ from audit.models import Event, EventType
 from orders import submission as submission_module
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
-from orders.submission import DuplicateOrder, OrderRequest, Submission, execution_key, orders_decide
+from orders.submission import DuplicateOrder, OrderRequest, Submission, book_for, execution_key, orders_decide
 from risk import store
 from risk.checks import Violation
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
@@ -150,6 +150,7 @@ def submission(user: Any, address: str | None = "203.0.113.7", **changes: Any) -
         correlation_id=uuid.uuid4(),
         address=address,
         key=execution_key(user_id=user.pk, request=request),
+        book=book_for(user, None),
     )
 
 
