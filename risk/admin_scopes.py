@@ -75,8 +75,9 @@ def scope_limits_list_view(request: HttpRequest, *, admin_site: Any) -> HttpResp
     user = signed_in_user(request)
     if not user.has_perm("risk.view_risk_metrics"):
         raise PermissionDenied
-    scopes: list[Scope] = [Scope("desk", d.code) for d in admin_access.desks_visible(user)]
-    scopes += [Scope("book", b.code) for b in admin_access.books_visible(user)]
+    scopes: list[Scope] = []
+    for desk in admin_access.desks_visible(user).prefetch_related("books"):  # each desk, then its books
+        scopes += [Scope("desk", desk.code), *(Scope("book", b.code) for b in desk.books.all())]
     others = RiskLimits.objects.filter(scope__in=[LimitScope.TRADER, LimitScope.SYMBOL]).order_by("scope", "scope_key")
     scopes += [s for s in (Scope(r.scope.lower(), r.scope_key) for r in others) if admin_access.scope_visible(user, s)]
     limits = {(r.scope, r.scope_key): r for r in RiskLimits.objects.exclude(scope=LimitScope.FIRM)}
