@@ -280,7 +280,9 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
 
 def _holders(obj: Any, perms: dict[str, str]) -> dict[str, list[str]]:
     """Usernames holding each object permission (guardian's user grants), by label."""
-    held = get_users_with_perms(obj, attach_perms=True, with_superusers=False, with_group_users=True)
+    held: dict[Any, list[str]] = get_users_with_perms(
+        obj, attach_perms=True, with_superusers=False, with_group_users=True
+    )  # type: ignore[assignment]  # attach_perms=True answers {user: [codename, ...]}
     return {label: sorted(u.username for u, codes in held.items() if code in codes) for code, label in perms.items()}
 
 
