@@ -17,13 +17,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from guardian.shortcuts import get_users_with_perms
 
+from accounts.models import User
 from accounts.permissions import signed_in_user
 from books.models import Book, Desk
 from core.exceptions import InvalidInput
 from orders import services as order_services
 from risk import admin_access, services
 from risk.admin_views import scope_limits_for, scope_usage, usage
-from risk.models import LimitScope, RiskLimits, RiskState, ScopeState, TradingState
+from risk.models import FIRM_STATE_ID, LimitScope, RiskLimits, RiskState, ScopeState, TradingState
 from risk.scopes import Scope, ScopeError
 
 ZERO = Decimal(0)
@@ -212,13 +213,14 @@ class TradingStateForm(forms.Form):
         return reason
 
 
-def trading_states_visible(user: Any) -> list[dict[str, Any]]:
+def trading_states_visible(user: User) -> list[dict[str, Any]]:
     """Every scope not ACTIVE that the user may see, the firm first."""
     rows = []
-    firm = RiskState.objects.select_related("kill_switch_changed_by").filter(pk=1).first()
+    firm = RiskState.objects.select_related("kill_switch_changed_by").filter(pk=FIRM_STATE_ID).first()
     if firm and firm.trading_state != TradingState.ACTIVE:
         rows.append(
             {
+                "editable": admin_access.scope_editable(user, Scope("firm")),
                 "scope": "firm",
                 "state": firm.trading_state,
                 "reason": firm.kill_switch_reason,
@@ -234,6 +236,7 @@ def trading_states_visible(user: Any) -> list[dict[str, Any]]:
         if admin_access.scope_visible(user, scope):
             rows.append(
                 {
+                    "editable": admin_access.scope_editable(user, scope),
                     "scope": s.scope,
                     "state": s.trading_state,
                     "reason": s.reason,
@@ -251,8 +254,11 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
     managed = admin_access.desks_managed(user)
     choices = [f"desk:{d.code}" for d in managed]
     choices += [f"book:{b.code}" for b in Book.objects.filter(desk__in=managed)]
-    can_set = bool(choices) or admin_access.scope_editable(user, Scope("firm"))
-    form = TradingStateForm(initial={"scope": request.GET.get("scope", ""), "state": TradingState.HALTED})
+    if admin_access.scope_editable(user, Scope("firm")):
+        choices.insert(0, "firm")
+    can_set = bool(choices)
+    initial = {"scope": request.GET.get("scope", ""), "state": request.GET.get("state", TradingState.HALTED)}
+    form = TradingStateForm(initial=initial)
     confirming = False
     if request.method == "POST":
         form = TradingStateForm(request.POST)

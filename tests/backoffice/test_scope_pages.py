@@ -152,11 +152,19 @@ def test_trading_states_when_states_set_then_only_visible_scopes_listed(
 ) -> None:
     ScopeState.objects.update_or_create(scope="desk:FX", defaults={"trading_state": "HALTED", "reason": "their desk"})
     ScopeState.objects.update_or_create(scope="book:MAIN", defaults={"trading_state": "REDUCING", "reason": "ours"})
-    mine = staff_client(risk_manager).get(STATES).context["states"]
-    assert [s["scope"] for s in mine] == ["book:MAIN"]
+    mine = staff_client(risk_manager).get(STATES)
+    assert [s["scope"] for s in mine.context["states"]] == ["book:MAIN"]
+    assert "?scope=book%3AMAIN&amp;state=ACTIVE" in mine.content.decode()  # a release link for its manager
     everything = staff_client(compliance).get(STATES)
     assert {s["scope"] for s in everything.context["states"]} == {"desk:FX", "book:MAIN"}
     assert 'id="trading-state-form"' not in everything.content.decode()  # compliance reads only
+    assert "state=ACTIVE" not in everything.content.decode()
+
+
+def test_trading_state_form_when_release_link_then_prefilled(desks: Any, risk_manager: Any, staff_client: Any) -> None:
+    response = staff_client(risk_manager).get(STATES, {"scope": "book:MAIN", "state": "ACTIVE"})
+    assert response.context["form"].initial == {"scope": "book:MAIN", "state": "ACTIVE"}
+    assert response.context["scope_choices"] == ["firm", "desk:EQ", "book:MAIN"]
 
 
 def test_trading_state_when_other_desk_then_403(desks: Any, risk_manager: Any, staff_client: Any) -> None:
