@@ -1,63 +1,56 @@
-"""Who sees and who changes which scope in the back office: desks by guardian grants, compliance reads all.
+"""Who sees and who changes which scope in the back office, on the API's rules (risk.access, books.selectors).
 
-Admins see and manage everything; compliance sees everything and changes nothing here; a risk manager sees
-the desks granted to them (manage_desk or view_desk, and those desks' books) and manages those with
-manage_desk. The firm, trader and symbol scopes follow the v1 role matrix (risk.manage_limits).
+Limits and trading states of a desk or book: its managers (manage_desk), compliance and admin may look, the
+managers and admin may change (risk.access). Compliance reads the back office and changes nothing in it, so
+it never edits here even where its v1 role could over the API. Positions (the dashboard) and grants follow
+view rights (books.selectors.desks_viewable: view_desk or manage_desk; everything for compliance and admin).
 """
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Role, User
+from books import selectors as book_selectors
 from books.models import Book, Desk
+from risk import access
 from risk.scopes import Scope
 
 
-def sees_all(user: User) -> bool:
-    return user.is_superuser or user.role in (Role.ADMIN, Role.COMPLIANCE)
-
-
-def manages_all(user: User) -> bool:
-    return user.is_superuser or user.role == Role.ADMIN
+def _reads_only(user: User) -> bool:
+    return user.role == Role.COMPLIANCE and not user.is_superuser
 
 
 def desks_visible(user: User) -> QuerySet[Desk]:
-    if sees_all(user):
-        return Desk.objects.all()
-    return get_objects_for_user(
-        user, ["books.manage_desk", "books.view_desk"], Desk, any_perm=True, accept_global_perms=False
-    )
-
-
-def desks_managed(user: User) -> QuerySet[Desk]:
-    if manages_all(user):
-        return Desk.objects.all()
-    if user.role == Role.COMPLIANCE:  # compliance reads the back office, never changes it
-        return Desk.objects.none()
-    return get_objects_for_user(user, "books.manage_desk", Desk, accept_global_perms=False)
+    """Desks whose positions and grants the user may see."""
+    return book_selectors.desks_viewable(user)
 
 
 def books_visible(user: User) -> QuerySet[Book]:
-    return Book.objects.filter(desk__in=desks_visible(user)).select_related("desk")
+    return Book.objects.filter(desk__in=desks_visible(user)).select_related("desk").order_by("code")
 
 
-def _desk_of(scope: Scope) -> str | None:
-    if scope.kind == "desk":
-        return scope.key
-    return Book.objects.filter(code=scope.key).values_list("desk__code", flat=True).first()
+def desks_managed(user: User) -> QuerySet[Desk]:
+    """Desks whose limits and trading states the user may change here."""
+    if _reads_only(user) or not user.has_perm(access.MANAGE_LIMITS):
+        return Desk.objects.none()
+    if user.is_superuser or user.role == Role.ADMIN:
+        return Desk.objects.all()
+    return book_selectors.desks_managed(user)
+
+
+def desks_with_limits_visible(user: User) -> QuerySet[Desk]:
+    """Desks whose limits and trading states the user may look at."""
+    return Desk.objects.all() if book_selectors.sees_all(user) else desks_managed(user)
 
 
 def scope_visible(user: User, scope: Scope) -> bool:
+    """May look at a scope's limits and trading state: a desk or book as GET /risk/limits/{scope}; the firm,
+    trader and symbol scopes as v1's risk pages (risk.view_risk_metrics)."""
     if scope.kind in ("desk", "book"):
-        desk = _desk_of(scope)
-        return desk is not None and desks_visible(user).filter(code=desk).exists()
+        return access.can_view_scope(user, scope)
     return user.has_perm("risk.view_risk_metrics")
 
 
 def scope_editable(user: User, scope: Scope) -> bool:
-    if scope.kind in ("desk", "book"):
-        desk = _desk_of(scope)
-        return desk is not None and desks_managed(user).filter(code=desk).exists()
-    return user.role != Role.COMPLIANCE and user.has_perm("risk.manage_limits")
+    return not _reads_only(user) and access.can_manage_scope(user, scope)

@@ -22,10 +22,10 @@ from accounts.permissions import signed_in_user
 from books.models import Book, Desk
 from core.exceptions import InvalidInput
 from orders import services as order_services
-from risk import admin_access, services
+from risk import access, admin_access, services
 from risk.admin_views import scope_limits_for, scope_usage, usage
 from risk.models import FIRM_STATE_ID, LimitScope, RiskLimits, RiskState, ScopeState, TradingState
-from risk.scopes import Scope, ScopeError
+from risk.scopes import FIRM, Scope, ScopeError
 
 ZERO = Decimal(0)
 SCOPE_LIMIT_FIELDS = (
@@ -77,7 +77,7 @@ def scope_limits_list_view(request: HttpRequest, *, admin_site: Any) -> HttpResp
     if not user.has_perm("risk.view_risk_metrics"):
         raise PermissionDenied
     scopes: list[Scope] = []
-    for desk in admin_access.desks_visible(user).prefetch_related("books"):  # each desk, then its books
+    for desk in admin_access.desks_with_limits_visible(user).prefetch_related("books"):  # each desk, its books
         scopes += [Scope("desk", desk.code), *(Scope("book", b.code) for b in desk.books.all())]
     others = RiskLimits.objects.filter(scope__in=[LimitScope.TRADER, LimitScope.SYMBOL]).order_by("scope", "scope_key")
     scopes += [s for s in (Scope(r.scope.lower(), r.scope_key) for r in others) if admin_access.scope_visible(user, s)]
@@ -98,7 +98,7 @@ def scope_limits_list_view(request: HttpRequest, *, admin_site: Any) -> HttpResp
         **admin_site.each_context(request),
         "title": "Limits by scope",
         "entries": entries,
-        "can_add": user.has_perm("risk.manage_limits") and user.role != "COMPLIANCE",
+        "can_add": admin_access.scope_editable(user, FIRM),  # trader and symbol scopes: the same rule
     }
     return TemplateResponse(request, "admin/risk/scope_limits_list.html", context)
 
@@ -136,6 +136,10 @@ def scope_limits_view(request: HttpRequest, scope_text: str, *, admin_site: Any)
     scope = _scope_or_404(scope_text)
     if not admin_access.scope_visible(user, scope):
         raise PermissionDenied
+    try:
+        access.scope_require(scope)
+    except InvalidInput as exc:  # no such desk, book or trader
+        raise Http404(str(exc)) from exc
     editable = admin_access.scope_editable(user, scope)
     limits = scope_limits_for(scope)
     current = {name: getattr(limits, name) if limits else None for name in SCOPE_LIMIT_FIELDS}
@@ -220,7 +224,7 @@ def trading_states_visible(user: User) -> list[dict[str, Any]]:
     if firm and firm.trading_state != TradingState.ACTIVE:
         rows.append(
             {
-                "editable": admin_access.scope_editable(user, Scope("firm")),
+                "editable": admin_access.scope_editable(user, FIRM),
                 "scope": "firm",
                 "state": firm.trading_state,
                 "reason": firm.kill_switch_reason,
@@ -254,7 +258,7 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
     managed = admin_access.desks_managed(user)
     choices = [f"desk:{d.code}" for d in managed]
     choices += [f"book:{b.code}" for b in Book.objects.filter(desk__in=managed)]
-    if admin_access.scope_editable(user, Scope("firm")):
+    if admin_access.scope_editable(user, FIRM):
         choices.insert(0, "firm")
     can_set = bool(choices)
     initial = {"scope": request.GET.get("scope", ""), "state": request.GET.get("state", TradingState.HALTED)}
@@ -269,9 +273,18 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
             if state == TradingState.HALTED and form.cleaned_data["confirm"] != "yes":
                 confirming = True
             else:
-                order_services.scope_state_set(actor=user, scope=scope, state=state, reason=form.cleaned_data["reason"])
-                messages.success(request, f"{scope} is now {TradingState(state).label}.")
-                return HttpResponseRedirect(reverse("admin:risk_trading_states"))
+                try:
+                    _, cancelled = order_services.scope_state_set(
+                        actor=user, scope=scope, state=state, reason=form.cleaned_data["reason"]
+                    )
+                except InvalidInput as exc:  # a scope that names nothing (no such desk, book or trader)
+                    form.add_error("scope", str(exc))
+                else:
+                    done = f"{scope} is now {TradingState(state).label}."
+                    messages.success(
+                        request, done + (f" {len(cancelled)} open order(s) cancelled." if cancelled else "")
+                    )
+                    return HttpResponseRedirect(reverse("admin:risk_trading_states"))
     context = {
         **admin_site.each_context(request),
         "title": "Trading states",

@@ -139,6 +139,27 @@ def test_scope_form_when_negative_then_error(desks: Any, risk_manager: Any, staf
     assert response.status_code == 200 and response.context["form"].errors["max_position_size"]
 
 
+def test_scope_form_when_unknown_trader_then_404(desks: Any, risk_manager: Any, staff_client: Any) -> None:
+    assert staff_client(risk_manager).get(f"{LIMITS}trader:nobody/").status_code == 404
+    assert staff_client(risk_manager).get(f"{LIMITS}trader:risk1/").status_code == 200
+
+
+def test_scope_form_when_symbol_then_risk_manager_edits_it(desks: Any, risk_manager: Any, staff_client: Any) -> None:
+    response = staff_client(risk_manager).post(f"{LIMITS}symbol:TSLA/", {"max_order_quantity": "500", "reason": "vol"})
+    assert response.status_code == 302
+    assert RiskLimits.objects.get(scope="SYMBOL", scope_key="TSLA").max_order_quantity == Decimal("500")
+    listed = staff_client(risk_manager).get(LIMITS).context["entries"]
+    assert any(e["scope"] == "symbol:TSLA" and e["editable"] for e in listed)
+
+
+def test_scope_form_when_cleared_then_inherits_again(desks: Any, risk_manager: Any, staff_client: Any) -> None:
+    RiskLimits.objects.create(scope="DESK", scope_key="EQ", max_position_size=Decimal("20000"))
+    response = staff_client(risk_manager).post(f"{LIMITS}desk:EQ/", {"max_position_size": "", "reason": "lift"})
+    assert response.status_code == 302
+    limits = RiskLimits.objects.filter(scope="DESK", scope_key="EQ").first()
+    assert limits is None or limits.max_position_size is None
+
+
 def test_scope_go_when_symbol_then_its_form(desks: Any, risk_manager: Any, staff_client: Any) -> None:
     response = staff_client(risk_manager).get(f"{LIMITS}go/", {"scope": "symbol:aapl"})
     assert response.status_code == 302 and response["Location"].endswith("/scopes/symbol:AAPL/")
