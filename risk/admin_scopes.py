@@ -280,7 +280,7 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
                 except InvalidInput as exc:  # a scope that names nothing (no such desk, book or trader)
                     form.add_error("scope", str(exc))
                 else:
-                    done = f"{scope} is now {TradingState(state).label}."
+                    done = f"Trading state of {scope}: {state}."
                     messages.success(
                         request, done + (f" {len(cancelled)} open order(s) cancelled." if cancelled else "")
                     )

@@ -85,6 +85,7 @@ def test_risk_manager_of_one_desk_sees_and_edits_only_it(
     _shots(page, "trading-state-confirm")
     page.click("input[name=_confirm]")
     page.wait_for_selector("#itirp-trading-states tr[data-scope='book:MAIN'][data-state=HALTED]")
+    assert "Trading state of book:MAIN: HALTED." in page.inner_text(".messagelist")
     _shots(page, "trading-states")
 
     page.goto("/admin/risk/risklimits/dashboard/")
