@@ -22,6 +22,7 @@ from accounts.permissions import signed_in_user
 from books.models import Book, Desk
 from core.exceptions import InvalidInput
 from orders import services as order_services
+from orders.models import OrderStatus
 from risk import access, admin_access, services
 from risk.admin_views import scope_limits_for, scope_usage, usage
 from risk.models import FIRM_STATE_ID, LimitScope, RiskLimits, RiskState, ScopeState, TradingState
@@ -263,7 +264,7 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
     can_set = bool(choices)
     initial = {"scope": request.GET.get("scope", ""), "state": request.GET.get("state", TradingState.HALTED)}
     form = TradingStateForm(initial=initial)
-    confirming = False
+    confirming, to_cancel = False, 0
     if request.method == "POST":
         form = TradingStateForm(request.POST)
         if form.is_valid():
@@ -272,6 +273,7 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
                 raise PermissionDenied
             if state == TradingState.HALTED and form.cleaned_data["confirm"] != "yes":
                 confirming = True
+                to_cancel = order_services.scope_orders(scope).filter(status=OrderStatus.APPROVED).count()
             else:
                 try:
                     _, cancelled = order_services.scope_state_set(
@@ -291,6 +293,7 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
         "states": trading_states_visible(user),
         "form": form,
         "confirming": confirming,
+        "to_cancel": to_cancel,
         "scope_choices": choices,
         "can_set": can_set,
     }

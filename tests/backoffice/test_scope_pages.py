@@ -209,6 +209,7 @@ def test_trading_state_when_halted_then_confirmation_first(desks: Any, risk_mana
     body = {"scope": "book:MAIN", "state": "HALTED", "reason": "bad fills"}
     response = client.post(STATES, body)
     assert response.status_code == 200 and 'id="trading-state-confirm"' in response.content.decode()
+    assert response.context["to_cancel"] == 0  # no open order in MAIN
     assert not ScopeState.objects.filter(scope="book:MAIN", trading_state="HALTED").exists()
     response = client.post(STATES, {**body, "confirm": "yes"})
     assert response.status_code == 302
@@ -273,3 +274,9 @@ def test_grants_when_compliance_then_every_desk(desks: Any, compliance: Any, tra
 def test_scope_pages_when_trader_then_sent_to_sign_in(url: str, desks: Any, trader: Any, staff_client: Any) -> None:
     response = staff_client(trader).get(url)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_index_when_risk_manager_then_tiles_and_nav_to_scope_pages(risk_manager: Any, staff_client: Any) -> None:
+    page = staff_client(risk_manager).get("/admin/").content.decode()
+    for url in (LIMITS, STATES, GRANTS):
+        assert page.count(f'href="{url}"') == 2  # a tile and the header's nav
