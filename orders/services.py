@@ -10,13 +10,13 @@ import uuid
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from accounts.models import User
 from audit.models import EventType
 from audit.services import EventSpec, events_record
 from core.exceptions import Conflict
 from orders.models import Order, OrderStatus
+from orders.selectors import scope_orders
 from risk import services as risk_services
 from risk import store
 from risk.access import scope_require
@@ -70,22 +70,6 @@ def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> t
     state, event = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
     reason = f"Kill switch activated: {reason}".strip(": ")
     return state, _orders_cancel(orders, state=state, actor=actor, reason=reason, causation_id=event.event_id)
-
-
-def scope_orders(scope: Scope) -> QuerySet[Order]:
-    """The orders a scope covers: the firm all; desk:X those whose book's desk is X; book:X, trader:U and
-    symbol:S those of that book, user and symbol."""
-    qs = Order.objects.all()
-    match scope.kind:
-        case "desk":
-            return qs.filter(book__desk__code=scope.key)
-        case "book":
-            return qs.filter(book__code=scope.key)
-        case "trader":
-            return qs.filter(user__username=scope.key)
-        case "symbol":
-            return qs.filter(symbol=scope.key)
-    return qs
 
 
 @transaction.atomic

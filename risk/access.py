@@ -7,8 +7,11 @@ and the admin role and superusers always. Compliance and admin may read every sc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from accounts.models import Role, User
 from books.models import Book, Desk
+from books.selectors import books_viewable, desks_viewable
 from core.exceptions import InvalidInput
 from risk.scopes import Scope, ScopeError
 
@@ -67,3 +70,35 @@ def can_view_scope(user: User, scope: Scope) -> bool:
     if user.is_authenticated and (user.is_superuser or user.role in (Role.COMPLIANCE, Role.ADMIN)):
         return True
     return can_manage_scope(user, scope)
+
+
+FILTERS = ("book", "desk", "trader", "symbol")
+
+
+def filter_scopes(params: Mapping[str, str], kinds: tuple[str, ...] = FILTERS) -> list[Scope]:
+    """The scopes named by a list's ?book= ?desk= ?trader= ?symbol= filters: well-formed and existing (400)."""
+    scopes = []
+    for kind in kinds:
+        value = params.get(kind)
+        if value is None:
+            continue
+        try:
+            scope = Scope.parse(f"{kind}:{value}")
+        except ScopeError as exc:
+            raise InvalidInput(str(exc), code="invalid_scope", fields={kind: str(exc)}) from exc
+        scope_require(scope)
+        scopes.append(scope)
+    return scopes
+
+
+def can_view_figures(user: User, scope: Scope) -> bool:
+    """May a user (who may view risk figures or orders at all) see this scope's positions, metrics or orders:
+    a book or a desk they may view, themselves or any trader if their role sees every order; the firm and any
+    symbol."""
+    if scope.kind == "book":
+        return books_viewable(user).filter(code=scope.key).exists()
+    if scope.kind == "desk":
+        return desks_viewable(user).filter(code=scope.key).exists()
+    if scope.kind == "trader":
+        return scope.key == user.username or user.has_perm("orders.view_all_orders")
+    return True

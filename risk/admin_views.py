@@ -36,7 +36,7 @@ CARD_LABELS = {
 
 
 def usage(used: Decimal, limit: Decimal | None) -> dict[str, Any]:
-    """One measure against its limit, as the bars and the limits form show it (a limit not set: 0%)."""
+    """One measure against its limit, as the bars and the limits form show it (a limit not set: no bar)."""
     used = abs(used)
     pct = float(used / limit * 100) if limit is not None and limit > 0 else 0.0
     level = "danger" if pct >= 90 else "warn" if pct >= 70 else "ok"
