@@ -260,6 +260,12 @@ def test_grants_when_risk_manager_then_own_desk_with_holders(desks: Any, risk_ma
     assert [d["desk"].code for d in response.context["desks"]] == ["EQ"]
     assert "risk1" in response.context["desks"][0]["manage"]
     assert 'data-desk="FX"' not in page
+    assert "/admin/books/desk/" not in page  # the Desk admin would refuse a desk-level grant
+
+
+def test_grants_when_admin_then_links_to_the_desk_admin(desks: Any, admin_user: Any, staff_client: Any) -> None:
+    page = staff_client(admin_user).get(GRANTS).content.decode()
+    assert f"/admin/books/desk/{desks['fx'].pk}/change/" in page
 
 
 def test_grants_when_compliance_then_every_desk(desks: Any, compliance: Any, trader: Any, staff_client: Any) -> None:
