@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from guardian.conf import settings as guardian_settings
 
 from accounts import services
 from accounts.models import Role, User
@@ -124,6 +125,10 @@ class UserAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        # guardian's stand-in for anonymous visitors is no one's account: never listed, never edited
+        return super().get_queryset(request).exclude(username=guardian_settings.ANONYMOUS_USER_NAME)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields

@@ -27,6 +27,7 @@ from accounts.models import RevokedAccessToken, Role, User
 from accounts.roles import STAFF_ROLES
 from audit.models import EventType
 from audit.services import event_record
+from books.services import default_book_assign
 from core.exceptions import ItirpError
 
 logger = logging.getLogger("itirp.accounts")
@@ -207,6 +208,7 @@ def user_create(
     user = User(username=username, email=email, is_superuser=is_superuser)
     user.set_password(password)
     _apply_role(user, role)
+    default_book_assign(user)  # a user created with no book can still order: MAIN, granted
     event_record(
         event_type=EventType.USER_CREATED,
         actor=actor,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
 from accounts.models import User
 from core.exceptions import NotFound
 from orders.models import Order
+from risk.scopes import Scope
 
 
 def orders_visible(*, user: User) -> QuerySet[Order]:
@@ -16,6 +18,22 @@ def orders_visible(*, user: User) -> QuerySet[Order]:
     qs = Order.objects.all()
     if not user.has_perm("orders.view_all_orders"):
         qs = qs.filter(user=user)
+    return qs
+
+
+def scope_orders(scope: Scope) -> QuerySet[Order]:
+    """The orders a scope covers: the firm all; desk:X those whose book's desk is X; book:X, trader:U and
+    symbol:S those of that book, user and symbol."""
+    qs = Order.objects.all()
+    match scope.kind:
+        case "desk":
+            return qs.filter(book__desk__code=scope.key)
+        case "book":
+            return qs.filter(book__code=scope.key)
+        case "trader":
+            return qs.filter(user__username=scope.key)
+        case "symbol":
+            return qs.filter(symbol=scope.key)
     return qs
 
 
@@ -35,8 +53,12 @@ def orders_page(
     status: str | None = None,
     symbol: str | None = None,
     client_order_id: str | None = None,
+    scopes: Sequence[Scope] = (),
 ) -> tuple[list[Order], int]:
+    """A page of the orders a user sees, newest first; `scopes` (?book= ?desk= ?trader= ?symbol=) narrow it."""
     qs = orders_visible(user=user)
+    for scope in scopes:
+        qs = qs.filter(pk__in=scope_orders(scope).values("pk"))
     if client_order_id:
         qs = qs.filter(client_order_id=client_order_id)
     if status:

@@ -16,9 +16,12 @@ from audit.models import EventType
 from audit.services import EventSpec, events_record
 from core.exceptions import Conflict
 from orders.models import Order, OrderStatus
+from orders.selectors import scope_orders
 from risk import services as risk_services
 from risk import store
-from risk.models import RiskLimits, RiskState
+from risk.access import scope_require
+from risk.models import RiskLimits, RiskState, TradingState
+from risk.scopes import FIRM, Scope
 
 
 class OrderNotCancellable(Conflict):
@@ -70,6 +73,29 @@ def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> t
 
 
 @transaction.atomic
+def scope_state_set(*, actor: User, scope: Scope, state: str, reason: str) -> tuple[str, list[uuid.UUID]]:
+    """Set a scope's trading state (ACTIVE, REDUCING, HALTED) under the risk lock. HALTED cancels the scope's
+    open orders that have not started executing, in this transaction, each caused by the state's event (the
+    firm's: v1's KILL_SWITCH_ACTIVATED). The firm scope is the v1 kill switch too. Answers the previous state
+    and the cancelled order ids."""
+    scope_require(scope)
+    firm = store.lock()
+    # The open orders are locked before the event is written (see kill_switch_set).
+    orders = (
+        list(scope_orders(scope).select_for_update(of=("self",)).filter(status=OrderStatus.APPROVED).order_by("pk"))
+        if state == TradingState.HALTED
+        else []
+    )
+    previous, event = risk_services.trading_state_write(actor=actor, scope=scope, state=state, reason=reason)
+    cancel_reason = f"Trading halted ({scope}): {reason}".strip(": ")
+    by = "kill_switch" if scope == FIRM else "trading_state"
+    cancelled = _orders_cancel(
+        orders, state=firm, actor=actor, reason=cancel_reason, causation_id=event.event_id, by=by
+    )
+    return previous, cancelled
+
+
+@transaction.atomic
 def controls_update(
     *, actor: User | None, kill_switch_enabled: bool | None = None, reason: str = "", **changes: Any
 ) -> RiskLimits:
@@ -87,7 +113,13 @@ def controls_update(
 
 
 def _orders_cancel(
-    orders: list[Order], *, state: RiskState, actor: User | None, reason: str, causation_id: uuid.UUID
+    orders: list[Order],
+    *,
+    state: RiskState,
+    actor: User | None,
+    reason: str,
+    causation_id: uuid.UUID,
+    by: str = "kill_switch",
 ) -> list[uuid.UUID]:
     """Cancel orders that have not started executing (kill switch). Caller holds the risk lock and the orders'."""
     for order in orders:
@@ -100,7 +132,7 @@ def _orders_cancel(
             specs=[
                 EventSpec(
                     EventType.ORDER_CANCELLED,
-                    {"reason": order.rejection_reason, "by": "kill_switch"},
+                    {"reason": order.rejection_reason, "by": by},
                     order_id=order.pk,
                     symbol=order.symbol,
                     causation_id=causation_id,

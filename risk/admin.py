@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from accounts.permissions import signed_in_user
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import InvalidInput
-from risk import admin_views, services, store
+from risk import admin_scopes, admin_views, services, store
 from risk.models import LimitScope, Position, RiskLimits
 from risk.store import LIMIT_FIELDS
 
@@ -129,6 +129,32 @@ class RiskLimitsAdmin(admin.ModelAdmin):
                 "kill-switch/",
                 site.admin_view(lambda r: admin_views.kill_switch_view(r, admin_site=site)),
                 name="risk_kill_switch",
+            ),
+            path(
+                "scopes/",
+                site.admin_view(lambda r: admin_scopes.scope_limits_list_view(r, admin_site=site)),
+                name="risk_scope_limits_list",
+            ),
+            path(
+                "scopes/go/",
+                site.admin_view(lambda r: admin_scopes.scope_limits_go_view(r, admin_site=site)),
+                name="risk_scope_limits_go",
+            ),
+            # <path:> because a symbol scope may hold a slash (an FX pair such as symbol:EUR/USD).
+            path(
+                "scopes/<path:scope_text>/",
+                site.admin_view(lambda r, scope_text: admin_scopes.scope_limits_view(r, scope_text, admin_site=site)),
+                name="risk_scope_limits",
+            ),
+            path(
+                "trading-states/",
+                site.admin_view(lambda r: admin_scopes.trading_states_view(r, admin_site=site)),
+                name="risk_trading_states",
+            ),
+            path(
+                "grants/",
+                site.admin_view(lambda r: admin_scopes.grants_view(r, admin_site=site)),
+                name="risk_grants",
             ),
         ]
         return extra + super().get_urls()

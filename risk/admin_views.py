@@ -19,8 +19,10 @@ from accounts.permissions import signed_in_user
 from orders import breaker
 from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
-from risk import selectors, store
-from risk.models import ExposureSnapshot
+from risk import admin_access, selectors, store
+from risk.models import FIRM_SCOPE, ExposureSnapshot, Position, RiskLimits, ScopeState
+from risk.scopes import Scope, ScopeError
+from risk.store import utc_today
 
 logger = logging.getLogger("itirp.backoffice")
 ZERO = Decimal(0)
@@ -33,10 +35,10 @@ CARD_LABELS = {
 }
 
 
-def usage(used: Decimal, limit: Decimal) -> dict[str, Any]:
-    """One measure against its limit, as the bars and the limits form show it."""
+def usage(used: Decimal, limit: Decimal | None) -> dict[str, Any]:
+    """One measure against its limit, as the bars and the limits form show it (a limit not set: no bar)."""
     used = abs(used)
-    pct = float(used / limit * 100) if limit > 0 else 0.0
+    pct = float(used / limit * 100) if limit is not None and limit > 0 else 0.0
     level = "danger" if pct >= 90 else "warn" if pct >= 70 else "ok"
     return {"used": used, "limit": limit, "pct": round(pct, 1), "width": min(pct, 100.0), "level": level}
 
@@ -107,6 +109,91 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
     }
 
 
+def scope_usage(scope: Scope) -> dict[str, Decimal]:
+    """What counts against each measured limit of a scope now, from its own running aggregates (its
+    Position rows and ScopeState); a symbol scope's position is the firm row of that symbol."""
+    if scope.kind == "symbol":
+        rows = list(Position.objects.filter(scope=FIRM_SCOPE, symbol=scope.key))
+    else:
+        rows = list(Position.objects.filter(scope=str(scope)))
+    values = [p.market_value for p in rows if p.quantity]
+    state = ScopeState.objects.filter(scope=str(scope)).first()
+    executed = state.executed_volume if state and state.trading_day == utc_today() else ZERO
+    reserved = state.open_volume if state else sum((p.open_buy_notional + p.open_sell_notional for p in rows), ZERO)
+    pnl = sum((p.realized_pnl + p.unrealized_pnl for p in rows), ZERO)
+    return {
+        "max_position_size": max((abs(v) for v in values), default=ZERO),
+        "max_daily_volume": executed + reserved,
+        "max_net_exposure": sum(values, ZERO),
+        "max_gross_exposure": sum((abs(v) for v in values), ZERO),
+        "max_daily_loss": max(-pnl, ZERO),
+    }
+
+
+def scope_limits_for(scope: Scope) -> RiskLimits | None:
+    """A scope's own limits row, None where it sets none."""
+    return RiskLimits.objects.filter(scope=scope.limit_scope, scope_key=scope.key).first()
+
+
+def scope_dashboard_context(scope: Scope) -> dict[str, Any]:
+    """The dashboard for one desk or book: its Position rows and limits, its open orders (no firm chart)."""
+    now = timezone.now()
+    positions = Position.objects.filter(scope=str(scope)).exclude(quantity=0, realized_pnl=0).order_by("symbol")
+    used = scope_usage(scope)
+    limits = scope_limits_for(scope)
+    cards = []
+    for key, label in CARD_LABELS.items():
+        limit = getattr(limits, key) if limits else None
+        bar = usage(used[key], limit) if limit is not None else {"used": abs(used[key]), "limit": None}
+        cards.append({"key": key, "label": label, **bar})
+    open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
+    open_orders = (
+        open_orders.filter(book__code=scope.key)
+        if scope.kind == "book"
+        else open_orders.filter(book__desk__code=scope.key)
+    )
+    state = ScopeState.objects.filter(scope=str(scope)).first()
+    return {
+        "now": now,
+        "scope": str(scope),
+        "scope_state": state.trading_state if state else "ACTIVE",
+        "metrics": {"open_orders_notional": state.open_volume if state else ZERO},
+        "cards": cards,
+        "kill_switch": selectors.risk_state(),
+        "breaker": breaker_state(),
+        "positions": [
+            {
+                "symbol": p.symbol,
+                "quantity": p.quantity,
+                "average_price": p.average_price,
+                "market_value": p.market_value,
+                "unrealized_pnl": p.unrealized_pnl,
+                "realized_pnl": p.realized_pnl,
+                "mark_price": p.mark_price,
+            }
+            for p in positions
+        ],
+        "open_orders": list(open_orders.select_related("user").order_by("-created_at")[:20]),
+        "open_orders_count": open_orders.count(),
+        "chart": None,
+    }
+
+
+def dashboard_scope(request: HttpRequest) -> Scope | None:
+    """The ?book= or ?desk= filter as a scope the user may see (403 otherwise); None for the firm."""
+    user = signed_in_user(request)
+    book, desk = request.GET.get("book", "").strip(), request.GET.get("desk", "").strip()
+    if not (book or desk):
+        return None
+    try:
+        scope = Scope.parse(f"book:{book}" if book else f"desk:{desk}")
+    except ScopeError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    if not admin_access.scope_visible(user, scope):
+        raise PermissionDenied
+    return scope
+
+
 def dashboard_context() -> dict[str, Any]:
     now = timezone.now()
     metrics = selectors.risk_metrics()
@@ -129,7 +216,14 @@ def dashboard_context() -> dict[str, Any]:
 def dashboard_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
     if not request.user.has_perm("risk.view_risk_metrics"):
         raise PermissionDenied
-    context = dashboard_context()
+    scope = dashboard_scope(request)
+    context = dashboard_context() if scope is None else scope_dashboard_context(scope)
+    user = signed_in_user(request)
+    context["filter"] = {
+        "desks": [d.code for d in admin_access.desks_visible(user)],
+        "books": [b.code for b in admin_access.books_visible(user)],
+        "query": request.GET.urlencode(),
+    }
     if getattr(request, "htmx", False):
         # htmx polls this same URL every few seconds and swaps only the panel: no full reload.
         return TemplateResponse(request, "admin/risk/_dashboard_panel.html", context)

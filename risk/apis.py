@@ -14,26 +14,46 @@ from rest_framework.views import APIView
 from core.permissions import has_perms
 from core.schema import ERRORS
 from orders import services as order_services  # halting trading cancels orders: the orders domain's action
-from risk import selectors, serializers
+from risk import access, selectors, serializers
+from risk import services as risk_services
+from risk.scopes import FIRM, Scope
 
 TRUE_VALUES = {"true", "True", "1"}
 FALSE_VALUES = {"false", "False", "0"}
 
 
+SCOPE_FILTERS = [
+    OpenApiParameter(kind, OpenApiTypes.STR, description=f"one {kind}'s figures (at most one of the four filters)")
+    for kind in access.FILTERS
+]
+
+
+def _figures_scope(request: Any) -> Scope:
+    """The scope of ?book= ?desk= ?trader= ?symbol= (at most one; the firm without): 400 if unknown or
+    malformed, 403 if the caller may not view it."""
+    scopes = access.filter_scopes(request.query_params)
+    if len(scopes) > 1:
+        raise ValidationError({"scope": "Use at most one of book, desk, trader and symbol."})
+    scope = scopes[0] if scopes else FIRM
+    if not access.can_view_figures(request.user, scope):
+        raise PermissionDenied(f"You may not view {scope}.")
+    return scope
+
+
 class MetricsApi(APIView):
     permission_classes = [has_perms("risk.view_risk_metrics")]
 
-    @extend_schema(responses={200: serializers.MetricsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(parameters=SCOPE_FILTERS, responses={200: serializers.MetricsOut, **ERRORS()}, tags=["risk"])
     def get(self, request: Any) -> Response:
-        return Response(serializers.MetricsOut(selectors.risk_metrics()).data)
+        return Response(serializers.MetricsOut(selectors.risk_metrics(_figures_scope(request))).data)
 
 
 class PositionsApi(APIView):
     permission_classes = [has_perms("risk.view_risk_metrics")]
 
-    @extend_schema(responses={200: serializers.PositionsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(parameters=SCOPE_FILTERS, responses={200: serializers.PositionsOut, **ERRORS()}, tags=["risk"])
     def get(self, request: Any) -> Response:
-        positions = selectors.positions_list()
+        positions = selectors.positions_list(_figures_scope(request))
         return Response(serializers.PositionsOut({"positions": positions, "total_positions": len(positions)}).data)
 
 
@@ -100,3 +120,75 @@ class KillSwitchApi(APIView):
                 }
             ).data
         )
+
+
+def _scope(request: Any, raw: str, *, manage: bool) -> Scope:
+    """The scope of a path or body: 400 if malformed or naming nothing, 403 (recorded) if the caller may not
+    manage it (or, reading, view it)."""
+    scope = access.scope_parse(raw)
+    allowed = access.can_manage_scope if manage else access.can_view_scope
+    if not allowed(request.user, scope):
+        raise PermissionDenied(f"You do not manage {scope}.")
+    return scope
+
+
+class ScopeLimitsApi(APIView):
+    """One scope's limits: null where the scope sets none (its parent scopes still apply), and its usage."""
+
+    @extend_schema(responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"])
+    def get(self, request: Any, scope: str) -> Response:
+        return Response(serializers.ScopeLimitsOut(selectors.scope_limits(_scope(request, scope, manage=False))).data)
+
+    @extend_schema(
+        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+    )
+    def put(self, request: Any, scope: str) -> Response:
+        return self._update(request, scope)
+
+    @extend_schema(
+        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+    )
+    def patch(self, request: Any, scope: str) -> Response:
+        return self._update(request, scope)
+
+    def _update(self, request: Any, raw: str) -> Response:
+        scope = _scope(request, raw, manage=True)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"body": "A JSON object of limits and a reason is required."})
+        changes = dict(request.data)
+        reason = changes.pop("reason", None)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError({"reason": "A reason is required."})
+        if not changes:
+            raise ValidationError({"body": "Give at least one limit to set or clear."})
+        limits = risk_services.scope_limits_update(actor=request.user, scope=scope, changes=changes, reason=reason)
+        return Response(serializers.ScopeLimitsOut(selectors.scope_limits(scope, limits)).data)
+
+
+class ScopeLimitsListApi(APIView):
+    permission_classes = [has_perms("risk.manage_limits")]
+
+    @extend_schema(responses={200: serializers.ScopesLimitsOut, **ERRORS()}, tags=["risk"])
+    def get(self, request: Any) -> Response:
+        scopes = [s for s in selectors.limited_scopes() if access.can_view_scope(request.user, s)]
+        return Response(serializers.ScopesLimitsOut({"scopes": [selectors.scope_limits(s) for s in scopes]}).data)
+
+
+class TradingStateApi(APIView):
+    @extend_schema(responses={200: serializers.TradingStatesOut, **ERRORS()}, tags=["risk"])
+    def get(self, request: Any) -> Response:
+        return Response(serializers.TradingStatesOut({"states": selectors.trading_states()}).data)
+
+    @extend_schema(
+        request=serializers.TradingStateIn, responses={200: serializers.TradingStateSetOut, **ERRORS()}, tags=["risk"]
+    )
+    def post(self, request: Any) -> Response:
+        data = serializers.TradingStateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        scope = _scope(request, data.validated_data["scope"], manage=True)
+        state, reason = data.validated_data["state"], data.validated_data["reason"]
+        previous, cancelled = order_services.scope_state_set(
+            actor=request.user, scope=scope, state=state, reason=reason
+        )
+        answer = {"scope": str(scope), "state": state, "previous": previous, "reason": reason}
+        return Response(serializers.TradingStateSetOut({**answer, "cancelled_orders": len(cancelled)}).data)

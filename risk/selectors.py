@@ -5,12 +5,34 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from risk.models import FIRM_SCOPE, FIRM_STATE_ID, Position, RiskLimits, RiskState
+from risk.models import (
+    FIRM_SCOPE,
+    FIRM_STATE_ID,
+    LimitScope,
+    Position,
+    RiskLimits,
+    RiskState,
+    ScopeState,
+    TradingState,
+)
+from risk.scopes import FIRM, Scope
 from risk.store import LIMIT_FIELDS, firm_limits, utc_today
 
 ZERO = Decimal(0)
+# The limits of a scope's answer, in API.md's order (risk.services.SCOPE_LIMIT_FIELDS validates them).
+SCOPE_LIMIT_NAMES = (
+    "max_order_quantity",
+    "max_order_value",
+    "max_position_size",
+    "max_daily_volume",
+    "max_net_exposure",
+    "max_gross_exposure",
+    "max_daily_loss",
+    "price_collar_pct",
+)
 
 
 def risk_state() -> RiskState:
@@ -18,11 +40,20 @@ def risk_state() -> RiskState:
     return state or RiskState(pk=FIRM_STATE_ID)
 
 
-def risk_metrics() -> dict[str, Any]:
-    """Exposure of the filled positions at their marks; daily volume of the UTC day; open orders apart."""
+def scope_positions(scope: Scope = FIRM) -> QuerySet[Position]:
+    """A scope's position rows: the firm's (v1's), a desk's, book's or trader's; a symbol scope's is the firm's
+    row of that symbol."""
+    if scope.kind == "symbol":
+        return Position.objects.filter(scope=FIRM_SCOPE, symbol=scope.key)
+    return Position.objects.filter(scope=str(scope))
+
+
+def risk_metrics(scope: Scope = FIRM) -> dict[str, Any]:
+    """Exposure of the filled positions at their marks; daily volume of the UTC day; open orders apart. The
+    firm's (v1) or one scope's; the kill switch is the firm's."""
     state = risk_state()
-    values = [p.market_value for p in Position.objects.filter(scope=FIRM_SCOPE).exclude(quantity=0)]
-    executed = state.executed_volume if state.trading_day == utc_today() else ZERO
+    values = [p.market_value for p in scope_positions(scope).exclude(quantity=0)]
+    executed, open_volume = _scope_volumes(scope)
     return {
         "net_exposure": sum(values, ZERO),
         "gross_exposure": sum((abs(v) for v in values), ZERO),
@@ -30,12 +61,12 @@ def risk_metrics() -> dict[str, Any]:
         "total_positions": len(values),
         "largest_position": max((abs(v) for v in values), default=ZERO),
         "kill_switch_active": state.kill_switch_enabled,
-        "open_orders_notional": state.open_volume,
+        "open_orders_notional": open_volume,
         "timestamp": timezone.now(),
     }
 
 
-def positions_list() -> list[dict[str, Any]]:
+def positions_list(scope: Scope = FIRM) -> list[dict[str, Any]]:
     return [
         {
             "symbol": p.symbol,
@@ -46,7 +77,7 @@ def positions_list() -> list[dict[str, Any]]:
             "realized_pnl": p.realized_pnl,
             "mark_price": p.mark_price,
         }
-        for p in Position.objects.filter(scope=FIRM_SCOPE).exclude(quantity=0, realized_pnl=0).order_by("symbol")
+        for p in scope_positions(scope).exclude(quantity=0, realized_pnl=0).order_by("symbol")
     ]
 
 
@@ -56,3 +87,83 @@ def limits_view(limits: RiskLimits | None = None) -> dict[str, Any]:
     data["kill_switch_enabled"] = risk_state().kill_switch_enabled
     data["updated_at"] = limits.updated_at
     return data
+
+
+def trading_states() -> list[dict[str, Any]]:
+    """Every scope not ACTIVE (the firm first), with who set it, when and why."""
+    states: list[dict[str, Any]] = []
+    firm = risk_state()
+    if firm.trading_state != TradingState.ACTIVE:
+        states.append(
+            {
+                "scope": FIRM_SCOPE,
+                "state": firm.trading_state,
+                "reason": firm.kill_switch_reason,
+                "changed_by": getattr(firm.kill_switch_changed_by, "username", None),
+                "changed_at": firm.kill_switch_changed_at,
+            }
+        )
+    for row in ScopeState.objects.exclude(trading_state=TradingState.ACTIVE).select_related("changed_by"):
+        states.append(
+            {
+                "scope": row.scope,
+                "state": row.trading_state,
+                "reason": row.reason,
+                "changed_by": getattr(row.changed_by, "username", None),
+                "changed_at": row.changed_at,
+            }
+        )
+    return states
+
+
+def _scope_volumes(scope: Scope) -> tuple[Decimal, Decimal]:
+    """A scope's executed volume of the UTC day and its open orders' notional."""
+    if scope == FIRM:
+        state: RiskState | ScopeState | None = risk_state()
+    else:
+        state = ScopeState.objects.filter(scope=str(scope)).first()
+    if state is None:
+        return ZERO, ZERO
+    executed = state.executed_volume if state.trading_day == utc_today() else ZERO
+    return executed, state.open_volume
+
+
+def scope_usage(scope: Scope) -> dict[str, Decimal]:
+    """What a scope uses of its limits, measure by measure: its positions (a symbol scope's are the firm's row of
+    that symbol), their exposures at their marks, and its day's and open volumes."""
+    rows = list(scope_positions(scope))
+    values = [p.market_value for p in rows]
+    executed, open_volume = _scope_volumes(scope)
+    return {
+        "max_position_size": max((abs(p.quantity) for p in rows), default=ZERO),
+        "max_daily_volume": executed + open_volume,
+        "max_net_exposure": abs(sum(values, ZERO)),
+        "max_gross_exposure": sum((abs(v) for v in values), ZERO),
+        "max_daily_loss": max(-sum((p.realized_pnl + p.unrealized_pnl for p in rows), ZERO), ZERO),
+    }
+
+
+def scope_limits(scope: Scope, limits: RiskLimits | None = None) -> dict[str, Any]:
+    """A scope's limits as API.md shapes them: every limit, null where the scope sets none (its parents still
+    apply), and its usage."""
+    if limits is None:
+        if scope == FIRM:
+            limits = firm_limits()
+        else:
+            limits = RiskLimits.objects.filter(scope=scope.limit_scope, scope_key=scope.key).first()
+    data: dict[str, Any] = {"scope": str(scope)}
+    data.update({name: getattr(limits, name) if limits is not None else None for name in SCOPE_LIMIT_NAMES})
+    data["usage"] = scope_usage(scope)
+    return data
+
+
+def limited_scopes() -> list[Scope]:
+    """Every scope with limits set (the firm first)."""
+    scopes = [FIRM]
+    for kind, key in (
+        RiskLimits.objects.exclude(scope=LimitScope.FIRM)
+        .order_by("scope", "scope_key")
+        .values_list("scope", "scope_key")
+    ):
+        scopes.append(Scope(kind.lower(), key))
+    return scopes

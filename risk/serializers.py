@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from risk.models import MONEY
+from risk.models import MONEY, TradingState
 
 
 def _limit(**kwargs: Any) -> serializers.DecimalField:
@@ -79,3 +79,64 @@ class PositionOut(serializers.Serializer):
 class PositionsOut(serializers.Serializer):
     positions = PositionOut(many=True)
     total_positions = serializers.IntegerField()
+
+
+def _scope_limit(places: int = 2, **kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=30, decimal_places=places, allow_null=True, **kwargs)
+
+
+class ScopeLimitsIn(serializers.Serializer):
+    """Documents PUT/PATCH /risk/limits/{scope}: the limits to set, null clears one (risk.services validates)."""
+
+    max_order_quantity = _scope_limit(8, required=False)
+    max_order_value = _scope_limit(required=False)
+    max_position_size = _scope_limit(required=False)
+    max_daily_volume = _scope_limit(required=False)
+    max_net_exposure = _scope_limit(required=False)
+    max_gross_exposure = _scope_limit(required=False)
+    max_daily_loss = _scope_limit(required=False)
+    price_collar_pct = _scope_limit(4, required=False)
+    reason = serializers.CharField(max_length=500)
+
+
+class ScopeLimitsOut(serializers.Serializer):
+    scope = serializers.CharField()
+    max_order_quantity = _scope_limit(8)
+    max_order_value = _scope_limit()
+    max_position_size = _scope_limit()
+    max_daily_volume = _scope_limit()
+    max_net_exposure = _scope_limit()
+    max_gross_exposure = _scope_limit()
+    max_daily_loss = _scope_limit()
+    price_collar_pct = _scope_limit(4)
+    usage = serializers.DictField(child=serializers.DecimalField(**MONEY), help_text="{measure: value}")
+
+
+class ScopesLimitsOut(serializers.Serializer):
+    scopes = ScopeLimitsOut(many=True)
+
+
+class TradingStateOut(serializers.Serializer):
+    scope = serializers.CharField()
+    state = serializers.ChoiceField(choices=TradingState.choices)
+    reason = serializers.CharField()
+    changed_by = serializers.CharField(allow_null=True)
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class TradingStatesOut(serializers.Serializer):
+    states = TradingStateOut(many=True)
+
+
+class TradingStateIn(serializers.Serializer):
+    scope = serializers.CharField(max_length=200)
+    state = serializers.ChoiceField(choices=TradingState.choices)
+    reason = serializers.CharField(max_length=1000)
+
+
+class TradingStateSetOut(serializers.Serializer):
+    scope = serializers.CharField()
+    state = serializers.ChoiceField(choices=TradingState.choices)
+    previous = serializers.ChoiceField(choices=TradingState.choices)
+    reason = serializers.CharField()
+    cancelled_orders = serializers.IntegerField()

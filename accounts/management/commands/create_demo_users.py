@@ -10,17 +10,23 @@ from django.db import transaction
 
 from accounts import services
 from accounts.models import Role, User
+from books.services import default_book_assign, grant_add
 
 DEMO_USERS = [
     ("trader1", "trader123", Role.TRADER, False),
     ("risk1", "risk123", Role.RISK_MANAGER, False),
     ("compliance1", "compliance123", Role.COMPLIANCE, False),
     ("admin", "admin123", Role.ADMIN, True),
+    ("trader2", "trader234", Role.TRADER, False),
+    ("risk2", "risk234", Role.RISK_MANAGER, False),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create the demo users trader1, risk1, compliance1 and admin with their well-known passwords."
+    help = (
+        "Create the demo users trader1, trader2, risk1, risk2, compliance1 and admin with their well-known "
+        "passwords, every one granted book MAIN (risk managers: desk EQ to manage)."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--force", action="store_true", help="create them even with DEBUG off")
@@ -45,3 +51,8 @@ class Command(BaseCommand):
                         user.set_password(password)
                         user.save(update_fields=["password"])
                     self.stdout.write(f"exists  {username} ({role})")
+                # every demo user trades MAIN (and views EQ); the risk managers manage EQ
+                user = User.objects.get(username=username)
+                book = default_book_assign(user)
+                if role == Role.RISK_MANAGER and not user.has_perm("books.manage_desk", book.desk):
+                    grant_add(actor=None, obj=book.desk, user=user, permission="manage")
