@@ -280,9 +280,9 @@ def check_scoped(
     halted = [view for view in views if view.halted]
     if halted:
         firm = any(view.scope == "firm" for view in halted)
-        breaches = tuple(Breach(Violation.TRADING_HALTED, view.scope, HALTED) for view in halted)
+        stops = tuple(Breach(Violation.TRADING_HALTED, view.scope, HALTED) for view in halted)
         return Decision(
-            approved=False, kill_switch=firm, violations=() if firm else (Violation.TRADING_HALTED,), breaches=breaches
+            approved=False, kill_switch=firm, violations=() if firm else (Violation.TRADING_HALTED,), breaches=stops
         )
     breaches: list[Breach] = []
     reducing = [view.scope for view in views if view.state == REDUCING]

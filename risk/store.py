@@ -232,7 +232,8 @@ def _snapshot(
                 state=state.trading_state,
             )
             continue
-        row = states.get(text)
+        volumes = states.get(text)
+        held: tuple[checks.SymbolBook, ...]
         if scope.kind == "symbol":
             held = (firm_rows[scope.key],) if scope.key in firm_rows else ()
         else:  # valued at the firm's marks, the same price for every scope
@@ -243,12 +244,12 @@ def _snapshot(
         views[text] = checks.RiskSnapshot(
             limits=scope_limits,
             kill_switch_active=False,
-            trading_day=_date(row[2]) if row and row[2] else today,
-            executed_volume=_decimal(row[3]) if row else ZERO,
-            open_volume=_decimal(row[4]) if row else ZERO,
+            trading_day=_date(volumes[2]) if volumes and volumes[2] else today,
+            executed_volume=_decimal(volumes[3]) if volumes else ZERO,
+            open_volume=_decimal(volumes[4]) if volumes else ZERO,
             books=held,
             scope=text,
-            state=row[1] if row else checks.ACTIVE,
+            state=volumes[1] if volumes else checks.ACTIVE,
         )
     return checks.ScopedSnapshot(views)
 
