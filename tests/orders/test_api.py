@@ -163,7 +163,7 @@ def test_post_order_when_submitted_then_bounded_number_of_queries(
     with django_assert_max_num_queries(16):
         response = post(client, symbol="NEWSYM", client_order_id="measured")
     assert response.status_code == 200
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         response = post(client, symbol="S3")
     assert response.status_code == 200
 
