@@ -227,7 +227,11 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
             grants_query = _grants(submissions)
-            locked = store.lock_and_read(scopes=scopes, also=[q for q in (grants_query, keys_query) if q])
+            locked = store.lock_and_read(
+                scopes=scopes,
+                symbols=sorted({s.request.symbol for s in submissions}),
+                also=[q for q in (grants_query, keys_query) if q],
+            )
             now = timezone.now()  # under the lock: creation times follow the order of decisions
             today = store.utc_today(now)
             tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()

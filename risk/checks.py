@@ -107,6 +107,29 @@ class SymbolBook:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """A scope's worst values summed over all its symbols: long (every open buy filled), short (every open
+    sell filled), and gross (each symbol's larger of the two, in absolute value). Exposure = these totals
+    less the decided symbol's own part, plus that symbol projected at the order's price."""
+
+    long: Decimal = ZERO
+    short: Decimal = ZERO
+    gross: Decimal = ZERO
+
+    @staticmethod
+    def part(book: SymbolBook | None) -> tuple[Decimal, Decimal, Decimal]:
+        if book is None:
+            return ZERO, ZERO, ZERO
+        long, short = book.worst_values()
+        return long, short, max(abs(long), abs(short))
+
+    def swap(self, old: SymbolBook | None, new: SymbolBook) -> Totals:
+        """The totals once the symbol's row `old` became `new`."""
+        (ol, os_, og), (nl, ns, ng) = self.part(old), self.part(new)
+        return Totals(self.long - ol + nl, self.short - os_ + ns, self.gross - og + ng)
+
+
+@dataclass(frozen=True)
 class RiskSnapshot:
     """One scope's risk state read under the risk lock (the firm's, in the seed)."""
 
@@ -118,6 +141,9 @@ class RiskSnapshot:
     books: tuple[SymbolBook, ...] = ()
     scope: str = "firm"
     state: str = ACTIVE
+    # Totals over every symbol of the scope, kept so that `books` may hold only the symbols being decided:
+    # None = `books` holds them all and the totals are summed from it.
+    totals: Totals | None = None
 
     @property
     def halted(self) -> bool:
@@ -147,7 +173,8 @@ class RiskSnapshot:
                 open_sell_notional=book.open_sell_notional + notional,
             )
         books = tuple(grown if b is found else b for b in self.books) if found else (*self.books, grown)
-        return replace(self, books=books, open_volume=self.open_volume + notional)
+        totals = self.totals.swap(found, grown) if self.totals is not None else None
+        return replace(self, books=books, open_volume=self.open_volume + notional, totals=totals)
 
 
 @dataclass(frozen=True)
@@ -198,16 +225,31 @@ def _exposure(values: list[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
     return net, gross
 
 
+def _exposure_with(others: Totals, values: tuple[Decimal, Decimal]) -> tuple[Decimal, Decimal]:
+    """(worst net, gross) of the other symbols' totals plus one symbol's (long, short) values."""
+    long, short = values
+    return max(abs(others.long + long), abs(others.short + short)), others.gross + max(abs(long), abs(short))
+
+
 def measure(intent: OrderIntent, snapshot: RiskSnapshot, today: dt.date) -> tuple[Measures, Measures]:
     """(current, projected) measures for the order: projected includes the order, current does not."""
-    book = next((b for b in snapshot.books if b.symbol == intent.symbol), SymbolBook(symbol=intent.symbol))
-    others = [b.worst_values() for b in snapshot.books if b.symbol != intent.symbol]
+    found = next((b for b in snapshot.books if b.symbol == intent.symbol), None)
+    book = found or SymbolBook(symbol=intent.symbol)
     buy = intent.quantity if intent.side == Side.BUY else ZERO
     sell = intent.quantity if intent.side == Side.SELL else ZERO
     before = book.projected_values(intent.price)
     after = book.projected_values(intent.price, buy=buy, sell=sell)
-    net_before, gross_before = _exposure([*others, before])
-    net_after, gross_after = _exposure([*others, after])
+    if snapshot.totals is not None:
+        own_long, own_short, own_gross = Totals.part(found)
+        others = Totals(
+            snapshot.totals.long - own_long, snapshot.totals.short - own_short, snapshot.totals.gross - own_gross
+        )
+        net_before, gross_before = _exposure_with(others, before)
+        net_after, gross_after = _exposure_with(others, after)
+    else:
+        rest = [b.worst_values() for b in snapshot.books if b.symbol != intent.symbol]
+        net_before, gross_before = _exposure([*rest, before])
+        net_after, gross_after = _exposure([*rest, after])
     volume = snapshot.daily_volume(today)
     current = Measures(max(abs(before[0]), abs(before[1])), volume, net_before, gross_before)
     projected = Measures(max(abs(after[0]), abs(after[1])), volume + intent.notional, net_after, gross_after)

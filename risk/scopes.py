@@ -7,6 +7,7 @@ symbol. Pure: no Django, so the checks can use it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
+        return _parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Scope:
         text = (text or "").strip()
         if text == "firm":
             return FIRM
@@ -57,6 +62,12 @@ class Scope:
 
 
 FIRM = Scope("firm")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Scope:
+    """Scope.parse, remembered: the order path parses the same few scope strings in every batch."""
+    return Scope._parse(text)
 
 
 def desk(code: str) -> str:

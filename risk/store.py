@@ -135,10 +135,17 @@ def _limit_keys(scopes: Sequence[str]) -> tuple[list[str], list[str]]:
     return kinds, keys
 
 
-def lock_and_read(*, scopes: Sequence[str] = (), also: Sequence[Statement] = ()) -> Locked:
+def lock_and_read(
+    *, scopes: Sequence[str] = (), symbols: Sequence[str] | None = None, also: Sequence[Statement] = ()
+) -> Locked:
     """Take the risk lock, then read the limits, states, volumes and positions of the firm and `scopes`, and
     the caller's `also` statements, each read after the lock is held. PostgreSQL: one round trip, whatever
-    the number of scopes. Caller must be in a transaction."""
+    the number of scopes, books or symbols held.
+
+    With `symbols` (the symbols being decided) on PostgreSQL, only those symbols' rows are read, and each
+    scope's exposure over all its other symbols comes summed by the database (checks.Totals, valued at the
+    firm's marks); otherwise every row of every scope is read and summed here (SQLite, and callers that
+    want the rows). Caller must be in a transaction."""
     wanted = list(dict.fromkeys([FIRM_SCOPE, *scopes]))
     others = [s for s in wanted if s != FIRM_SCOPE]
     holders = [s for s in wanted if not s.startswith("symbol:")]
@@ -163,13 +170,30 @@ def lock_and_read(*, scopes: Sequence[str] = (), also: Sequence[Statement] = ())
             f"WHERE {qn('scope')} IN ({', '.join(['%s'] * len(others or ['']))})",
             others or [""],
         ),
-        Statement(
-            f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
-            f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} IN ({', '.join(['%s'] * len(holders))})",
-            holders,
-        ),
     ]
+    in_holders = f"IN ({', '.join(['%s'] * len(holders))})"
+    summed = symbols is not None and connection.vendor == "postgresql"
+    if summed:
+        assert symbols is not None
+        statements.append(
+            Statement(
+                f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
+                f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} {in_holders} "
+                f"AND {qn('symbol')} IN ({', '.join(['%s'] * len(symbols))})",
+                [*holders, *symbols],
+            )
+        )
+        statements.append(Statement(_TOTALS_SQL.format(table=qn(Position._meta.db_table), scopes=in_holders), holders))
+    else:
+        statements.append(
+            Statement(
+                f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
+                f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} {in_holders}",
+                holders,
+            )
+        )
     state_rows, limit_rows, scope_rows, position_rows, *rows = run([*statements, *also])
+    totals_rows = rows.pop(0) if summed else None
     if not state_rows:  # a new database: the rows are created, under the lock, the ORM's way
         lock()
         firm_limits()
@@ -186,8 +210,25 @@ def lock_and_read(*, scopes: Sequence[str] = (), also: Sequence[Statement] = ())
     if not any(kind == LimitScope.FIRM for kind, *_ in limit_rows or ()):
         firm_limits()
         return lock_and_read(scopes=scopes, also=also)
-    snapshot = _snapshot(state, wanted, limit_rows or [], scope_rows or [], position_rows or [])
+    totals = {scope: checks.Totals(*values) for scope, *values in totals_rows or ()} if summed else None
+    snapshot = _snapshot(state, wanted, limit_rows or [], scope_rows or [], position_rows or [], totals)
     return Locked(state, snapshot, [r or [] for r in rows])
+
+
+# Each scope's worst long, worst short and gross values over all its symbols, at the firm's marks
+# (checks.SymbolBook.worst_values, checks.Totals): computed where the rows are, in one pass.
+_TOTALS_SQL = """
+SELECT p."scope", COALESCE(SUM(v.long), 0), COALESCE(SUM(v.short), 0),
+       COALESCE(SUM(GREATEST(ABS(v.long), ABS(v.short))), 0)
+FROM {table} p
+LEFT JOIN {table} f ON f."scope" = 'firm' AND f."symbol" = p."symbol"
+CROSS JOIN LATERAL (
+    SELECT p."quantity" * COALESCE(f."mark_price", 0) + p."open_buy_notional" AS long,
+           p."quantity" * COALESCE(f."mark_price", 0) - p."open_sell_notional" AS short
+) v
+WHERE p."scope" {scopes}
+GROUP BY p."scope"
+"""
 
 
 def _decimal(value: Any) -> Any:
@@ -200,7 +241,12 @@ def _date(value: Any) -> dt.date:
 
 
 def _snapshot(
-    state: RiskState, scopes: Sequence[str], limit_rows: Any, scope_rows: Any, position_rows: Any
+    state: RiskState,
+    scopes: Sequence[str],
+    limit_rows: Any,
+    scope_rows: Any,
+    position_rows: Any,
+    totals: dict[str, checks.Totals] | None = None,
 ) -> checks.ScopedSnapshot:
     limits = {f"{kind}:{key}": row for kind, key, *row in limit_rows}
     states = {row[0]: row for row in scope_rows}
@@ -230,17 +276,23 @@ def _snapshot(
                 books=tuple(books.get(text, ())),
                 scope=text,
                 state=state.trading_state,
+                totals=totals.get(text, checks.Totals()) if totals is not None else None,
             )
             continue
         volumes = states.get(text)
         held: tuple[checks.SymbolBook, ...]
+        scope_totals: checks.Totals | None = None
         if scope.kind == "symbol":
             held = (firm_rows[scope.key],) if scope.key in firm_rows else ()
+            if totals is not None:
+                scope_totals = checks.Totals(*checks.Totals.part(held[0] if held else None))
         else:  # valued at the firm's marks, the same price for every scope
             held = tuple(
                 b if b.mark_price == marks.get(b.symbol) else replace(b, mark_price=marks.get(b.symbol))
                 for b in books.get(text, ())
             )
+            if totals is not None:
+                scope_totals = totals.get(text, checks.Totals())
         views[text] = checks.RiskSnapshot(
             limits=scope_limits,
             kill_switch_active=False,
@@ -250,6 +302,7 @@ def _snapshot(
             books=held,
             scope=text,
             state=volumes[1] if volumes else checks.ACTIVE,
+            totals=scope_totals,
         )
     return checks.ScopedSnapshot(views)
 
