@@ -186,6 +186,8 @@ class TradingStateApi(APIView):
         data = serializers.TradingStateIn(data=request.data)
         data.is_valid(raise_exception=True)
         scope = _scope(request, data.validated_data["scope"], manage=True)
+        if scope == FIRM and not request.user.has_perm("risk.toggle_kill_switch"):
+            raise PermissionDenied("Your role may not halt or release the firm (the kill switch).")
         state, reason = data.validated_data["state"], data.validated_data["reason"]
         previous, cancelled = order_services.scope_state_set(
             actor=request.user, scope=scope, state=state, reason=reason
