@@ -135,18 +135,28 @@ def _scope(request: Any, raw: str, *, manage: bool) -> Scope:
 class ScopeLimitsApi(APIView):
     """One scope's limits: null where the scope sets none (its parent scopes still apply), and its usage."""
 
-    @extend_schema(responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(
+        operation_id="risk_scope_limits_retrieve",
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
+    )
     def get(self, request: Any, scope: str) -> Response:
         return Response(serializers.ScopeLimitsOut(selectors.scope_limits(_scope(request, scope, manage=False))).data)
 
     @extend_schema(
-        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+        operation_id="risk_scope_limits_update",
+        request=serializers.ScopeLimitsIn,
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
     )
     def put(self, request: Any, scope: str) -> Response:
         return self._update(request, scope)
 
     @extend_schema(
-        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+        operation_id="risk_scope_limits_partial_update",
+        request=serializers.ScopeLimitsIn,
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
     )
     def patch(self, request: Any, scope: str) -> Response:
         return self._update(request, scope)
