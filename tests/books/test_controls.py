@@ -318,3 +318,15 @@ def test_firm_halt_over_trading_state_when_role_lacks_kill_switch_then_403(make_
     )
     assert response.status_code == 403
     assert RiskState.objects.filter(kill_switch_enabled=True).count() == 0
+
+
+def test_trader_filter_when_self_then_allowed_and_when_other_then_403(
+    trader: Any, trader2: Any, client_for: Any
+) -> None:
+    client = client_for(trader)
+    assert client.get("/api/v1/risk/positions?trader=trader1").status_code == 200
+    assert client.get("/api/v1/orders?trader=trader1").status_code == 200
+    assert client.get("/api/v1/risk/metrics?trader=trader2").status_code == 403
+    assert client.get("/api/v1/orders?trader=trader2").status_code == 403
+    assert client.get("/api/v1/risk/positions?book=MAIN&symbol=AAPL").status_code == 400  # one filter at a time
+    assert Event.objects.filter(event_type=EventType.PERMISSION_DENIED).count() == 2
