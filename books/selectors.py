@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from books.models import Book, Desk
@@ -19,13 +19,20 @@ def sees_all(user: Any) -> bool:
 
 
 def books_viewable(user: Any) -> QuerySet[Book]:
-    """The books a user may view: granted view_book or trade_book on them (or every book, see sees_all)."""
+    """The books a user may view: granted view_book or trade_book on them, or the books of a desk they manage
+    (or every book, see sees_all). Viewing a desk alone (every user views their default book's) shows only the
+    desk: a trader sees the books they are granted."""
     if sees_all(user):
         return Book.objects.select_related("desk").all()
     granted = get_objects_for_user(
         user, ["books.view_book", "books.trade_book"], klass=Book, any_perm=True, with_superuser=False
     )
-    return granted.select_related("desk").order_by("code")
+    managed = get_objects_for_user(user, "books.manage_desk", klass=Desk, with_superuser=False)
+    return (
+        Book.objects.filter(Q(pk__in=granted.values("pk")) | Q(desk__in=managed.values("pk")))
+        .select_related("desk")
+        .order_by("code")
+    )
 
 
 def books_tradable(user: Any) -> QuerySet[Book]:

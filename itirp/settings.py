@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # one name for a scope's trading state wherever it appears (state, previous)
+    "ENUM_NAME_OVERRIDES": {"TradingStateEnum": "risk.models.TradingState"},
 }
 
 # YOUR STUFF: platform behaviour (not risk limits: those are data) -----------------------------------

@@ -135,18 +135,28 @@ def _scope(request: Any, raw: str, *, manage: bool) -> Scope:
 class ScopeLimitsApi(APIView):
     """One scope's limits: null where the scope sets none (its parent scopes still apply), and its usage."""
 
-    @extend_schema(responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(
+        operation_id="risk_scope_limits_retrieve",
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
+    )
     def get(self, request: Any, scope: str) -> Response:
         return Response(serializers.ScopeLimitsOut(selectors.scope_limits(_scope(request, scope, manage=False))).data)
 
     @extend_schema(
-        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+        operation_id="risk_scope_limits_update",
+        request=serializers.ScopeLimitsIn,
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
     )
     def put(self, request: Any, scope: str) -> Response:
         return self._update(request, scope)
 
     @extend_schema(
-        request=serializers.ScopeLimitsIn, responses={200: serializers.ScopeLimitsOut, **ERRORS()}, tags=["risk"]
+        operation_id="risk_scope_limits_partial_update",
+        request=serializers.ScopeLimitsIn,
+        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        tags=["risk"],
     )
     def patch(self, request: Any, scope: str) -> Response:
         return self._update(request, scope)
@@ -186,6 +196,8 @@ class TradingStateApi(APIView):
         data = serializers.TradingStateIn(data=request.data)
         data.is_valid(raise_exception=True)
         scope = _scope(request, data.validated_data["scope"], manage=True)
+        if scope == FIRM and not request.user.has_perm("risk.toggle_kill_switch"):
+            raise PermissionDenied("Your role may not halt or release the firm (the kill switch).")
         state, reason = data.validated_data["state"], data.validated_data["reason"]
         previous, cancelled = order_services.scope_state_set(
             actor=request.user, scope=scope, state=state, reason=reason

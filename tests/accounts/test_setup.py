@@ -23,6 +23,8 @@ DEMO = {
     "risk1": ("risk123", "RISK_MANAGER", False),
     "compliance1": ("compliance123", "COMPLIANCE", False),
     "admin": ("admin123", "ADMIN", True),
+    "trader2": ("trader234", "TRADER", False),
+    "risk2": ("risk234", "RISK_MANAGER", False),
 }
 
 
@@ -241,7 +243,7 @@ def _run(*args: str) -> str:
 
 
 @pytest.mark.django_db
-def test_create_demo_users_creates_the_four_users(settings: Any) -> None:
+def test_create_demo_users_creates_the_demo_users(settings: Any) -> None:
     settings.DEBUG = True
 
     output = _run()
@@ -254,7 +256,7 @@ def test_create_demo_users_creates_the_four_users(settings: Any) -> None:
         assert user.password.startswith("argon2")
         assert [g.name for g in user.groups.all()] == [role]
         assert f"created {username}" in output
-    assert events("USER_CREATED") == 4
+    assert events("USER_CREATED") == len(DEMO)
 
 
 @pytest.mark.django_db
@@ -272,10 +274,10 @@ def test_create_demo_users_is_idempotent_and_repairs_drift(settings: Any) -> Non
     _run()
 
     # Nothing duplicated (django-guardian keeps its own AnonymousUser row, which is not ours to count).
-    assert User.objects.filter(username__in=DEMO).count() == 4
-    assert User.objects.exclude(username="AnonymousUser").count() == 4
+    assert User.objects.filter(username__in=DEMO).count() == len(DEMO)
+    assert User.objects.exclude(username="AnonymousUser").count() == len(DEMO)
     assert "exists  trader1" in output
-    assert events("USER_CREATED") == 4
+    assert events("USER_CREATED") == len(DEMO)
     trader.refresh_from_db()
     assert trader.role == "TRADER" and trader.check_password("trader123")
     assert [g.name for g in trader.groups.all()] == ["TRADER"]
@@ -310,7 +312,7 @@ def test_create_demo_users_with_force_creates_them_with_debug_off(settings: Any)
 
     _run("--force")
 
-    assert User.objects.filter(username__in=DEMO).count() == 4
+    assert User.objects.filter(username__in=DEMO).count() == len(DEMO)
 
 
 def test_the_command_exits_non_zero_with_debug_off(tmp_path: Path) -> None:

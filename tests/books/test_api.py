@@ -172,3 +172,19 @@ def test_openapi_schema_documents_the_new_calls(client_for: Any, admin_user: Any
     paths = schema.json()["paths"]
     for path in ("/api/v1/desks", "/api/v1/books", "/api/v1/risk/trading-state", "/api/v1/risk/limits/scopes"):
         assert any(p.rstrip("/") == path for p in paths), path
+
+
+def test_get_books_when_risk_manager_manages_a_desk_then_its_books_too(
+    risk_manager: Any, fx: Book, client_for: Any
+) -> None:
+    from books.services import grant_add
+
+    grant_add(actor=None, obj=fx.desk, user=risk_manager, permission="manage")
+    assert [b["code"] for b in client_for(risk_manager).get("/api/v1/books").json()["books"]] == ["FXMAIN", "MAIN"]
+
+
+def test_get_books_when_new_book_on_own_desk_not_granted_then_not_seen(
+    trader: Any, main_book: Book, client_for: Any
+) -> None:
+    Book.objects.create(code="EQ2", name="Other", desk=main_book.desk)
+    assert [b["code"] for b in client_for(trader).get("/api/v1/books").json()["books"]] == ["MAIN"]

@@ -305,3 +305,28 @@ def test_orders_filters_when_book_or_desk_then_only_those(
     assert [o["order_id"] for o in client.get("/api/v1/orders?desk=FX").json()["orders"]] == [str(fxo.pk)]
     assert client.get("/api/v1/orders?trader=trader1").json()["total"] == 2
     assert client_for(trader).get("/api/v1/orders?book=FXMAIN").status_code == 403
+
+
+def test_firm_halt_over_trading_state_when_role_lacks_kill_switch_then_403(make_user: Any, client_for: Any) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.get(name="RISK_MANAGER")
+    group.permissions.remove(Permission.objects.get(codename="toggle_kill_switch"))
+    user = make_user("risk9", "RISK_MANAGER")
+    response = client_for(user).post(
+        "/api/v1/risk/trading-state", {"scope": "firm", "state": "HALTED", "reason": "r"}, format="json"
+    )
+    assert response.status_code == 403
+    assert RiskState.objects.filter(kill_switch_enabled=True).count() == 0
+
+
+def test_trader_filter_when_self_then_allowed_and_when_other_then_403(
+    trader: Any, trader2: Any, client_for: Any
+) -> None:
+    client = client_for(trader)
+    assert client.get("/api/v1/risk/positions?trader=trader1").status_code == 200
+    assert client.get("/api/v1/orders?trader=trader1").status_code == 200
+    assert client.get("/api/v1/risk/metrics?trader=trader2").status_code == 403
+    assert client.get("/api/v1/orders?trader=trader2").status_code == 403
+    assert client.get("/api/v1/risk/positions?book=MAIN&symbol=AAPL").status_code == 400  # one filter at a time
+    assert Event.objects.filter(event_type=EventType.PERMISSION_DENIED).count() == 2
