@@ -108,6 +108,7 @@ class FaultStack:
         self.tokens: dict[str, str] = {}
         self.restarts: list[tuple[str, int]] = []
         self.worker_extra: dict[str, str] = {}
+        self._worker_custom = False  # a worker some test started its own way (not worker_start's defaults)
 
     # --- PostgreSQL -------------------------------------------------------------------------------------------
     def pg_init(self) -> None:
@@ -231,9 +232,19 @@ class FaultStack:
         except requests.RequestException:
             return False
 
+    def worker_default(self) -> None:
+        """Put the fixture's own worker back (its sweeper on) if a test left another one running: a test that
+        swaps the worker for its purpose (test_broker_outage.py pushes the sweeper out of the way) must not
+        decide how the next test's stuck orders are recovered."""
+        if self.worker is None or self.worker.poll() is not None or self.worker_extra or self._worker_custom:
+            if self.worker is not None:
+                self.worker_kill()
+            self.worker_start()
+
     def worker_start(self, concurrency: int = 2, **extra: str) -> subprocess.Popen:
         marker = len(self.log_text("worker"))
         self.worker_extra = dict(extra)
+        self._worker_custom = concurrency != 2
         self.worker = self._spawn(
             "worker",
             [sys.executable, "-m", "celery", "-A", "itirp", "worker", "--loglevel", "INFO", "--pool", "prefork"]

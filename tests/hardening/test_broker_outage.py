@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,6 +24,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 NO_SWEEPER = {"ORDER_STUCK_AFTER_SECONDS": "600", "VENUE_LATENCY_MS": "40"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _default_worker_afterwards(fault_stack: FaultStack) -> Iterator[None]:
+    """The worker of these tests has no sweeper: the tests after them (the fault drills rely on the sweeper
+    for the orders an outage leaves behind) get the fixture's own worker back."""
+    yield
+    fault_stack.worker_default()
+
+
 def _worker_like_production(stack: FaultStack) -> int:
     """A worker as docker-compose.yml runs it (prefork -c 2, without gossip and mingle only), not the fixture's
     quieter one: the crash surfaced on the control channel's socket."""
@@ -30,6 +39,7 @@ def _worker_like_production(stack: FaultStack) -> int:
         stack.worker_kill()
     marker = len(stack.log_text("worker"))
     stack.worker_extra = dict(NO_SWEEPER)
+    stack._worker_custom = True
     stack.worker = stack._spawn(
         "worker",
         [sys.executable, "-m", "celery", "-A", "itirp", "worker", "--loglevel", "INFO", "--pool", "prefork"]

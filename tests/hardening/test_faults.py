@@ -74,6 +74,13 @@ class Stream:
         wait_for(lambda: self.count() >= target, timeout=timeout, what=f"{n} more answers")
 
 
+@pytest.fixture(autouse=True)
+def _default_worker(fault_stack: FaultStack) -> None:
+    """Each drill starts with the fixture's own worker, whatever an earlier test (here or in another module
+    sharing the stack) left running: its recovery of stuck orders is what is being tested."""
+    fault_stack.worker_default()
+
+
 def _orders_by_client_id(stack: FaultStack, prefix: str) -> dict[str, tuple[str, str]]:
     rows = stack.sql(
         "SELECT client_order_id, id::text, status FROM orders_order WHERE client_order_id LIKE %s", prefix + "-%"
