@@ -37,8 +37,8 @@ run: install
 	@echo "  Docs:   http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Admin:  http://127.0.0.1:$(PORT)/admin/"
 	@echo "  Health: http://127.0.0.1:$(PORT)/api/v1/health"
-	@echo "  Demo users: trader1/trader123 (TRADER)  risk1/risk123 (RISK_MANAGER)"
-	@echo "              compliance1/compliance123 (COMPLIANCE)  admin/admin123 (ADMIN)"
+	@echo "  Demo users: trader1/trader123 trader2/trader234 (TRADER)  risk1/risk123 risk2/risk234 (RISK_MANAGER)"
+	@echo "              compliance1/compliance123 (COMPLIANCE)  admin/admin123 (ADMIN); desk EQ, book MAIN"
 	@echo ""
 	ITIRP_PORT=$(PORT) exec $(BIN)/honcho --no-prefix -f Procfile.dev start
 
