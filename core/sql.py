@@ -63,6 +63,18 @@ def bulk_insert(*inserts: BulkInsert) -> None:
                 setattr(obj, pk.attname, value)
 
 
+PREPARE_THRESHOLD = 5
+
+
+def one_of(expression: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`expression` is one of `values`, as SQL and its parameters. PostgreSQL: `= ANY(%s)` with the values as
+    one array, so the statement's text is the same whatever their number and, run often, is prepared once
+    per connection; elsewhere an IN list."""
+    if connection.vendor == "postgresql":
+        return f"{expression} = ANY(%s)", [list(values)]
+    return f"{expression} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]] | None]:
     """PostgreSQL: run the statements in order in one round trip, answering each one's rows (None for a
     statement without a result), in the caller's transaction.
@@ -76,6 +88,11 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
 
     connection.ensure_connection()
     raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's prepared statements off (for poolers in transaction mode, which this
+        # deployment does not use); its own client-side cursors never prepare. Here, a statement text run
+        # five times on a connection is prepared: planned once, not at every decision under the risk lock.
+        raw.prepare_threshold = PREPARE_THRESHOLD
     results = []
     # psycopg's own exceptions become Django's, and a broken connection is marked as such, as with any
     # Django cursor: a unique violation is an IntegrityError, a database that went away an OperationalError.

@@ -38,7 +38,7 @@ from books.directory import BookRef
 from books.models import DEFAULT_BOOK
 from core import context
 from core.exceptions import Conflict, InvalidInput, ItirpError
-from core.sql import BulkInsert, Statement
+from core.sql import BulkInsert, Statement, one_of
 from orders.batching import GroupCommit
 from orders.execution import enqueue
 from orders.models import Order, OrderStatus
@@ -328,18 +328,21 @@ def _grants(submissions: Sequence[Submission]) -> Statement | None:
         )
 
     wanted = f"p.{qn('codename')} = 'trade_book' AND ct.{qn('app_label')} = 'books' AND ct.{qn('model')} = 'book'"
-    user_marks, book_marks = ", ".join(["%s"] * len(users)), ", ".join(["%s"] * len(books))
+    user_of, user_params = one_of(f"u.{qn('user_id')}", users)
+    book_of, book_params = one_of(f"u.{qn('object_pk')}", books)
+    member_of, _ = one_of(f"m.{qn('user_id')}", users)
+    group_book_of, _ = one_of(f"g.{qn('object_pk')}", books)
     membership = User.groups.through._meta.db_table
     sql = (
         f"SELECT u.{qn('user_id')}, u.{qn('object_pk')} FROM {qn(UserObjectPermission._meta.db_table)} u "  # noqa: S608
         f"{permission('u')}"
-        f"WHERE {wanted} AND u.{qn('user_id')} IN ({user_marks}) AND u.{qn('object_pk')} IN ({book_marks}) "
+        f"WHERE {wanted} AND {user_of} AND {book_of} "
         f"UNION SELECT m.{qn('user_id')}, g.{qn('object_pk')} FROM {qn(GroupObjectPermission._meta.db_table)} g "
         f"{permission('g')}"
         f"JOIN {qn(membership)} m ON m.{qn('group_id')} = g.{qn('group_id')} "
-        f"WHERE {wanted} AND m.{qn('user_id')} IN ({user_marks}) AND g.{qn('object_pk')} IN ({book_marks})"
+        f"WHERE {wanted} AND {member_of} AND {group_book_of}"
     )
-    return Statement(sql, [*users, *books, *users, *books])
+    return Statement(sql, [*user_params, *book_params, *user_params, *book_params])
 
 
 def _refusal(submission: Submission, reason: str) -> EventGroup:

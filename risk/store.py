@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit.models import EventType
 from audit.services import event_record
 from books import directory
-from core.sql import Statement, run
+from core.sql import Statement, one_of, run
 from risk import checks
 from risk.models import (
     FIRM_DEFAULTS,
@@ -151,12 +151,10 @@ def lock_and_read(
     holders = [s for s in wanted if not s.startswith("symbol:")]
     kinds, keys = _limit_keys(wanted)
     qn = connection.ops.quote_name
-    limits_sql = (
-        f"SELECT {qn('scope')}, {qn('scope_key')}, {', '.join(map(qn, CHECKED_LIMITS))} "  # noqa: S608
-        f"FROM {qn(RiskLimits._meta.db_table)} WHERE {qn('scope')} || ':' || {qn('scope_key')} IN "
-    )
     pairs = [f"{kind}:{key}" for kind, key in zip(kinds, keys, strict=True)]
-    scope_list = ", ".join(["%s"] * len(wanted))
+    limit_of, limit_params = one_of(f"{qn('scope')} || ':' || {qn('scope_key')}", pairs)
+    state_of, state_params = one_of(qn("scope"), others or [""])
+    holder_of, holder_params = one_of(qn("scope"), holders)
     # ScopeState is read for the firm alone too (no row matches ''), so the answers keep their places.
     statements = [
         Statement(
@@ -164,32 +162,38 @@ def lock_and_read(
             f"WHERE {qn('id')} = %s" + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
             [FIRM_STATE_ID],
         ),
-        Statement(limits_sql + f"({scope_list})", pairs),
+        Statement(
+            f"SELECT {qn('scope')}, {qn('scope_key')}, {', '.join(map(qn, CHECKED_LIMITS))} "  # noqa: S608
+            f"FROM {qn(RiskLimits._meta.db_table)} WHERE {limit_of}",
+            limit_params,
+        ),
         Statement(
             f"SELECT {', '.join(map(qn, SCOPE_STATE_COLUMNS))} FROM {qn(ScopeState._meta.db_table)} "  # noqa: S608
-            f"WHERE {qn('scope')} IN ({', '.join(['%s'] * len(others or ['']))})",
-            others or [""],
+            f"WHERE {state_of}",
+            state_params,
         ),
     ]
-    in_holders = f"IN ({', '.join(['%s'] * len(holders))})"
     summed = symbols is not None and connection.vendor == "postgresql"
     if summed:
         assert symbols is not None
+        symbol_of, symbol_params = one_of(qn("symbol"), symbols)
         statements.append(
             Statement(
                 f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
-                f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} {in_holders} "
-                f"AND {qn('symbol')} IN ({', '.join(['%s'] * len(symbols))})",
-                [*holders, *symbols],
+                f"FROM {qn(Position._meta.db_table)} WHERE {holder_of} AND {symbol_of}",
+                [*holder_params, *symbol_params],
             )
         )
-        statements.append(Statement(_TOTALS_SQL.format(table=qn(Position._meta.db_table), scopes=in_holders), holders))
+        totals_of, totals_params = one_of('p."scope"', holders)
+        statements.append(
+            Statement(_TOTALS_SQL.format(table=qn(Position._meta.db_table), scopes=totals_of), totals_params)
+        )
     else:
         statements.append(
             Statement(
                 f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
-                f"FROM {qn(Position._meta.db_table)} WHERE {qn('scope')} {in_holders}",
-                holders,
+                f"FROM {qn(Position._meta.db_table)} WHERE {holder_of}",
+                holder_params,
             )
         )
     state_rows, limit_rows, scope_rows, position_rows, *rows = run([*statements, *also])
@@ -226,7 +230,7 @@ CROSS JOIN LATERAL (
     SELECT p."quantity" * COALESCE(f."mark_price", 0) + p."open_buy_notional" AS long,
            p."quantity" * COALESCE(f."mark_price", 0) - p."open_sell_notional" AS short
 ) v
-WHERE p."scope" {scopes}
+WHERE {scopes}
 GROUP BY p."scope"
 """
 
