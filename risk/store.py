@@ -504,47 +504,54 @@ def fill_book(
         position.mark_price, position.updated_at = fill_price, now
         rows[scope] = position
     Position.objects.bulk_create([p for p in rows.values() if p.pk is None])
-    Position.objects.bulk_update([p for p in rows.values() if p.pk is not None], _FILLED_FIELDS)
     executed = fill_quantity * reservation.price
-    RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") - notional)
-    _volume_add(state=state, notional=executed, now=now)
-    _scope_volumes_fill(reservation.scopes.volumes, executed=executed, released=notional, now=now)
-    return rows[FIRM_SCOPE]
-
-
-_FILLED_FIELDS = [
-    "quantity",
-    "average_price",
-    "realized_pnl",
-    "mark_price",
-    "open_buy_quantity",
-    "open_buy_notional",
-    "open_sell_quantity",
-    "open_sell_notional",
-    "updated_at",
-]
-
-
-def _scope_volumes_fill(scopes: Sequence[str], *, executed: Decimal, released: Decimal, now: dt.datetime) -> None:
-    """Each scope's executed volume of the UTC day grows (a scope's first fill of a new day starts it at zero)
-    and its open volume gives back the order's reservation."""
     today = utc_today(now)
-    rows = {row.scope: row for row in ScopeState.objects.select_for_update().filter(scope__in=scopes)}
-    for scope in scopes:
-        row = rows.get(scope) or ScopeState(scope=scope, open_volume=released)
-        if row.trading_day != today:
-            row.trading_day, row.executed_volume = today, executed
-        else:
-            row.executed_volume += executed
-        row.open_volume -= released
-        row.updated_at = now
-        rows[scope] = row
-    missing = [row for scope, row in rows.items() if row._state.adding]
-    ScopeState.objects.bulk_create(missing)
-    ScopeState.objects.bulk_update(
-        [row for row in rows.values() if row not in missing],
-        ["trading_day", "executed_volume", "open_volume", "updated_at"],
+    position_table, scope_table = Position._meta.db_table, ScopeState._meta.db_table
+    # One round trip on PostgreSQL (core.sql.run pipelines), each statement's text fixed (prepared).
+    run(
+        [
+            *(
+                Statement(
+                    f'UPDATE "{position_table}" SET "quantity" = %s, "average_price" = %s, "realized_pnl" = %s, '  # noqa: S608
+                    '"mark_price" = %s, "open_buy_quantity" = %s, "open_buy_notional" = %s, '
+                    '"open_sell_quantity" = %s, "open_sell_notional" = %s, "updated_at" = %s WHERE "id" = %s',
+                    [
+                        p.quantity,
+                        p.average_price,
+                        p.realized_pnl,
+                        p.mark_price,
+                        p.open_buy_quantity,
+                        p.open_buy_notional,
+                        p.open_sell_quantity,
+                        p.open_sell_notional,
+                        now,
+                        p.pk,
+                    ],
+                )
+                for p in rows.values()
+            ),
+            # Each scope's executed volume of the UTC day grows (its first fill of a new day starts it at
+            # zero) and its open volume gives the reservation back.
+            *(
+                Statement(
+                    f'INSERT INTO "{scope_table}" ("scope", "trading_state", "reason", "trading_day", '  # noqa: S608
+                    '"executed_volume", "open_volume", "updated_at") VALUES (%s, \'ACTIVE\', \'\', %s, %s, 0, %s) '
+                    f'ON CONFLICT ("scope") DO UPDATE SET "executed_volume" = CASE WHEN "{scope_table}"."trading_day" = '
+                    f'excluded."trading_day" THEN "{scope_table}"."executed_volume" + excluded."executed_volume" '
+                    'ELSE excluded."executed_volume" END, "trading_day" = excluded."trading_day", '
+                    f'"open_volume" = "{scope_table}"."open_volume" - %s, "updated_at" = excluded."updated_at"',
+                    [scope, today, executed, now, notional],
+                )
+                for scope in reservation.scopes.volumes
+            ),
+            Statement(
+                f'UPDATE "{RiskState._meta.db_table}" SET "open_volume" = "open_volume" - %s WHERE "id" = %s',  # noqa: S608
+                [notional, state.pk],
+            ),
+        ]
     )
+    _volume_add(state=state, notional=executed, now=now)
+    return rows[FIRM_SCOPE]
 
 
 def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> None:
