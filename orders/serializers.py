@@ -7,6 +7,8 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from books import directory
@@ -75,6 +77,7 @@ class ViolationOut(serializers.Serializer):
     projected = serializers.DecimalField(max_digits=38, decimal_places=8, allow_null=True)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class BookCodeField(serializers.Field):
     """An order's book code, from the process's book directory (no query per order)."""
 

@@ -30,11 +30,28 @@ ANY = dict.fromkeys(ROLES, True)
 STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True}
 # Operations API.md's role table does not name, with who may call them (API.md's endpoint tables): the owner's
 # order and cancel for any role (404 for someone else's, tested in test_input), PATCH limits like PUT, /metrics.
+ADMIN_ONLY = {"TRADER": False, "RISK_MANAGER": False, "COMPLIANCE": False, "ADMIN": True}
 EXTRA = {
     ("GET", "/orders/{order_id}"): ANY,
     ("POST", "/orders/{order_id}/cancel"): ANY,
     ("PATCH", "/risk/limits"): STAFF,
     ("GET", "/metrics"): ANY,
+    # API.md v1 additions: desks and books (set up by admins), scoped limits and trading states (the v1
+    # limits roles for the firm, trader and symbol scopes; desk and book scopes also need the desk's grant).
+    ("GET", "/desks"): ANY,
+    ("GET", "/books"): ANY,
+    ("POST", "/desks"): ADMIN_ONLY,
+    ("POST", "/books"): ADMIN_ONLY,
+    ("POST", "/books/{code}/grants"): ADMIN_ONLY,
+    ("DELETE", "/books/{code}/grants"): ADMIN_ONLY,
+    ("POST", "/desks/{code}/grants"): ADMIN_ONLY,
+    ("DELETE", "/desks/{code}/grants"): ADMIN_ONLY,
+    ("GET", "/risk/limits/{scope}"): STAFF,
+    ("PUT", "/risk/limits/{scope}"): STAFF,
+    ("PATCH", "/risk/limits/{scope}"): STAFF,
+    ("GET", "/risk/limits/scopes"): STAFF,
+    ("GET", "/risk/trading-state"): ANY,
+    ("POST", "/risk/trading-state"): STAFF,
 }
 PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("GET", "/health")}
 AUTHENTICATED_ANY = {("POST", "/auth/logout")}
@@ -53,9 +70,13 @@ def _api_operations() -> set[tuple[str, str]]:
             elif isinstance(pattern, URLPattern):
                 view = getattr(pattern.callback, "view_class", None)
                 path = "/" + str(pattern.pattern).strip("^$").replace("/?", "")
-                path = path.replace("(?P<order_id>[^/]+)", "{order_id}").replace(
-                    "(?P<correlation_id>[^/]+)", "{correlation_id}"
-                )
+                for name, pattern_text in (
+                    ("order_id", "[^/]+"),
+                    ("correlation_id", "[^/]+"),
+                    ("code", "[^/]+"),
+                    ("scope", ".+?"),
+                ):
+                    path = path.replace(f"(?P<{name}>{pattern_text})", "{" + name + "}")
                 for method in HTTP_METHODS:
                     if view is not None and hasattr(view, method):
                         operations.add((method.upper(), path))
@@ -91,6 +112,8 @@ def _own_order(user: Any) -> Order:
 
 
 def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
+    if "{code}" in path or "{scope}" in path or path.startswith(("/desks", "/books", "/risk/trading-state")):
+        return _call_scoped(client, method, path, user)
     order = _own_order(user)
     url = "/api/v1" + path.format(order_id=order.pk)
     if method == "GET":
@@ -98,6 +121,28 @@ def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
     if method == "PATCH":
         return client.patch(url, {"max_daily_volume": 10**7, "reason": "matrix"}, format="json")
     return client.post(url, {"reason": "matrix"}, format="json")
+
+
+def _call_scoped(client: APIClient, method: str, path: str, user: Any) -> Any:
+    """The v1 additions' operations, each with a body that succeeds for a caller who may make it."""
+    code = "EQ" if path.startswith("/desks") else "MAIN"
+    url = "/api/v1" + path.format(code=code, scope="symbol:MATRIX")
+    fresh = uuid.uuid4().hex[:8].upper()
+    if method == "GET":
+        return client.get(url)
+    if method == "DELETE":  # every user is granted view on MAIN and on its desk EQ
+        return client.delete(f"{url}?username={user.username}&permission=view")
+    if method in ("PUT", "PATCH"):
+        body: dict[str, Any] = {"max_order_quantity": 100, "reason": "matrix"}
+    elif path == "/desks":
+        body = {"code": f"D{fresh}", "name": "matrix desk"}
+    elif path == "/books":
+        body = {"code": f"B{fresh}", "name": "matrix book", "desk": "EQ", "currency": "USD"}
+    elif path.endswith("/grants"):
+        body = {"username": user.username, "permission": "view"}
+    else:  # POST /risk/trading-state
+        body = {"scope": "symbol:MATRIX", "state": "REDUCING", "reason": "matrix"}
+    return getattr(client, method.lower())(url, body, format="json")
 
 
 EXTRA_CASES = [(m, p, role, ok) for (m, p), verdicts in EXTRA.items() for role, ok in verdicts.items()]
@@ -166,7 +211,9 @@ def test_bad_tokens_are_refused_on_every_protected_operation(admin_user, order_o
         200,
         204,
     )
-    url = "/api/v1" + path.format(order_id=order_of.pk, correlation_id=order_of.correlation_id)
+    url = "/api/v1" + path.format(
+        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm"
+    )
     before = Order.objects.count()
     for kind, token in _bad_tokens(admin_user, tokens["access_token"]).items():
         client = APIClient()

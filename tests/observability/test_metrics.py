@@ -132,7 +132,7 @@ def test_prometheus_when_orders_submitted_rejected_cancelled_then_metrics_move(
     assert delta("itirp_orders_total", status="REJECTED") == 1
     assert delta("itirp_orders_total", status="CANCELLED") == 1
     for violation in violations["violations"]:
-        assert delta("itirp_limit_violations_total", type=violation) == 1
+        assert delta("itirp_limit_violations_total", type=violation["code"]) == 1
     assert delta("itirp_order_submission_seconds_count", status="200") == 2
     assert delta("itirp_risk_decision_seconds_count", decision="approved") == 1
     assert delta("itirp_risk_decision_seconds_count", decision="rejected") == 1
