@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "books",
+    "market",
     "risk",
     "orders",
     "itirp.apps.ItirpConfig",  # the project's own system checks (itirp/checks.py)
@@ -359,6 +360,10 @@ SPECTACULAR_SETTINGS = {
 # YOUR STUFF: platform behaviour (not risk limits: those are data) -----------------------------------
 ITIRP_VERSION = "1.0.0"
 # An order without client_order_id identical to an earlier one inside this window is a duplicate.
+# MARKET DATA -----------------------------------------------------------------------------------------------
+# Exposures, P&L and limits are in this currency; other currencies convert at the feed's FX rates.
+REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USD")
+
 ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", default=5)
 # Group commit (orders.batching): at most this many concurrent submissions of one process are decided and
 # committed in one transaction under one hold of the risk lock.
