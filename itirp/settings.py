@@ -303,6 +303,8 @@ AUDIT_VERIFY_FULL_INTERVAL_SECONDS = env.float("AUDIT_VERIFY_FULL_INTERVAL_SECON
 CELERY_BEAT_SCHEDULE = {
     "risk-exposure-snapshot": {"task": "risk.exposure_snapshot", "schedule": float(EXPOSURE_SNAPSHOT_SECONDS)},
     "orders-sweep-stuck": {"task": "orders.sweep_stuck", "schedule": float(ORDER_SWEEP_SECONDS)},
+    # DAY orders of earlier UTC days still waiting end EXPIRED (orders.execution.orders_expire).
+    "orders-expire-day": {"task": "orders.expire_day_orders", "schedule": 60.0},
     "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {"task": "audit.verify_full", "schedule": AUDIT_VERIFY_FULL_INTERVAL_SECONDS},
@@ -363,6 +365,10 @@ ITIRP_VERSION = "1.0.0"
 # MARKET DATA -----------------------------------------------------------------------------------------------
 # Exposures, P&L and limits are in this currency; other currencies convert at the feed's FX rates.
 REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USD")
+# The firm's price collar where its limits set none (RTS 6 Art. 15(1) fat-finger control): an order priced more
+# than this percentage away from the market's reference price is refused (PRICE_COLLAR). Wide enough for the
+# v1 demo's prices around the demo market, far inside a price 10x off. 0 = no default collar.
+DEFAULT_PRICE_COLLAR_PCT = env.float("DEFAULT_PRICE_COLLAR_PCT", default=40.0)
 
 ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", default=5)
 # Group commit (orders.batching): at most this many concurrent submissions of one process are decided and
@@ -384,6 +390,8 @@ VENUE_REJECT_SHARE = env.float("VENUE_REJECT_SHARE", default=0.0)
 VENUE_MAX_SLIPPAGE = env("VENUE_MAX_SLIPPAGE", default="0.001")  # a fraction of the order price, read as Decimal
 VENUE_SEED = env("VENUE_SEED", default="")  # set: outcomes are a function of (seed, order id, attempt)
 VENUE_TIMEOUT_SECONDS = env.float("VENUE_TIMEOUT_SECONDS", default=5.0)
+# A limit order the market has not reached rests; execution checks it again this often.
+VENUE_RECHECK_SECONDS = env.float("VENUE_RECHECK_SECONDS", default=2.0)
 # Deterministic answers for failure drills, e.g. "fail,fail,ok" (ok|fail|timeout|reject); past its end the
 # random model answers. Scope "global": one sequence shared by every worker; "order": a sequence per order.
 VENUE_SCRIPT = env("VENUE_SCRIPT", default="")

@@ -25,23 +25,25 @@ Lock order, as everywhere: RiskState row, then the order row, then Position rows
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import EventType
+from audit.models import Event, EventType
 from audit.services import event_record
 from core import context
 from orders import breaker
 from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
-from orders.venue import Execution, VenueError, VenueOrder, venue
+from orders.venue import Execution, VenueError, VenueNotMarketable, VenueOrder, venue
 from risk import store
 from risk.models import RiskState
 
@@ -237,6 +239,60 @@ def execution_attempt_failed(
     return order
 
 
+def execution_resting(*, order_id: Any, reason: str, market: Decimal | None) -> Order | None:
+    """A limit order the market has not reached: back to APPROVED (cancellable, halted with its scope) to be
+    checked again; no attempt counted. ORDER_RESTING is recorded once, when it first rests."""
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        if order is None or order.status != OrderStatus.EXECUTING:
+            return None
+        order.transition(OrderStatus.APPROVED)
+        order.save(update_fields=["status", "updated_at"])
+        if not Event.objects.filter(order_id=order.pk, event_type=EventType.ORDER_RESTING).exists():
+            event_record(
+                event_type=EventType.ORDER_RESTING,
+                payload={"reason": reason, "limit": order.price, "market": market, "side": order.side},
+                order_id=order.pk,
+                symbol=order.symbol,
+                correlation_id=order.correlation_id,
+            )
+    _log(logging.INFO, "order_resting", order, reason=reason)
+    return order
+
+
+def orders_expire(*, now: Any = None, limit: int = 1000) -> list[uuid.UUID]:
+    """End the DAY orders of earlier UTC days still waiting (APPROVED: never sent, or resting at the venue):
+    EXPIRED, reservation released, ORDER_EXPIRED. Orders at the venue (EXECUTING) finish first."""
+    now = now or timezone.now()
+    day_start = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    waiting = list(
+        Order.objects.filter(status=OrderStatus.APPROVED, created_at__lt=day_start)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    expired: list[uuid.UUID] = []
+    for order_id in waiting:
+        with transaction.atomic():
+            state = store.lock()
+            order = _locked_order(order_id)
+            if order is None or order.status != OrderStatus.APPROVED:
+                continue
+            order.transition(OrderStatus.EXPIRED)
+            order.rejection_reason = "Expired at the end of its UTC day (time in force DAY)"
+            order.save(update_fields=["status", "rejection_reason", "updated_at"])
+            store.release(state=state, reservation=store.Reservation.of(order))
+            event_record(
+                event_type=EventType.ORDER_EXPIRED,
+                payload={"time_in_force": "DAY", "day": order.created_at.astimezone(dt.UTC).date().isoformat()},
+                order_id=order.pk,
+                symbol=order.symbol,
+                correlation_id=order.correlation_id,
+            )
+        expired.append(order.pk)
+        _log(logging.INFO, "order_expired", order)
+    return expired
+
+
 def execution_fail(*, order_id: Any, reason: str) -> Order | None:
     """End an open order FAILED: reservation released, EXECUTION_FAILED. None if it already ended."""
     with transaction.atomic():
@@ -279,6 +335,13 @@ def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = F
     )
     try:
         fill = venue().execute(request, timeout=settings.VENUE_TIMEOUT_SECONDS)
+    except VenueNotMarketable as exc:
+        # The venue answered: the order rests until the market reaches its limit, or it ends.
+        breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
+        if execution_resting(order_id=order.pk, reason=exc.reason, market=exc.market) is None:
+            return Outcome("SKIPPED", exc.reason, attempt=attempt)
+        enqueue(order.pk, order.correlation_id, countdown=settings.VENUE_RECHECK_SECONDS)
+        return Outcome("RESTING", exc.reason, retry_in=settings.VENUE_RECHECK_SECONDS, attempt=attempt)
     except VenueError as exc:
         # A rejection is an answer: the venue is up, so the breaker counts it as a success.
         breaker.breaker_record(

@@ -23,6 +23,7 @@ class OrderStatus(models.TextChoices):
     EXECUTED = "EXECUTED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
 
 
 # The one Side is the pure checks' (risk.checks.Side); the column offers its values as choices.
@@ -34,7 +35,9 @@ SIDE_CHOICES = [(side.value, side.value.title()) for side in Side]
 TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.RISK_CHECK}),
     OrderStatus.RISK_CHECK: frozenset({OrderStatus.APPROVED, OrderStatus.REJECTED}),
-    OrderStatus.APPROVED: frozenset({OrderStatus.EXECUTING, OrderStatus.CANCELLED, OrderStatus.FAILED}),
+    OrderStatus.APPROVED: frozenset(
+        {OrderStatus.EXECUTING, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.EXPIRED}
+    ),
     OrderStatus.EXECUTING: frozenset({OrderStatus.EXECUTED, OrderStatus.FAILED, OrderStatus.APPROVED}),
     OrderStatus.REJECTED: frozenset(),
     OrderStatus.EXECUTED: frozenset(),
@@ -73,6 +76,12 @@ class Order(models.Model):
     status = models.CharField(max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING)
     executed_quantity = models.DecimalField(**QTY, null=True, blank=True)
     executed_price = models.DecimalField(**QTY, null=True, blank=True)
+    # One unit's exposure and notional in the reporting currency as the decision valued it (the worse of the
+    # order's and the market's price, times multiplier and FX; an option's exposure delta-adjusted): what the
+    # order reserved, and gives back when it ends. Null for orders decided at their own price (before market
+    # valuation): their price is both.
+    exposure_price = models.DecimalField(**QTY, null=True, blank=True)
+    notional_price = models.DecimalField(**QTY, null=True, blank=True)
     rejection_reason = models.TextField(blank=True, default="")
     retry_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)

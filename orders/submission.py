@@ -233,7 +233,6 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 also=[q for q in (grants_query, keys_query) if q],
             )
             now = timezone.now()  # under the lock: creation times follow the order of decisions
-            today = store.utc_today(now)
             tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()
             taken = {key: Existing.of_row(*rest) for key, *rest in locked.rows[-1]} if keys_query else {}
             snapshot = locked.snapshot
@@ -248,18 +247,22 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 if submission.key in taken:
                     outcomes.append(DuplicateOrder(taken[submission.key]))
                     continue
-                intent = submission.request.intent()
                 order_scopes = submission.scopes
-                decision = checks.check_scoped(intent, order_scopes.all, order_scopes.book, snapshot, today)
-                order = _new_order(submission, decision, now)
+                intent, decision = checks.check_at_market(
+                    submission.request.intent(),
+                    locked.markets.get(submission.request.symbol),
+                    order_scopes.all,
+                    order_scopes.book,
+                    snapshot,
+                    now,
+                )
+                order = _new_order(submission, decision, now, intent)
                 if submission.request.client_order_id is not None or window:
                     # a later identical order of the batch is a duplicate of this one
                     taken[submission.key] = Existing(order.pk, order.status, order.correlation_id)
                 if decision.approved:
                     snapshot = snapshot.with_reservation(intent, order_scopes.all)
-                    reservations.append(
-                        store.Reservation(intent.symbol, intent.side, intent.quantity, intent.price, order_scopes)
-                    )
+                    reservations.append(store.Reservation.of_intent(intent, order_scopes))
                 outcomes.append((order, decision))
                 groups.append(
                     EventGroup(
@@ -365,7 +368,7 @@ def _refusal(submission: Submission, reason: str) -> EventGroup:
     )
 
 
-def _new_order(submission: Submission, decision: checks.Decision, now: datetime) -> Order:
+def _new_order(submission: Submission, decision: checks.Decision, now: datetime, intent: checks.OrderIntent) -> Order:
     request = submission.request
     order = Order(
         correlation_id=submission.correlation_id,
@@ -378,6 +381,8 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime)
         quantity=request.quantity,
         price=request.price,
         strategy=request.strategy,
+        exposure_price=intent.exposure_price,
+        notional_price=intent.notional_price,
         status=OrderStatus.PENDING,
         created_at=now,
         updated_at=now,
@@ -409,6 +414,8 @@ def _decision_events(order: Order, decision: checks.Decision, book: BookRef) -> 
     )
     started = spec(EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id)
     result: dict[str, Any] = {"message": decision.message}
+    if order.notional_price is not None:  # valued at market: the prices the decision used
+        result["valuation"] = {"exposure_price": order.exposure_price, "notional_price": order.notional_price}
     if decision.projected is not None:
         result["projected"] = _measures(decision.projected)
     if decision.approved:

@@ -19,3 +19,11 @@ def orders_sweep_stuck() -> int:
     from orders import execution
 
     return len(execution.orders_sweep())
+
+
+@shared_task(name="orders.expire_day_orders", acks_late=True, ignore_result=True)
+def orders_expire_day() -> int:
+    """Beat: DAY orders of earlier UTC days still waiting end EXPIRED."""
+    from orders import execution
+
+    return len(execution.orders_expire())

@@ -87,6 +87,17 @@ class VenueTimeout(VenueError):
     pass
 
 
+class VenueNotMarketable(VenueError):
+    """A limit order the market has not reached: it rests (execution checks it again) until it is marketable
+    or ends. Not a failure: the venue answered."""
+
+    transient = False
+
+    def __init__(self, reason: str, market: Decimal | None = None) -> None:
+        super().__init__(reason)
+        self.market = market
+
+
 class VenueRejected(VenueError):
     transient = False
 
@@ -281,10 +292,26 @@ class SimulatedVenue:
             return "ok"
         return "reject" if rng.random() < self.reject_share else "fail"
 
-    def fill_price(self, price: Decimal, rng: random.Random) -> Decimal:
-        """The order price moved by up to ±max_slippage of itself."""
-        move = Decimal(str(round(rng.uniform(-1.0, 1.0), 6))) * self.max_slippage
-        return (price * (1 + move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN)
+    def fill_price(self, order: VenueOrder, market: Decimal | None, rng: random.Random) -> Decimal:
+        """Where the order fills: at the market's price (the ask for a buy, the bid for a sell; the order's own
+        price where the instrument has none) moved against the order by up to max_slippage of itself, and
+        never worse than the order's limit: a buy never above it, a sell never below it."""
+        reference = order.price if market is None else market
+        move = Decimal(str(round(abs(rng.uniform(-1.0, 1.0)), 6))) * self.max_slippage
+        if order.side == "BUY":
+            return min(order.price, (reference * (1 + move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN))
+        return max(order.price, (reference * (1 - move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN))
+
+    @staticmethod
+    def market_price(order: VenueOrder) -> Decimal | None:
+        """The price the order would trade at now: the ask for a buy, the bid for a sell, else the last."""
+        from market.prices import latest
+
+        quote = latest([order.symbol]).get(order.symbol)
+        if quote is None:
+            return None
+        side = quote.ask if order.side == "BUY" else quote.bid
+        return side if side is not None else quote.last
 
     def execute(self, order: VenueOrder, *, timeout: float) -> Execution:
         self.memory.count_call()
@@ -304,11 +331,14 @@ class SimulatedVenue:
             raise VenueUnavailable("Venue unavailable")
         if outcome == "reject":
             raise VenueRejected("Rejected by venue")
+        market = self.market_price(order)
+        if market is not None and (order.price < market if order.side == "BUY" else order.price > market):
+            raise VenueNotMarketable(f"Not marketable: {order.side} limit {order.price}, market {market}", market)
         execution = Execution(
             venue=self.name,
             venue_execution_id=f"SIM-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
             quantity=order.quantity,
-            price=self.fill_price(order.price, rng),
+            price=self.fill_price(order, market, rng),
         )
         execution = self.memory.remember(order.order_id, execution)
         if self.hang_after_fill:

@@ -41,6 +41,13 @@ class Violation(StrEnum):
     GROSS_EXPOSURE_LIMIT = "GROSS_EXPOSURE_LIMIT"
     MAX_ORDER_QUANTITY = "MAX_ORDER_QUANTITY"
     MAX_ORDER_VALUE = "MAX_ORDER_VALUE"
+    PRICE_COLLAR = "PRICE_COLLAR"
+    DAILY_LOSS_LIMIT = "DAILY_LOSS_LIMIT"
+    UNKNOWN_INSTRUMENT = "UNKNOWN_INSTRUMENT"
+    INSTRUMENT_RESTRICTED = "INSTRUMENT_RESTRICTED"
+    TICK_SIZE = "TICK_SIZE"
+    LOT_SIZE = "LOT_SIZE"
+    STALE_MARKET_DATA = "STALE_MARKET_DATA"
     TRADING_HALTED = "TRADING_HALTED"
     REDUCE_ONLY = "REDUCE_ONLY"
 
@@ -60,14 +67,32 @@ KILL_SWITCH_MESSAGE = "Kill switch is active - all trading halted"
 
 @dataclass(frozen=True)
 class OrderIntent:
+    """An order as the checks value it. `price` is the order's own; `exposure_price` and `notional_price` are
+    one unit's exposure and notional in the reporting currency (Market.value: the worse of the order's and
+    the reference price, times multiplier and FX; an option's exposure delta-adjusted). Without them (the
+    pure tests of the seed's semantics) the order is valued at its own price."""
+
     symbol: str
     side: Side
     quantity: Decimal
     price: Decimal
+    exposure_price: Decimal | None = None
+    notional_price: Decimal | None = None
+    reference: Decimal | None = None
 
     @property
     def notional(self) -> Decimal:
-        return self.quantity * self.price
+        """Volume and order value: quantity x one unit's notional."""
+        return self.quantity * (self.price if self.notional_price is None else self.notional_price)
+
+    @property
+    def unit(self) -> Decimal:
+        """One unit's exposure, as positions and limits count it."""
+        return self.price if self.exposure_price is None else self.exposure_price
+
+    @property
+    def exposure(self) -> Decimal:
+        return self.quantity * self.unit
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,69 @@ class Limits:
     max_gross_exposure: Decimal | None = None
     max_order_quantity: Decimal | None = None
     max_order_value: Decimal | None = None
+    max_daily_loss: Decimal | None = None
+    price_collar_pct: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Market:
+    """The order's instrument and its latest price, read under the risk lock: reference data (status, tick,
+    lot, staleness bound) and what one unit is worth in the reporting currency (`factor`: multiplier x FX;
+    `unit_value`: one unit's exposure at the reference price, an option's delta-adjusted)."""
+
+    status: str
+    tick_size: Decimal
+    lot_size: Decimal
+    staleness_seconds: int
+    reference: Decimal | None = None
+    reference_time: dt.datetime | None = None
+    factor: Decimal | None = None
+    unit_value: Decimal | None = None
+    is_option: bool = False
+
+    def age(self, now: dt.datetime) -> Decimal | None:
+        if self.reference_time is None:
+            return None
+        return Decimal(str(round((now - self.reference_time).total_seconds(), 3)))
+
+    def stale(self, now: dt.datetime) -> bool:
+        age = self.age(now)
+        return self.reference is None or self.factor is None or age is None or age > self.staleness_seconds
+
+    def value(self, intent: OrderIntent) -> OrderIntent:
+        """The order valued at market: the worse (larger) of its own and the reference price for its notional;
+        its exposure the same, or, for an option, the delta-adjusted value of one unit at the reference."""
+        assert self.reference is not None and self.factor is not None
+        notional_price = max(intent.price, self.reference) * self.factor
+        exposure_price = self.unit_value if self.is_option and self.unit_value is not None else notional_price
+        return replace(intent, exposure_price=exposure_price, notional_price=notional_price, reference=self.reference)
+
+
+def instrument_breaches(intent: OrderIntent, market: Market | None, now: dt.datetime) -> tuple[Breach, ...]:
+    """The checks of the order against its instrument (RTS 6 Art. 15(1)): known, tradable (not restricted or
+    halted), price on the tick, quantity in whole lots, a fresh reference price. Scope: the symbol's."""
+    scope = f"symbol:{intent.symbol}"
+    if market is None:
+        return (Breach(Violation.UNKNOWN_INSTRUMENT, scope),)
+    if market.status == "RESTRICTED":
+        return (Breach(Violation.INSTRUMENT_RESTRICTED, scope, "RESTRICTED"),)
+    if market.status == "HALTED":
+        return (Breach(Violation.TRADING_HALTED, scope, HALTED),)
+    breaches = []
+    if intent.price % market.tick_size != 0:
+        breaches.append(Breach(Violation.TICK_SIZE, scope, market.tick_size, intent.price))
+    if intent.quantity % market.lot_size != 0:
+        breaches.append(Breach(Violation.LOT_SIZE, scope, market.lot_size, intent.quantity))
+    if market.stale(now):
+        breaches.append(Breach(Violation.STALE_MARKET_DATA, scope, Decimal(market.staleness_seconds), market.age(now)))
+    return tuple(breaches)
+
+
+def collar_deviation(intent: OrderIntent) -> Decimal | None:
+    """How far, in percent of the reference price, the order's price is from it (None without a reference)."""
+    if intent.reference is None or intent.reference <= 0:
+        return None
+    return (abs(intent.price - intent.reference) * 100 / intent.reference).quantize(Decimal("0.0001"))
 
 
 @dataclass(frozen=True)
@@ -144,6 +232,8 @@ class RiskSnapshot:
     # Totals over every symbol of the scope, kept so that `books` may hold only the symbols being decided:
     # None = `books` holds them all and the totals are summed from it.
     totals: Totals | None = None
+    # Realised and unrealised P&L of the UTC day over all the scope's symbols, at market.
+    daily_pnl: Decimal = ZERO
 
     @property
     def halted(self) -> bool:
@@ -157,24 +247,24 @@ class RiskSnapshot:
     def with_reservation(self, intent: OrderIntent) -> RiskSnapshot:
         """The snapshot after an approved order is reserved: what the next decision of a batch must see,
         exactly what the database holds once the batch's reservations are written (risk.store.reserve)."""
-        notional = intent.notional
+        exposure = intent.exposure
         found = next((b for b in self.books if b.symbol == intent.symbol), None)
         book = found or SymbolBook(symbol=intent.symbol)
         if intent.side == Side.BUY:
             grown = replace(
                 book,
                 open_buy_quantity=book.open_buy_quantity + intent.quantity,
-                open_buy_notional=book.open_buy_notional + notional,
+                open_buy_notional=book.open_buy_notional + exposure,
             )
         else:
             grown = replace(
                 book,
                 open_sell_quantity=book.open_sell_quantity + intent.quantity,
-                open_sell_notional=book.open_sell_notional + notional,
+                open_sell_notional=book.open_sell_notional + exposure,
             )
         books = tuple(grown if b is found else b for b in self.books) if found else (*self.books, grown)
         totals = self.totals.swap(found, grown) if self.totals is not None else None
-        return replace(self, books=books, open_volume=self.open_volume + notional, totals=totals)
+        return replace(self, books=books, open_volume=self.open_volume + intent.notional, totals=totals)
 
 
 @dataclass(frozen=True)
@@ -237,8 +327,8 @@ def measure(intent: OrderIntent, snapshot: RiskSnapshot, today: dt.date) -> tupl
     book = found or SymbolBook(symbol=intent.symbol)
     buy = intent.quantity if intent.side == Side.BUY else ZERO
     sell = intent.quantity if intent.side == Side.SELL else ZERO
-    before = book.projected_values(intent.price)
-    after = book.projected_values(intent.price, buy=buy, sell=sell)
+    before = book.projected_values(intent.unit)
+    after = book.projected_values(intent.unit, buy=buy, sell=sell)
     if snapshot.totals is not None:
         own_long, own_short, own_gross = Totals.part(found)
         others = Totals(
@@ -282,6 +372,8 @@ def check_order(intent: OrderIntent, snapshot: RiskSnapshot, today: dt.date) -> 
     over(Violation.GROSS_EXPOSURE_LIMIT, limits.max_gross_exposure, projected.gross_exposure, current.gross_exposure)
     over(Violation.MAX_ORDER_QUANTITY, limits.max_order_quantity, intent.quantity)
     over(Violation.MAX_ORDER_VALUE, limits.max_order_value, intent.notional)
+    deviation = collar_deviation(intent) if limits.price_collar_pct is not None else None
+    over(Violation.PRICE_COLLAR, limits.price_collar_pct, deviation if deviation is not None else ZERO)
     violations = tuple(b.code for b in breaches)
     return Decision(
         approved=not breaches, violations=violations, projected=projected, current=current, breaches=tuple(breaches)
@@ -319,14 +411,11 @@ def check_scoped(
     REDUCING anywhere requires the order to reduce its book's position; every scope's limits apply.
     `projected`/`current` are the firm's measures (the seed's event payload)."""
     views = [snapshot.views[scope] for scope in scopes]
-    halted = [view for view in views if view.halted]
-    if halted:
-        firm = any(view.scope == "firm" for view in halted)
-        stops = tuple(Breach(Violation.TRADING_HALTED, view.scope, HALTED) for view in halted)
-        return Decision(
-            approved=False, kill_switch=firm, violations=() if firm else (Violation.TRADING_HALTED,), breaches=stops
-        )
+    stopped = _halted(views)
+    if stopped is not None:
+        return stopped
     breaches: list[Breach] = []
+    book: SymbolBook | None = None
     reducing = [view.scope for view in views if view.state == REDUCING]
     if reducing:
         book = next((b for b in snapshot.views[book_scope].books if b.symbol == intent.symbol), None)
@@ -336,6 +425,12 @@ def check_scoped(
     for view in views:
         decision = check_order(intent, view, today)
         breaches += decision.breaches
+        loss_limit = view.limits.max_daily_loss
+        if loss_limit is not None and -view.daily_pnl > loss_limit:
+            # Over the day's loss limit, only orders that reduce their book's position pass.
+            book = book or next((b for b in snapshot.views[book_scope].books if b.symbol == intent.symbol), None)
+            if not reduces(intent, book):
+                breaches.append(Breach(Violation.DAILY_LOSS_LIMIT, view.scope, loss_limit, -view.daily_pnl))
         if firm_decision is None:
             firm_decision = decision
     assert firm_decision is not None
@@ -348,3 +443,42 @@ def check_scoped(
         current=firm_decision.current,
         breaches=tuple(breaches),
     )
+
+
+def _halted(views: list[RiskSnapshot]) -> Decision | None:
+    halted = [view for view in views if view.halted]
+    if not halted:
+        return None
+    firm = any(view.scope == "firm" for view in halted)
+    stops = tuple(Breach(Violation.TRADING_HALTED, view.scope, HALTED) for view in halted)
+    return Decision(
+        approved=False, kill_switch=firm, violations=() if firm else (Violation.TRADING_HALTED,), breaches=stops
+    )
+
+
+def refused(breaches: tuple[Breach, ...]) -> Decision:
+    order = list(Violation)
+    codes = tuple(sorted({b.code for b in breaches}, key=order.index))
+    return Decision(approved=False, violations=codes, breaches=breaches)
+
+
+def check_at_market(
+    intent: OrderIntent,
+    market: Market | None,
+    scopes: tuple[str, ...],
+    book_scope: str,
+    snapshot: ScopedSnapshot,
+    now: dt.datetime,
+) -> tuple[OrderIntent, Decision]:
+    """Decide one order as a bank's desk does (API.md, "Pre-trade answers"): a halt anywhere first; then its
+    instrument (known, tradable, tick, lot, fresh price); then, valued at market (Market.value), every
+    scope's limits, collar and daily loss (check_scoped). Answers the order as valued, and the decision."""
+    stopped = _halted([snapshot.views[scope] for scope in scopes])
+    if stopped is not None:
+        return intent, stopped
+    problems = instrument_breaches(intent, market, now)
+    if problems:
+        return intent, refused(problems)
+    assert market is not None
+    valued = market.value(intent)
+    return valued, check_scoped(valued, scopes, book_scope, snapshot, now.astimezone(dt.UTC).date())

@@ -172,6 +172,13 @@ class Position(models.Model):
     open_buy_notional = models.DecimalField(**MONEY, default=Decimal(0))
     open_sell_quantity = models.DecimalField(**MONEY, default=Decimal(0))
     open_sell_notional = models.DecimalField(**MONEY, default=Decimal(0))
+    # The UTC day's P&L (risk.store.fill_book rolls these at a row's first fill of a day): realised P&L of the
+    # day, and the quantity and average price held when the day began, so that daily P&L = realised today +
+    # unrealised now - unrealised at the day's start (valued at the day before's close).
+    pnl_day = models.DateField(null=True, blank=True)
+    day_realized_pnl = models.DecimalField(**MONEY, default=Decimal(0), db_default=Decimal(0))
+    sod_quantity = models.DecimalField(**MONEY, default=Decimal(0), db_default=Decimal(0))
+    sod_average_price = models.DecimalField(**MONEY, default=Decimal(0), db_default=Decimal(0))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -32,6 +33,7 @@ from audit.models import EventType
 from audit.services import event_record
 from books import directory
 from core.sql import Statement, one_of, run
+from market.models import Instrument, Mark
 from risk import checks
 from risk.models import (
     FIRM_DEFAULTS,
@@ -43,12 +45,12 @@ from risk.models import (
     RiskState,
     ScopeState,
 )
-from risk.positions import PositionState, apply_fill
+from risk.positions import PLACES, PositionState, apply_fill
 from risk.scopes import Scope
 
 ZERO = Decimal(0)
 LIMIT_FIELDS = ("max_position_size", "max_daily_volume", "max_net_exposure", "max_gross_exposure")
-CHECKED_LIMITS = (*LIMIT_FIELDS, "max_order_quantity", "max_order_value")
+CHECKED_LIMITS = (*LIMIT_FIELDS, "max_order_quantity", "max_order_value", "max_daily_loss", "price_collar_pct")
 STATE_COLUMNS = ("id", "kill_switch_enabled", "trading_day", "executed_volume", "open_volume", "trading_state")
 SCOPE_STATE_COLUMNS = ("scope", "trading_state", "trading_day", "executed_volume", "open_volume")
 POSITION_COLUMNS = (
@@ -120,6 +122,8 @@ class Locked:
     state: RiskState
     snapshot: checks.ScopedSnapshot
     rows: list[list[tuple[Any, ...]]]
+    # The decided symbols' instruments and latest prices (absent: not an instrument).
+    markets: dict[str, checks.Market] = field(default_factory=dict)
 
     @property
     def firm(self) -> checks.RiskSnapshot:
@@ -154,7 +158,7 @@ def lock_and_read(
     pairs = [f"{kind}:{key}" for kind, key in zip(kinds, keys, strict=True)]
     limit_of, limit_params = one_of(f"{qn('scope')} || ':' || {qn('scope_key')}", pairs)
     state_of, state_params = one_of(qn("scope"), others or [""])
-    holder_of, holder_params = one_of(qn("scope"), holders)
+    today = utc_today()
     # ScopeState is read for the firm alone too (no row matches ''), so the answers keep their places.
     statements = [
         Statement(
@@ -176,32 +180,29 @@ def lock_and_read(
     summed = symbols is not None and connection.vendor == "postgresql"
     if summed:
         assert symbols is not None
-        symbol_of, symbol_params = one_of(qn("symbol"), symbols)
+        symbol_of, symbol_params = one_of('p."symbol"', symbols)
+        holder_of, holder_params = one_of('p."scope"', holders)
+        statements.append(_positions_statement(f"{holder_of} AND {symbol_of}", [*holder_params, *symbol_params], today))
         statements.append(
             Statement(
-                f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
-                f"FROM {qn(Position._meta.db_table)} WHERE {holder_of} AND {symbol_of}",
-                [*holder_params, *symbol_params],
+                _TOTALS_SQL.format(
+                    table=qn(Position._meta.db_table), marks=qn(Mark._meta.db_table), scopes=holder_of, daily=_DAILY
+                ),
+                [today, *holder_params],
             )
-        )
-        totals_of, totals_params = one_of('p."scope"', holders)
-        statements.append(
-            Statement(_TOTALS_SQL.format(table=qn(Position._meta.db_table), scopes=totals_of), totals_params)
         )
     else:
-        statements.append(
-            Statement(
-                f"SELECT {qn('scope')}, {', '.join(map(qn, POSITION_COLUMNS))} "  # noqa: S608
-                f"FROM {qn(Position._meta.db_table)} WHERE {holder_of}",
-                holder_params,
-            )
-        )
+        holder_of, holder_params = one_of('p."scope"', holders)
+        statements.append(_positions_statement(holder_of, holder_params, today))
+    if symbols:
+        statements.append(_markets_statement(symbols))
     state_rows, limit_rows, scope_rows, position_rows, *rows = run([*statements, *also])
     totals_rows = rows.pop(0) if summed else None
+    market_rows = rows.pop(0) if symbols else None
     if not state_rows:  # a new database: the rows are created, under the lock, the ORM's way
         lock()
         firm_limits()
-        return lock_and_read(scopes=scopes, also=also)
+        return lock_and_read(scopes=scopes, symbols=symbols, also=also)
     pk, kill_switch, day, executed, open_volume, trading_state = state_rows[0]
     state = RiskState(
         id=pk,
@@ -213,22 +214,84 @@ def lock_and_read(
     )
     if not any(kind == LimitScope.FIRM for kind, *_ in limit_rows or ()):
         firm_limits()
-        return lock_and_read(scopes=scopes, also=also)
-    totals = {scope: checks.Totals(*values) for scope, *values in totals_rows or ()} if summed else None
-    snapshot = _snapshot(state, wanted, limit_rows or [], scope_rows or [], position_rows or [], totals)
-    return Locked(state, snapshot, [r or [] for r in rows])
+        return lock_and_read(scopes=scopes, symbols=symbols, also=also)
+    totals = daily = None
+    if summed:
+        totals = {scope: checks.Totals(*map(_decimal, values[:3])) for scope, *values in totals_rows or ()}
+        daily = {scope: _decimal(values[3]) for scope, *values in totals_rows or ()}
+    snapshot = _snapshot(state, wanted, limit_rows or [], scope_rows or [], position_rows or [], totals, daily)
+    return Locked(state, snapshot, [r or [] for r in rows], _markets(market_rows or []))
 
 
-# Each scope's worst long, worst short and gross values over all its symbols, at the firm's marks
-# (checks.SymbolBook.worst_values, checks.Totals): computed where the rows are, in one pass.
+def _positions_statement(where: str, params: list[Any], today: dt.date) -> Statement:
+    """Position rows with the mark as one unit's value at market (the firm's last fill where the instrument
+    has no price) and the row's P&L of the day."""
+    sql = (
+        'SELECT p."scope", p."symbol", p."quantity", COALESCE(m."unit_value", p."mark_price"), '  # noqa: S608
+        'p."open_buy_quantity", p."open_buy_notional", p."open_sell_quantity", p."open_sell_notional", '
+        f'{_DAILY} FROM "{Position._meta.db_table}" p '
+        f'LEFT JOIN "{Mark._meta.db_table}" m ON m."symbol" = p."symbol" '
+        f"CROSS JOIN (SELECT %s AS today) d WHERE {where}"
+    )
+    return Statement(sql, [today, *params])
+
+
+def _markets_statement(symbols: Sequence[str]) -> Statement:
+    symbol_of, params = one_of('i."symbol"', symbols)
+    sql = (
+        'SELECT i."symbol", i."status", i."tick_size", i."lot_size", i."staleness_seconds", i."asset_class", '  # noqa: S608
+        'm."last", m."timestamp", m."factor", m."unit_value" '
+        f'FROM "{Instrument._meta.db_table}" i LEFT JOIN "{Mark._meta.db_table}" m ON m."symbol" = i."symbol" '
+        f"WHERE {symbol_of}"
+    )
+    return Statement(sql, params)
+
+
+def _markets(rows: Any) -> dict[str, checks.Market]:
+    markets = {}
+    for symbol, status, tick, lot, staleness, asset_class, last, timestamp, factor, unit_value in rows:
+        markets[symbol] = checks.Market(
+            status=status,
+            tick_size=_decimal(tick),
+            lot_size=_decimal(lot),
+            staleness_seconds=int(staleness),
+            reference=_plain(last),
+            reference_time=_datetime(timestamp),
+            factor=_plain(factor),
+            unit_value=_plain(unit_value),
+            is_option=asset_class == "OPTION",
+        )
+    return markets
+
+
+# A position row's P&L of the UTC day `d.today`, in the reporting currency, at market (m: the instrument's
+# Mark): realised today + unrealised now - unrealised when the day began (the day before's close). A row not
+# traded today: quantity x (price now - the day before's close). Without a close yet (prices began today),
+# the unrealised P&L since entry counts; without any price, the last fill.
+_CLOSE = 'COALESCE(CASE WHEN m."day" = d.today THEN m."prev_close" ELSE m."last" END, p."{fallback}")'
+_NOW = 'COALESCE(m."last", p."mark_price", p."average_price")'
+_DAILY = (
+    'CASE WHEN p."pnl_day" = d.today THEN p."day_realized_pnl" + ('
+    f'p."quantity" * ({_NOW} - p."average_price") - '
+    f'p."sod_quantity" * ({_CLOSE.format(fallback="sod_average_price")} - p."sod_average_price")'
+    ') * COALESCE(m."factor", 1) '
+    f'ELSE p."quantity" * ({_NOW} - {_CLOSE.format(fallback="average_price")}) * COALESCE(m."factor", 1) END'
+)
+
+# Each scope's worst long, worst short and gross values over all its symbols, each unit at its value at market
+# (checks.SymbolBook.worst_values, checks.Totals), and its P&L of the day: computed where the rows are, in
+# one pass.
 _TOTALS_SQL = """
 SELECT p."scope", COALESCE(SUM(v.long), 0), COALESCE(SUM(v.short), 0),
-       COALESCE(SUM(GREATEST(ABS(v.long), ABS(v.short))), 0)
+       COALESCE(SUM(GREATEST(ABS(v.long), ABS(v.short))), 0), COALESCE(SUM(v.daily), 0)
 FROM {table} p
+CROSS JOIN (SELECT %s::date AS today) d
 LEFT JOIN {table} f ON f."scope" = 'firm' AND f."symbol" = p."symbol"
+LEFT JOIN {marks} m ON m."symbol" = p."symbol"
 CROSS JOIN LATERAL (
-    SELECT p."quantity" * COALESCE(f."mark_price", 0) + p."open_buy_notional" AS long,
-           p."quantity" * COALESCE(f."mark_price", 0) - p."open_sell_notional" AS short
+    SELECT p."quantity" * COALESCE(m."unit_value", f."mark_price", 0) + p."open_buy_notional" AS long,
+           p."quantity" * COALESCE(m."unit_value", f."mark_price", 0) - p."open_sell_notional" AS short,
+           {daily} AS daily
 ) v
 WHERE {scopes}
 GROUP BY p."scope"
@@ -244,6 +307,27 @@ def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value  # SQLite's raw cursor: text
 
 
+def _default_collar() -> Decimal:
+    return Decimal(str(settings.DEFAULT_PRICE_COLLAR_PCT))
+
+
+def _plain(value: Any) -> Decimal | None:
+    """A price or factor without its column's trailing zeros (1.0000000000 -> 1), never in exponent form, so
+    that values computed from it keep the digits of the order's own numbers (15025.00, not 15025.0000000000)."""
+    number = _decimal(value)
+    if number is None:
+        return None
+    number = number.normalize()
+    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(value)  # SQLite's raw cursor: text, UTC
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 def _snapshot(
     state: RiskState,
     scopes: Sequence[str],
@@ -251,19 +335,26 @@ def _snapshot(
     scope_rows: Any,
     position_rows: Any,
     totals: dict[str, checks.Totals] | None = None,
+    daily: dict[str, Decimal] | None = None,
 ) -> checks.ScopedSnapshot:
     limits = {f"{kind}:{key}": row for kind, key, *row in limit_rows}
     states = {row[0]: row for row in scope_rows}
     books: dict[str, list[checks.SymbolBook]] = {}
     marks: dict[str, Decimal | None] = {}
     firm_rows: dict[str, checks.SymbolBook] = {}
+    row_daily: dict[tuple[str, str], Decimal] = {}
+    summed_daily: dict[str, Decimal] = {}
     for scope, symbol, *values in position_rows:
-        quantity, mark, bq, bn, sq, sn = (_decimal(v) for v in values)
+        quantity, mark, bq, bn, sq, sn, pnl = (_decimal(v) for v in values)
         row = checks.SymbolBook(symbol, quantity, mark, bq, bn, sq, sn)
+        row_daily[scope, symbol] = pnl or ZERO
+        summed_daily[scope] = summed_daily.get(scope, ZERO) + (pnl or ZERO)
         if scope == FIRM_SCOPE:
             marks[symbol] = mark
             firm_rows[symbol] = row
         books.setdefault(scope, []).append(row)
+    if daily is None:  # every row of every scope was read: the sums are exact
+        daily = summed_daily
     today = state.trading_day or utc_today()
     views: dict[str, checks.RiskSnapshot] = {}
     for text in scopes:
@@ -271,6 +362,8 @@ def _snapshot(
         limit_row = limits.get(f"{scope.limit_scope}:{scope.key}")
         scope_limits = checks.Limits(*(_decimal(v) for v in limit_row)) if limit_row else checks.Limits()
         if scope.kind == "firm":
+            if scope_limits.price_collar_pct is None and settings.DEFAULT_PRICE_COLLAR_PCT:
+                scope_limits = replace(scope_limits, price_collar_pct=_default_collar())
             views[text] = checks.RiskSnapshot(
                 limits=scope_limits,
                 kill_switch_active=state.kill_switch_enabled,
@@ -281,6 +374,7 @@ def _snapshot(
                 scope=text,
                 state=state.trading_state,
                 totals=totals.get(text, checks.Totals()) if totals is not None else None,
+                daily_pnl=daily.get(text, ZERO),
             )
             continue
         volumes = states.get(text)
@@ -307,6 +401,7 @@ def _snapshot(
             scope=text,
             state=volumes[1] if volumes else checks.ACTIVE,
             totals=scope_totals,
+            daily_pnl=row_daily.get((FIRM_SCOPE, scope.key), ZERO) if scope.kind == "symbol" else daily.get(text, ZERO),
         )
     return checks.ScopedSnapshot(views)
 
@@ -328,25 +423,53 @@ def snapshot(state: RiskState) -> checks.RiskSnapshot:
 
 @dataclass(frozen=True)
 class Reservation:
-    """What an approved order holds against the limits until it ends: its quantity and notional, in each
-    of its scopes."""
+    """What an approved order holds against the limits until it ends, in each of its scopes: its quantity,
+    its exposure (position rows' open notional: quantity x one unit's exposure at decision) and its notional
+    (the scopes' open volume: quantity x one unit's notional), both in the reporting currency."""
 
     symbol: str
     side: checks.Side
     quantity: Decimal
     price: Decimal
     scopes: OrderScopes
+    exposure_price: Decimal | None = None
+    notional_price: Decimal | None = None
 
     @classmethod
     def of(cls, order: OrderTerms) -> Reservation:
-        """What an order (its symbol, side, quantity, price, book and user) reserved when approved."""
+        """What an order (its symbol, side, quantity, prices, book and user) reserved when approved."""
         ref = directory.by_id(order.book_id)
         scopes = OrderScopes.of(desk=ref.desk, book=ref.code, trader=order.user.username, symbol=order.symbol)
-        return cls(order.symbol, checks.Side(order.side), order.quantity, order.price, scopes)
+        return cls(
+            order.symbol,
+            checks.Side(order.side),
+            order.quantity,
+            order.price,
+            scopes,
+            order.exposure_price,
+            order.notional_price,
+        )
+
+    @classmethod
+    def of_intent(cls, intent: checks.OrderIntent, scopes: OrderScopes) -> Reservation:
+        return cls(
+            intent.symbol,
+            intent.side,
+            intent.quantity,
+            intent.price,
+            scopes,
+            intent.exposure_price,
+            intent.notional_price,
+        )
 
     @property
     def notional(self) -> Decimal:
-        return self.quantity * self.price
+        """Volume: quantity x one unit's notional."""
+        return self.quantity * (self.price if self.notional_price is None else self.notional_price)
+
+    @property
+    def exposure(self) -> Decimal:
+        return self.quantity * (self.price if self.exposure_price is None else self.exposure_price)
 
 
 class _Named(Protocol):
@@ -359,6 +482,8 @@ class OrderTerms(Protocol):
     quantity: Decimal
     price: Decimal
     book_id: int
+    exposure_price: Decimal | None
+    notional_price: Decimal | None
 
     @property
     def user(self) -> _Named: ...
@@ -372,11 +497,11 @@ def reserve(*, state: RiskState, reservations: Sequence[Reservation]) -> None:
     volumes: dict[str, Decimal] = {}
     for r in reservations:
         offset = 0 if r.side == checks.Side.BUY else 2
-        notional = r.notional
+        notional, exposure = r.notional, r.exposure
         for scope in r.scopes.positions:
             row = sums.setdefault((scope, r.symbol), [ZERO, ZERO, ZERO, ZERO])
             row[offset] += r.quantity
-            row[offset + 1] += notional
+            row[offset + 1] += exposure
         for scope in r.scopes.volumes:
             volumes[scope] = volumes.get(scope, ZERO) + notional
     if not sums:
@@ -453,13 +578,13 @@ def _reserve_in_one_statement(
 def release(*, state: RiskState, reservation: Reservation) -> None:
     """Give back what `reserve` took for one order (it was filled, failed or cancelled), in every scope.
     Caller holds the risk lock."""
-    notional = reservation.notional
+    notional, exposure = reservation.notional, reservation.exposure
     if reservation.side == checks.Side.BUY:
         qty_field, notional_field = "open_buy_quantity", "open_buy_notional"
     else:
         qty_field, notional_field = "open_sell_quantity", "open_sell_notional"
     Position.objects.filter(symbol=reservation.symbol, scope__in=reservation.scopes.positions).update(
-        **{qty_field: F(qty_field) - reservation.quantity, notional_field: F(notional_field) - notional}
+        **{qty_field: F(qty_field) - reservation.quantity, notional_field: F(notional_field) - exposure}
     )
     ScopeState.objects.filter(scope__in=reservation.scopes.volumes).update(open_volume=F("open_volume") - notional)
     RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") - notional)
@@ -476,36 +601,40 @@ def fill_book(
 
     Each scope's row is read once (locked) and written once: the four position rows in one UPDATE, the four
     scopes' volumes in another, whatever the number of scopes."""
-    notional = reservation.notional
+    notional, exposure = reservation.notional, reservation.exposure
     buy = reservation.side == checks.Side.BUY
     scopes = reservation.scopes.positions
+    today = utc_today(now)
     rows = {
         p.scope: p for p in Position.objects.select_for_update().filter(symbol=reservation.symbol, scope__in=scopes)
     }
+    # Realised P&L in the reporting currency: price differences times multiplier and FX (the Mark's factor).
+    factor = Mark.objects.filter(symbol=reservation.symbol).values_list("factor", flat=True).first() or Decimal(1)
     for scope in scopes:
         position = rows.get(scope) or Position(scope=scope, symbol=reservation.symbol)
         if buy:  # the reservation released
             position.open_buy_quantity -= reservation.quantity
-            position.open_buy_notional -= notional
+            position.open_buy_notional -= exposure
         else:
             position.open_sell_quantity -= reservation.quantity
-            position.open_sell_notional -= notional
+            position.open_sell_notional -= exposure
+        if position.pnl_day != today:  # the row's first fill of the UTC day: the day starts from what it holds
+            position.pnl_day, position.day_realized_pnl = today, ZERO
+            position.sod_quantity, position.sod_average_price = position.quantity, position.average_price
         new = apply_fill(
-            PositionState(position.quantity, position.average_price, position.realized_pnl),
+            PositionState(position.quantity, position.average_price, ZERO),
             side=reservation.side,
             quantity=fill_quantity,
             price=fill_price,
         )
-        position.quantity, position.average_price, position.realized_pnl = (
-            new.quantity,
-            new.average_price,
-            new.realized_pnl,
-        )
+        realized = (new.realized_pnl * factor).quantize(PLACES, ROUND_HALF_EVEN)
+        position.quantity, position.average_price = new.quantity, new.average_price
+        position.realized_pnl += realized
+        position.day_realized_pnl += realized
         position.mark_price, position.updated_at = fill_price, now
         rows[scope] = position
     Position.objects.bulk_create([p for p in rows.values() if p.pk is None])
-    executed = fill_quantity * reservation.price
-    today = utc_today(now)
+    executed = fill_quantity * (reservation.price if reservation.notional_price is None else reservation.notional_price)
     position_table, scope_table = Position._meta.db_table, ScopeState._meta.db_table
     # One round trip on PostgreSQL (core.sql.run pipelines), each statement's text fixed (prepared).
     run(
@@ -514,7 +643,8 @@ def fill_book(
                 Statement(
                     f'UPDATE "{position_table}" SET "quantity" = %s, "average_price" = %s, "realized_pnl" = %s, '  # noqa: S608
                     '"mark_price" = %s, "open_buy_quantity" = %s, "open_buy_notional" = %s, '
-                    '"open_sell_quantity" = %s, "open_sell_notional" = %s, "updated_at" = %s WHERE "id" = %s',
+                    '"open_sell_quantity" = %s, "open_sell_notional" = %s, "pnl_day" = %s, "day_realized_pnl" = %s, '
+                    '"sod_quantity" = %s, "sod_average_price" = %s, "updated_at" = %s WHERE "id" = %s',
                     [
                         p.quantity,
                         p.average_price,
@@ -524,6 +654,10 @@ def fill_book(
                         p.open_buy_notional,
                         p.open_sell_quantity,
                         p.open_sell_notional,
+                        p.pnl_day,
+                        p.day_realized_pnl,
+                        p.sod_quantity,
+                        p.sod_average_price,
                         now,
                         p.pk,
                     ],

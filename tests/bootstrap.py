@@ -20,6 +20,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-" +
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("ITIRP_VAR_DIR", tempfile.mkdtemp(prefix="itirp-test-"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The firm's default price collar is off in the suite: most tests are about the seed's limits and trade at
+# whatever price suits their arithmetic. The collar's tests set it (tests/market, tests/risk/test_at_market.py).
+os.environ.setdefault("DEFAULT_PRICE_COLLAR_PCT", "0")
 # The suite's clients and servers speak plain HTTP on loopback; production redirects to HTTPS (settings.py).
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")

@@ -11,6 +11,7 @@ from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
 from books import directory
+from market import directory as instruments
 
 
 def _allow_truncate(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -40,6 +41,23 @@ def _clear_cache() -> None:
         pass
     # Books are cached per process by id and code; a flushed database makes them anew with other ids.
     directory.forget()
+    instruments.forget()
+
+
+@pytest.fixture(autouse=True)
+def _market(request: pytest.FixtureRequest) -> None:
+    """Tests that use the database trade in a listed, freshly priced market (tests/support/market.py)."""
+    uses_db = {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    if not uses_db and marker is None:
+        return
+    transactional = bool(uses_db - {"db"}) or bool(
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from tests.support.market import list_instruments
+
+    list_instruments()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from audit.models import Event, EventType
 from orders.models import Order, OrderStatus
 from risk.models import Position, RiskState
 from tests.orders.conftest import body, written
+from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,7 @@ def test_post_order_when_correlation_header_given_then_it_follows_the_order(trad
 
 
 def test_post_order_when_limits_violated_then_200_rejected_naming_the_violations(trader, client_for) -> None:
+    price("AAPL", 100)  # the market at the order's price: the seed's arithmetic
     response = post(client_for(trader), quantity=110000, price=100)
     assert response.status_code == 200
     assert response.json()["status"] == "REJECTED"
@@ -372,7 +374,7 @@ def test_orders_when_role_lacks_the_permission_then_403_and_the_denial_recorded(
 
 def test_get_order_when_own_then_200_with_the_fields_of_api_md(trader, client_for) -> None:
     client = client_for(trader)
-    order_id = post(client, quantity="12.5", price="99.99").json()["order_id"]
+    order_id = post(client, symbol="AAA", quantity="12.5", price="99.99").json()["order_id"]  # AAA: fractional lots
     response = client.get(f"{URL}/{order_id}")
     assert response.status_code == 200
     data = response.json()

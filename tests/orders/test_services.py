@@ -20,6 +20,7 @@ from orders.submission import DuplicateOrder
 from risk import checks
 from risk.models import Position, RiskState
 from tests.orders.conftest import written
+from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +48,7 @@ def test_submit_when_checks_pass_then_order_events_and_reservation_are_written_t
 
 
 def test_submit_when_limit_violated_then_rejected_without_reservation(trader, submit) -> None:
+    price("AAPL", 100)  # the market at the order's price: the seed's arithmetic
     order, decision = submit(trader, quantity=110000, price=100)
     assert not decision.approved
     order.refresh_from_db()
@@ -63,6 +65,7 @@ def test_submit_when_limit_violated_then_rejected_without_reservation(trader, su
 
 
 def test_submit_when_open_orders_fill_the_limit_then_next_order_is_rejected(trader, submit) -> None:
+    price("AAPL", 100)
     first, d1 = submit(trader, quantity=6000, price=100, client_order_id="a")
     second, d2 = submit(trader, quantity=4000, price=100, client_order_id="b")
     third, d3 = submit(trader, quantity=1, price=100, client_order_id="c")
@@ -203,12 +206,12 @@ def test_submit_when_window_is_zero_then_keyless_identical_orders_are_all_accept
 
 
 def test_cancel_when_approved_then_cancelled_reservation_released_and_recorded(trader, submit) -> None:
-    order, _ = submit(trader, quantity=10, price=10)
-    submit(trader, symbol="MSFT", quantity=1, price=5)
+    order, _ = submit(trader, symbol="AAA", quantity=10, price=10)
+    submit(trader, symbol="BBB", quantity=1, price=5)
     cancelled = order_cancel(actor=trader, order_id=order.pk, reason="changed my mind")
     assert cancelled.status == OrderStatus.CANCELLED and cancelled.rejection_reason == "changed my mind"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
-    position = Position.objects.get(scope="firm", symbol="AAPL")
+    position = Position.objects.get(scope="firm", symbol="AAA")
     assert (position.open_buy_quantity, position.open_buy_notional) == (0, 0)
     assert RiskState.objects.get().open_volume == Decimal(5)
     event = events_of(order)[-1]
