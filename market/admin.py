@@ -87,8 +87,12 @@ class InstrumentAdmin(admin.ModelAdmin):
         return False  # orders, positions and events name instruments; RESTRICTED takes one out of trading
 
     def save_model(self, request: HttpRequest, obj: Instrument, form: Any, change: bool) -> None:
-        services.instruments_load([form.row()], actor=signed_in_user(request), source="admin")
-        obj.pk = Instrument.objects.values_list("pk", flat=True).get(symbol=obj.symbol)
+        row = form.row()
+        services.instruments_load([row], actor=signed_in_user(request), source="admin")
+        # the admin's messages, history and redirect name the object: make it the stored row
+        saved = Instrument.objects.get(symbol=row["symbol"])
+        for name in [*services.FIELDS, "pk", "updated_at"]:
+            setattr(obj, name, getattr(saved, name))
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Instrument], status: str) -> None:
         done = 0
