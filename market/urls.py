@@ -1,23 +1,16 @@
-"""Instruments and market data (API.md, "Instruments and market data")."""
+"""Instruments routes under /api/v1/ (API.md, "Instruments and market data"; a trailing slash is accepted too)."""
 
 from django.urls import re_path
 
-from market import apis, data_apis
+from market import apis
 
 urlpatterns = [
+    # The symbol matches lazily, so a trailing slash is the route's, never the symbol's ("EUR/USD" style
+    # symbols may hold a slash).
     re_path(r"^instruments/?$", apis.InstrumentListApi.as_view(), name="instrument-list"),
     re_path(
-        r"^instruments/(?P<symbol>[A-Za-z0-9._/-]{1,20})/?$",
+        r"^instruments/(?P<symbol>[A-Za-z0-9][A-Za-z0-9._/-]{0,19}?)/?$",
         apis.InstrumentDetailApi.as_view(),
         name="instrument-detail",
-    ),
-    re_path(r"^market-data/?$", data_apis.MarketDataPushApi.as_view(), name="market-data-push"),
-    re_path(
-        r"^market-data/(?P<symbol>[A-Za-z0-9._/-]{1,20})/?$", data_apis.QuoteApi.as_view(), name="market-data-quote"
-    ),
-    re_path(
-        r"^market-data/(?P<symbol>[A-Za-z0-9._/-]{1,20})/history/?$",
-        data_apis.HistoryApi.as_view(),
-        name="market-data-history",
     ),
 ]

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from market import services
 from orders import apis as order_apis
 from orders import submission
 from orders.models import Order
@@ -52,7 +53,12 @@ EXTRA = {
     ("GET", "/risk/limits/scopes"): STAFF,
     ("GET", "/risk/trading-state"): ANY,
     ("POST", "/risk/trading-state"): STAFF,
+    # Instruments (reference data): any role reads them.
+    ("GET", "/instruments"): ANY,
+    ("GET", "/instruments/{symbol}"): ANY,
 }
+INSTRUMENT = {"symbol": "MATRIX", "name": "Matrix Inc.", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01",
+              "lot_size": "1"}  # fmt: skip
 PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("GET", "/health")}
 AUTHENTICATED_ANY = {("POST", "/auth/logout")}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -75,6 +81,7 @@ def _api_operations() -> set[tuple[str, str]]:
                     ("correlation_id", "[^/]+"),
                     ("code", "[^/]+"),
                     ("scope", ".+?"),
+                    ("symbol", "[A-Za-z0-9][A-Za-z0-9._/-]{0,19}?"),
                 ):
                     path = path.replace(f"(?P<{name}>{pattern_text})", "{" + name + "}")
                 for method in HTTP_METHODS:
@@ -112,6 +119,9 @@ def _own_order(user: Any) -> Order:
 
 
 def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
+    if path.startswith("/instruments"):
+        services.instruments_load([INSTRUMENT])
+        return client.get("/api/v1" + path.format(symbol=INSTRUMENT["symbol"]))
     if "{code}" in path or "{scope}" in path or path.startswith(("/desks", "/books", "/risk/trading-state")):
         return _call_scoped(client, method, path, user)
     order = _own_order(user)
@@ -212,7 +222,7 @@ def test_bad_tokens_are_refused_on_every_protected_operation(admin_user, order_o
         204,
     )
     url = "/api/v1" + path.format(
-        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm"
+        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm", symbol="AAPL"
     )
     before = Order.objects.count()
     for kind, token in _bad_tokens(admin_user, tokens["access_token"]).items():
