@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from audit.models import Event, EventType
@@ -79,6 +79,18 @@ class ReplayedOrder:
     trader: str = ""
     status: str = "RISK_CHECK"
     reserved: bool = False
+    # One unit's exposure and notional as the decision valued it (RISK_CHECK_PASSED's `valuation`); None for
+    # orders decided at their own price.
+    exposure_price: Decimal | None = None
+    notional_price: Decimal | None = None
+
+    @property
+    def unit_exposure(self) -> Decimal:
+        return self.price if self.exposure_price is None else self.exposure_price
+
+    @property
+    def unit_notional(self) -> Decimal:
+        return self.price if self.notional_price is None else self.notional_price
 
     @property
     def position_scopes(self) -> tuple[str, ...]:
@@ -114,15 +126,16 @@ class State:
         return self.scopes.setdefault(scope, Volumes())
 
     def _reserve(self, order: ReplayedOrder, sign: int) -> None:
-        quantity, notional = sign * order.quantity, sign * order.quantity * order.price
+        quantity, notional = sign * order.quantity, sign * order.quantity * order.unit_notional
+        exposure = sign * order.quantity * order.unit_exposure
         for scope in order.position_scopes:
             holding = self.holding(scope, order.symbol)
             if order.side == "BUY":
                 holding.open_buy_quantity = _db(holding.open_buy_quantity + quantity)
-                holding.open_buy_notional = _db(holding.open_buy_notional + notional)
+                holding.open_buy_notional = _db(holding.open_buy_notional + exposure)
             else:
                 holding.open_sell_quantity = _db(holding.open_sell_quantity + quantity)
-                holding.open_sell_notional = _db(holding.open_sell_notional + notional)
+                holding.open_sell_notional = _db(holding.open_sell_notional + exposure)
         self.open_volume = _db(self.open_volume + notional)
         for scope in order.volume_scopes:
             volumes = self.volumes(scope)
@@ -164,6 +177,10 @@ class State:
             return
         if kind == EventType.RISK_CHECK_PASSED:
             order.status = "APPROVED"
+            valuation = payload.get("valuation") or {}
+            if valuation:
+                order.exposure_price = Decimal(str(valuation["exposure_price"]))
+                order.notional_price = Decimal(str(valuation["notional_price"]))
             self._reserve(order, +1)
         elif kind == EventType.RISK_CHECK_FAILED:
             order.status = "REJECTED"
@@ -172,8 +189,12 @@ class State:
         elif kind == EventType.EXECUTION_ATTEMPT_FAILED:
             if payload.get("will_retry"):
                 order.status = "APPROVED"
-        elif kind in (EventType.ORDER_CANCELLED, EventType.EXECUTION_FAILED):
-            order.status = "CANCELLED" if kind == EventType.ORDER_CANCELLED else "FAILED"
+        elif kind == EventType.ORDER_RESTING:
+            order.status = "APPROVED"
+        elif kind in (EventType.ORDER_CANCELLED, EventType.EXECUTION_FAILED, EventType.ORDER_EXPIRED):
+            order.status = {EventType.ORDER_CANCELLED: "CANCELLED", EventType.EXECUTION_FAILED: "FAILED"}.get(
+                kind, "EXPIRED"
+            )
             self._release(order, seq)
         elif kind == EventType.EXECUTION_COMPLETED:
             self._fill(order, event, payload)
@@ -182,14 +203,19 @@ class State:
         order.status = "EXECUTED"
         self._release(order, event["sequence"])
         quantity, price = Decimal(str(payload["fill_quantity"])), Decimal(str(payload["fill_price"]))
+        factor = Decimal(str(payload.get("factor", 1)))  # realised P&L in the reporting currency
         for scope in order.position_scopes:
             holding = self.holding(scope, order.symbol)
-            holding.position = apply_fill(holding.position, side=order.side, quantity=quantity, price=price)
+            moved = apply_fill(holding.position, side=order.side, quantity=quantity, price=price)
+            realized = holding.position.realized_pnl + (
+                (moved.realized_pnl - holding.position.realized_pnl) * factor
+            ).quantize(PLACES, ROUND_HALF_EVEN)
+            holding.position = replace(moved, realized_pnl=realized)
             holding.mark_price = price
         if self.trading_day is None:
             # The first fill ever starts the first day without a reset event.
             self.trading_day = event["timestamp"].astimezone(dt.UTC).date()
-        notional = quantity * order.price
+        notional = quantity * order.unit_notional
         self.executed_volume = _db(self.executed_volume + notional)
         # A scope's day starts, like the firm's, with its first fill of the day (the firm's reset event, if
         # any, came before this fill's completion, so the firm's day is this fill's day).
@@ -211,6 +237,8 @@ ORDER_EVENTS = frozenset(
         EventType.EXECUTION_ATTEMPT_FAILED,
         EventType.EXECUTION_COMPLETED,
         EventType.EXECUTION_FAILED,
+        EventType.ORDER_RESTING,
+        EventType.ORDER_EXPIRED,
     }
 )
 

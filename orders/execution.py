@@ -160,12 +160,14 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
         order.executed_quantity, order.executed_price = fill.quantity, fill.price
         order.retry_count = attempt - 1
         order.save(update_fields=["status", "executed_quantity", "executed_price", "retry_count", "updated_at"])
+        factor = store.price_factor(order.symbol)
         store.fill_book(
             state=state,
             reservation=store.Reservation.of(order),
             fill_quantity=fill.quantity,
             fill_price=fill.price,
             now=now,
+            factor=factor,
         )
         event_record(
             event_type=EventType.EXECUTION_COMPLETED,
@@ -178,6 +180,7 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
                 "venue": fill.venue,
                 "venue_execution_id": fill.venue_execution_id,
                 "attempt": attempt,
+                "factor": factor,  # multiplier x FX: the fill's realised P&L in the reporting currency
             },
             order_id=order.pk,
             symbol=order.symbol,

@@ -39,6 +39,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
         {OrderStatus.EXECUTING, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.EXPIRED}
     ),
     OrderStatus.EXECUTING: frozenset({OrderStatus.EXECUTED, OrderStatus.FAILED, OrderStatus.APPROVED}),
+    OrderStatus.EXPIRED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
     OrderStatus.EXECUTED: frozenset(),
     OrderStatus.FAILED: frozenset(),

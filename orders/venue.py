@@ -15,7 +15,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -245,6 +245,7 @@ class SimulatedVenue:
         script_scope: str | None = None,
         hang_after_fill: float | None = None,
         memory: VenueMemory | None = None,
+        quotes: Callable[[VenueOrder], Decimal | None] | None = None,
     ) -> None:
         self.name = name or settings.VENUE_NAME
         self.latency = (latency_ms if latency_ms is not None else settings.VENUE_LATENCY_MS) / 1000
@@ -263,6 +264,8 @@ class SimulatedVenue:
         )
         self._memory = memory
         self._calls_seen = 0
+        # Where the market is: the platform's latest prices (market.prices), unless a script gives its own.
+        self.quotes = quotes or self.market_price
 
     @property
     def memory(self) -> VenueMemory:
@@ -331,7 +334,7 @@ class SimulatedVenue:
             raise VenueUnavailable("Venue unavailable")
         if outcome == "reject":
             raise VenueRejected("Rejected by venue")
-        market = self.market_price(order)
+        market = self.quotes(order)
         if market is not None and (order.price < market if order.side == "BUY" else order.price > market):
             raise VenueNotMarketable(f"Not marketable: {order.side} limit {order.price}, market {market}", market)
         execution = Execution(

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from market.models import Mark
 from risk.models import (
     FIRM_SCOPE,
     FIRM_STATE_ID,
@@ -48,11 +49,60 @@ def scope_positions(scope: Scope = FIRM) -> QuerySet[Position]:
     return Position.objects.filter(scope=str(scope))
 
 
+def at_market(rows: list[Position]) -> list[dict[str, Any]]:
+    """Position rows valued at the market's latest prices, in the reporting currency (risk.store's SQL values
+    them the same way under the lock): the mark (the market's last price; the last fill where the instrument
+    has none), market value (quantity x mark x multiplier x FX), exposure (the same; an option's
+    delta-adjusted), unrealised P&L since entry and the P&L of the UTC day (realised today + unrealised now -
+    unrealised at the day's start, valued at the day before's close)."""
+    marks = {m.symbol: m for m in Mark.objects.filter(symbol__in={p.symbol for p in rows})}
+    today = utc_today()
+    valued = []
+    for p in rows:
+        mark = marks.get(p.symbol)
+        last = mark.last if mark is not None else p.mark_price
+        factor = mark.factor if mark is not None else Decimal(1)
+        price = last if last is not None else p.average_price
+        close = None
+        if mark is not None:
+            close = mark.prev_close if mark.day == today else mark.last
+        if p.pnl_day == today:
+            start = close if close is not None else p.sod_average_price
+            daily = (
+                p.day_realized_pnl
+                + (p.quantity * (price - p.average_price) - p.sod_quantity * (start - p.sod_average_price)) * factor
+            )
+        else:
+            start = close if close is not None else p.average_price
+            daily = p.quantity * (price - start) * factor
+        exposure = p.quantity * (mark.unit_value if mark is not None else price)
+        valued.append(
+            {
+                "symbol": p.symbol,
+                "quantity": p.quantity,
+                "average_price": p.average_price,
+                "mark_price": last,
+                "market_value": _money(p.quantity * price * factor),
+                "exposure": _money(exposure),
+                "unrealized_pnl": _money((price - p.average_price) * p.quantity * factor) if last is not None else ZERO,
+                "realized_pnl": p.realized_pnl,
+                "daily_pnl": _money(daily),
+                "mark_time": mark.timestamp if mark is not None else None,
+            }
+        )
+    return valued
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
+
+
 def risk_metrics(scope: Scope = FIRM) -> dict[str, Any]:
-    """Exposure of the filled positions at their marks; daily volume of the UTC day; open orders apart. The
-    firm's (v1) or one scope's; the kill switch is the firm's."""
+    """Exposure of the filled positions at market; daily volume of the UTC day; open orders apart; P&L at
+    market. The firm's (v1) or one scope's; the kill switch is the firm's."""
     state = risk_state()
-    values = [p.market_value for p in scope_positions(scope).exclude(quantity=0)]
+    valued = at_market(list(scope_positions(scope).exclude(quantity=0, realized_pnl=0, day_realized_pnl=0)))
+    values = [v["exposure"] for v in valued if v["quantity"] != 0]
     executed, open_volume = _scope_volumes(scope)
     return {
         "net_exposure": sum(values, ZERO),
@@ -63,22 +113,14 @@ def risk_metrics(scope: Scope = FIRM) -> dict[str, Any]:
         "kill_switch_active": state.kill_switch_enabled,
         "open_orders_notional": open_volume,
         "timestamp": timezone.now(),
+        "unrealized_pnl": sum((v["unrealized_pnl"] for v in valued), ZERO),
+        "realized_pnl": sum((v["realized_pnl"] for v in valued), ZERO),
+        "daily_pnl": sum((v["daily_pnl"] for v in valued), ZERO),
     }
 
 
 def positions_list(scope: Scope = FIRM) -> list[dict[str, Any]]:
-    return [
-        {
-            "symbol": p.symbol,
-            "quantity": p.quantity,
-            "average_price": p.average_price,
-            "market_value": p.market_value,
-            "unrealized_pnl": p.unrealized_pnl,
-            "realized_pnl": p.realized_pnl,
-            "mark_price": p.mark_price,
-        }
-        for p in scope_positions(scope).exclude(quantity=0, realized_pnl=0).order_by("symbol")
-    ]
+    return at_market(list(scope_positions(scope).exclude(quantity=0, realized_pnl=0).order_by("symbol")))
 
 
 def limits_view(limits: RiskLimits | None = None) -> dict[str, Any]:
@@ -132,14 +174,15 @@ def scope_usage(scope: Scope) -> dict[str, Decimal]:
     """What a scope uses of its limits, measure by measure: its positions (a symbol scope's are the firm's row of
     that symbol), their exposures at their marks, and its day's and open volumes."""
     rows = list(scope_positions(scope))
-    values = [p.market_value for p in rows]
+    valued = at_market(rows)
+    values = [v["exposure"] for v in valued]
     executed, open_volume = _scope_volumes(scope)
     return {
         "max_position_size": max((abs(p.quantity) for p in rows), default=ZERO),
         "max_daily_volume": executed + open_volume,
         "max_net_exposure": abs(sum(values, ZERO)),
         "max_gross_exposure": sum((abs(v) for v in values), ZERO),
-        "max_daily_loss": max(-sum((p.realized_pnl + p.unrealized_pnl for p in rows), ZERO), ZERO),
+        "max_daily_loss": max(-sum((v["daily_pnl"] for v in valued), ZERO), ZERO),
     }
 
 

@@ -64,6 +64,10 @@ class MetricsOut(serializers.Serializer):
     kill_switch_active = serializers.BooleanField()
     open_orders_notional = serializers.DecimalField(**MONEY)
     timestamp = serializers.DateTimeField()
+    # v1 additions: P&L at market, in the reporting currency.
+    unrealized_pnl = serializers.DecimalField(**MONEY)
+    realized_pnl = serializers.DecimalField(**MONEY)
+    daily_pnl = serializers.DecimalField(**MONEY)
 
 
 class PositionOut(serializers.Serializer):
@@ -74,6 +78,10 @@ class PositionOut(serializers.Serializer):
     unrealized_pnl = serializers.DecimalField(**MONEY)
     realized_pnl = serializers.DecimalField(**MONEY)
     mark_price = serializers.DecimalField(**MONEY, allow_null=True)
+    # v1 additions: valued at market (the mark is the market's last price, `mark_time` its time).
+    exposure = serializers.DecimalField(**MONEY)
+    daily_pnl = serializers.DecimalField(**MONEY)
+    mark_time = serializers.DateTimeField(allow_null=True)
 
 
 class PositionsOut(serializers.Serializer):

@@ -590,8 +590,20 @@ def release(*, state: RiskState, reservation: Reservation) -> None:
     RiskState.objects.filter(pk=state.pk).update(open_volume=F("open_volume") - notional)
 
 
+def price_factor(symbol: str) -> Decimal:
+    """Money per unit of the instrument's price (multiplier x FX rate, from its latest Mark); 1 without one."""
+    factor = Mark.objects.filter(symbol=symbol).values_list("factor", flat=True).first()
+    return _plain(factor) or Decimal(1)
+
+
 def fill_book(
-    *, state: RiskState, reservation: Reservation, fill_quantity: Decimal, fill_price: Decimal, now: dt.datetime
+    *,
+    state: RiskState,
+    reservation: Reservation,
+    fill_quantity: Decimal,
+    fill_price: Decimal,
+    now: dt.datetime,
+    factor: Decimal = Decimal(1),
 ) -> Position:
     """Book a fill in every scope of the order: release its reservation; position, average price, realised
     P&L, mark; the day's volume. Answers the firm's position. Caller holds the risk lock.
@@ -608,8 +620,7 @@ def fill_book(
     rows = {
         p.scope: p for p in Position.objects.select_for_update().filter(symbol=reservation.symbol, scope__in=scopes)
     }
-    # Realised P&L in the reporting currency: price differences times multiplier and FX (the Mark's factor).
-    factor = Mark.objects.filter(symbol=reservation.symbol).values_list("factor", flat=True).first() or Decimal(1)
+    # Realised P&L in the reporting currency: price differences times `factor` (multiplier x FX, price_factor).
     for scope in scopes:
         position = rows.get(scope) or Position(scope=scope, symbol=reservation.symbol)
         if buy:  # the reservation released

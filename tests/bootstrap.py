@@ -64,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: needs a real Redis server")
     config.addinivalue_line("markers", "slow: slow (worker processes, browser, faults); deselect with -m 'not slow'")
     config.addinivalue_line("markers", "browser: drives a real Chromium")
+    config.addinivalue_line(
+        "markers", "empty_market: starts with no instrument listed and no price (tests of the market app itself)"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

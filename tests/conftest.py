@@ -45,12 +45,13 @@ def _clear_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _market(request: pytest.FixtureRequest) -> None:
-    """Tests that use the database trade in a listed, freshly priced market (tests/support/market.py)."""
+def _market(request: pytest.FixtureRequest) -> bool:
+    """Tests that use the database trade in a listed, freshly priced market (tests/support/market.py).
+    True when it was listed (a directory's conftest may override this fixture to set its own prices)."""
     uses_db = {"db", "transactional_db", "live_server"} & set(request.fixturenames)
     marker = request.node.get_closest_marker("django_db")
-    if not uses_db and marker is None:
-        return
+    if (not uses_db and marker is None) or request.node.get_closest_marker("empty_market"):
+        return False
     transactional = bool(uses_db - {"db"}) or bool(
         marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
     )
@@ -58,6 +59,7 @@ def _market(request: pytest.FixtureRequest) -> None:
     from tests.support.market import list_instruments
 
     list_instruments()
+    return True
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from risk.models import FIRM_STATE_ID, Position, RiskState, ScopeState
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 START = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
-SYMBOLS = ["AAPL", "MSFT", "EURUSD"]
+SYMBOLS = ["AAA", "BBB", "CCC"]  # test instruments: any price, any quantity (tests/support/market.py)
 QUANTITIES = [Decimal("1"), Decimal("7"), Decimal("10.5"), Decimal("250"), Decimal("0.12345678")]
 PRICES = [Decimal("0.5"), Decimal("99.95"), Decimal("150.25"), Decimal("1234.56789")]
 SLIPS = [Decimal("-0.001"), Decimal("0"), Decimal("0.0007")]
@@ -136,24 +136,24 @@ def test_replay_always_equals_live(flow: list[tuple[Any, ...]], trader: Any, ris
 def test_replay_follows_every_order_path(trader: Any, risk_manager: Any) -> None:
     """One deterministic walk through each path, so each event type is exercised every run."""
     flow = [
-        ("submit", "AAPL", "BUY", Decimal("10"), Decimal("100")),  # 0: filled after a retried attempt
+        ("submit", "AAA", "BUY", Decimal("10"), Decimal("100")),  # 0: filled after a retried attempt
         ("retry_fail", 0, Decimal("0")),
         ("fill", 0, Decimal("0.0007")),
-        ("submit", "AAPL", "SELL", Decimal("3"), Decimal("101")),  # 1: left executing
+        ("submit", "AAA", "SELL", Decimal("3"), Decimal("101")),  # 1: left executing
         ("start", 1, Decimal("0")),
-        ("submit", "MSFT", "BUY", Decimal("7"), Decimal("99.95")),  # 2: final attempt fails
+        ("submit", "BBB", "BUY", Decimal("7"), Decimal("99.95")),  # 2: final attempt fails
         ("final_fail", 2, Decimal("0")),
-        ("submit", "MSFT", "SELL", Decimal("1"), Decimal("99.95")),  # 3: failed while approved
+        ("submit", "BBB", "SELL", Decimal("1"), Decimal("99.95")),  # 3: failed while approved
         ("fail", 3, Decimal("0")),
-        ("submit", "EURUSD", "BUY", Decimal("250"), Decimal("0.5")),  # 4: cancelled
+        ("submit", "CCC", "BUY", Decimal("250"), Decimal("0.5")),  # 4: cancelled
         ("cancel", 4, Decimal("0")),
-        ("submit", "EURUSD", "SELL", Decimal("2"), Decimal("0.5")),  # 5: cancelled by the kill switch
+        ("submit", "CCC", "SELL", Decimal("2"), Decimal("0.5")),  # 5: cancelled by the kill switch
         ("kill", True),
-        ("submit", "EURUSD", "SELL", Decimal("3"), Decimal("0.5")),  # 6: rejected by the switch
+        ("submit", "CCC", "SELL", Decimal("3"), Decimal("0.5")),  # 6: rejected by the switch
         ("kill", False),
         ("limits", "max_position_size", Decimal("2000")),
-        ("submit", "AAPL", "BUY", Decimal("250"), Decimal("150.25")),  # 7: rejected by the limit
-        ("submit", "AAPL", "SELL", Decimal("1"), Decimal("0.5")),  # 8: waiting for its second attempt
+        ("submit", "AAA", "BUY", Decimal("250"), Decimal("150.25")),  # 7: rejected by the limit
+        ("submit", "AAA", "SELL", Decimal("1"), Decimal("0.5")),  # 8: waiting for its second attempt
         ("retry_fail", 8, Decimal("0")),
     ]
     now = START
@@ -181,10 +181,10 @@ def test_replay_follows_every_order_path(trader: Any, risk_manager: Any) -> None
 
 def test_replay_sees_a_day_change_and_volume(trader: Any, risk_manager: Any) -> None:
     flow = [
-        ("submit", "AAPL", "BUY", Decimal("10"), Decimal("100")),
+        ("submit", "AAA", "BUY", Decimal("10"), Decimal("100")),
         ("fill", 0, Decimal("0")),
         ("next_day",),
-        ("submit", "AAPL", "SELL", Decimal("4"), Decimal("110")),
+        ("submit", "AAA", "SELL", Decimal("4"), Decimal("110")),
         ("fill", 1, Decimal("0.0007")),
     ]
     now = START
@@ -198,7 +198,7 @@ def test_replay_sees_a_day_change_and_volume(trader: Any, risk_manager: Any) -> 
     state = replay.rebuild()
     assert state.trading_day == (START + dt.timedelta(days=1)).date()
     assert state.executed_volume == Decimal("440")
-    book = state.books["AAPL"]
+    book = state.books["AAA"]
     assert book.position.quantity == Decimal("6") and book.position.realized_pnl == Decimal("40.30800000")
     assert replay.differences(state) == []
     assert Order.objects.filter(status=OrderStatus.EXECUTED).count() == 2
@@ -206,11 +206,11 @@ def test_replay_sees_a_day_change_and_volume(trader: Any, risk_manager: Any) -> 
 
 def test_replay_events_verify_reports_a_live_table_that_drifted(trader: Any, risk_manager: Any) -> None:
     with time_machine.travel(START, tick=False):
-        _step(("submit", "MSFT", "BUY", Decimal("5"), Decimal("99.95")), trader, risk_manager)
+        _step(("submit", "BBB", "BUY", Decimal("5"), Decimal("99.95")), trader, risk_manager)
         _step(("fill", 0, Decimal("0")), trader, risk_manager)
-        _step(("submit", "MSFT", "BUY", Decimal("7"), Decimal("99.95")), trader, risk_manager)
+        _step(("submit", "BBB", "BUY", Decimal("7"), Decimal("99.95")), trader, risk_manager)
     call_command("replay_events", "--verify")
-    Position.objects.filter(scope="firm", symbol="MSFT").update(quantity=F("quantity") + 1)
+    Position.objects.filter(scope="firm", symbol="BBB").update(quantity=F("quantity") + 1)
     Order.objects.filter(status=OrderStatus.APPROVED).update(status=OrderStatus.CANCELLED)
     with pytest.raises(CommandError, match="differs from the live tables in 2 places"):
         call_command("replay_events", "--verify")
@@ -218,10 +218,10 @@ def test_replay_events_verify_reports_a_live_table_that_drifted(trader: Any, ris
 
 def test_replay_events_prints_the_rebuilt_state(trader: Any, risk_manager: Any, capsys: Any) -> None:
     with time_machine.travel(START, tick=False):
-        _step(("submit", "EURUSD", "SELL", Decimal("10.5"), Decimal("0.5")), trader, risk_manager)
+        _step(("submit", "CCC", "SELL", Decimal("10.5"), Decimal("0.5")), trader, risk_manager)
     call_command("replay_events", "--orders")
     out = capsys.readouterr().out
-    assert "position EURUSD: quantity 0" in out and "open_sell_quantity 10.5" in out
+    assert "position CCC: quantity 0" in out and "open_sell_quantity 10.5" in out
     assert "orders: APPROVED 1" in out
 
 

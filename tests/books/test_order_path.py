@@ -321,18 +321,19 @@ def _run_flow(flow: list[tuple[Any, ...]], traders: Sequence[Any], manager: Any)
 def test_replay_when_a_mixed_run_over_several_books_then_every_scope_equals_live(
     book_traders: list[Any], risk_manager: Any
 ) -> None:
+    # Test instruments (tests/support/market.py): valued at the orders' own prices, as the sums below are.
     flow = [
-        ("submit", 0, "B1", "AAPL", "BUY", Decimal("10"), Decimal("100")),  # 0: filled
+        ("submit", 0, "B1", "AAA", "BUY", Decimal("10"), Decimal("100")),  # 0: filled
         ("fill", 0, Decimal("0.0007")),
-        ("submit", 1, "B2", "AAPL", "SELL", Decimal("4"), Decimal("99.95")),  # 1: filled, same desk
+        ("submit", 1, "B2", "AAA", "SELL", Decimal("4"), Decimal("99.95")),  # 1: filled, same desk
         ("fill", 1, Decimal("0")),
-        ("submit", 1, "B3", "MSFT", "BUY", Decimal("7"), Decimal("150.25")),  # 2: open, other desk
-        ("submit", 0, "B3", "MSFT", "SELL", Decimal("1"), Decimal("150.25")),  # 3: cancelled
+        ("submit", 1, "B3", "BBB", "BUY", Decimal("7"), Decimal("150.25")),  # 2: open, other desk
+        ("submit", 0, "B3", "BBB", "SELL", Decimal("1"), Decimal("150.25")),  # 3: cancelled
         ("cancel", 3, Decimal("0")),
         ("scope_limit", "book:B1", Decimal("500")),
-        ("submit", 0, "B1", "AAPL", "BUY", Decimal("10"), Decimal("100")),  # 4: rejected by B1's volume
+        ("submit", 0, "B1", "AAA", "BUY", Decimal("10"), Decimal("100")),  # 4: rejected by B1's volume
         ("next_day",),
-        ("submit", 0, "B2", "AAPL", "BUY", Decimal("1"), Decimal("99.95")),  # 5: filled the next day
+        ("submit", 0, "B2", "AAA", "BUY", Decimal("1"), Decimal("99.95")),  # 5: filled the next day
         ("fill", 5, Decimal("0")),
     ]
     _run_flow(flow, book_traders, risk_manager)
@@ -340,9 +341,9 @@ def test_replay_when_a_mixed_run_over_several_books_then_every_scope_equals_live
     assert statuses == ["EXECUTED", "EXECUTED", "APPROVED", "CANCELLED", "REJECTED", "EXECUTED"]
     state = replay.rebuild()
     assert replay.differences(state) == []
-    assert state.positions[("book:B1", "AAPL")].position.quantity == Decimal("10")
-    assert state.positions[("book:B2", "AAPL")].position.quantity == Decimal("-3")
-    assert state.positions[("desk:D1", "AAPL")].position.quantity == Decimal("7")
+    assert state.positions[("book:B1", "AAA")].position.quantity == Decimal("10")
+    assert state.positions[("book:B2", "AAA")].position.quantity == Decimal("-3")
+    assert state.positions[("desk:D1", "AAA")].position.quantity == Decimal("7")
     assert state.scopes["desk:D2"].open_volume == Decimal("1051.75")
 
 

@@ -26,6 +26,17 @@ FAST_VENUE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _market(_market: bool) -> bool:
+    """Execution's tests trade AAPL at 100 (their orders' default price): a market where a buy at 100 fills at
+    100 and is valued at 100, the seed's arithmetic these tests check."""
+    if _market:
+        from tests.support.market import price
+
+        price("AAPL", "100")
+    return _market
+
+
 def submit(user: Any, symbol: str = "AAPL", side: str = "BUY", quantity: str = "10", price: str = "100") -> Any:
     from orders.submission import OrderRequest, order_submit
 

@@ -28,8 +28,21 @@ def memory(tmp_path):
     return FileVenueMemory(tmp_path)
 
 
+def market_just_under(order: VenueOrder) -> Decimal:
+    """The market these tests trade in: a hair under the order's limit, so a buy is marketable and fills
+    between the two (tests/execution/test_venue_limits.py covers the market's other places)."""
+    return order.price * Decimal("0.9995")
+
+
 def make(memory, **kwargs) -> SimulatedVenue:
-    defaults = {"latency_ms": 0, "success_probability": 1.0, "max_slippage": "0.001", "script": "", "seed": None}
+    defaults = {
+        "latency_ms": 0,
+        "success_probability": 1.0,
+        "max_slippage": "0.001",
+        "script": "",
+        "seed": None,
+        "quotes": market_just_under,
+    }
     return SimulatedVenue(memory=memory, **{**defaults, **kwargs})
 
 

@@ -16,6 +16,7 @@ from orders.submission import OrderRequest, order_submit
 from risk import services as risk_services
 from risk import store
 from risk.models import RiskLimits, RiskState
+from tests.support.market import price
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.redis]
 
@@ -47,6 +48,7 @@ def fast_venue(settings) -> None:
 
 
 def _submit_and_fill(user, n: int) -> str:
+    price("MID", "10")  # the market the stream trades at, priced at the traveller's clock
     order, decision = order_submit(
         user=user,
         request=OrderRequest(
@@ -100,6 +102,7 @@ def test_order_approved_before_midnight_and_filled_after_counts_on_the_new_day(t
         )
         assert decision.approved
         traveller.move_to(MIDNIGHT + dt.timedelta(milliseconds=5))
+        price("MID", "10")
         assert execution.order_execute(order_id=late.pk).status == "EXECUTED"
         state = RiskState.objects.get()
     assert state.trading_day == MIDNIGHT.date()

@@ -15,6 +15,13 @@ from market.management.commands.load_instruments import DEMO
 from market.models import Mark
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The market app's own tests start from an empty market (no instrument, no price)."""
+    for item in items:
+        if "tests/market/" in str(item.path):
+            item.add_marker(pytest.mark.empty_market)
+
+
 def demo_rows() -> list[dict[str, Any]]:
     return copy.deepcopy(json.loads(DEMO.read_text()))
 

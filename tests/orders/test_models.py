@@ -15,9 +15,10 @@ LEGAL = {
     ("APPROVED", "EXECUTING"),
     ("APPROVED", "CANCELLED"),
     ("APPROVED", "FAILED"),
+    ("APPROVED", "EXPIRED"),  # a DAY order still waiting when its UTC day ends (also one resting at the venue)
     ("EXECUTING", "EXECUTED"),
     ("EXECUTING", "FAILED"),
-    ("EXECUTING", "APPROVED"),  # a retry after a transient venue failure, or the sweeper's re-queue
+    ("EXECUTING", "APPROVED"),  # a retry after a transient venue failure, the sweeper's re-queue, or resting
 }
 ALL_PAIRS = list(itertools.product(OrderStatus.values, OrderStatus.values))
 
@@ -48,6 +49,6 @@ def test_order_when_transition_is_illegal_then_raises_and_status_is_kept(current
 
 
 def test_final_statuses_have_no_way_out_and_open_statuses_are_the_live_ones() -> None:
-    assert FINAL_STATUSES == {"REJECTED", "EXECUTED", "FAILED", "CANCELLED"}
+    assert FINAL_STATUSES == {"REJECTED", "EXECUTED", "FAILED", "CANCELLED", "EXPIRED"}
     assert OPEN_STATUSES == {"APPROVED", "EXECUTING"}
     assert Order(status="APPROVED").is_open and not Order(status="CANCELLED").is_open

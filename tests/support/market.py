@@ -44,8 +44,8 @@ DEMO: dict[str, tuple[str, str, str, str, str, str, dict[str, object]]] = {
     "BTCUSD": ("CRYPTO", "USD", "0.01", "0.0001", "1", "60000.00", {}),
     "ETHUSD": ("CRYPTO", "USD", "0.01", "0.001", "1", "3000.00", {}),
 }
-# Symbols the older tests trade, priced at 1: any order at 1 or more is valued at its own price, as the seed's
-# arithmetic in those tests expects.
+# Symbols the older tests trade, with the finest tick and lot and priced at 0.01: any order at 0.01 or more is
+# valued at its own price, as the seed's arithmetic in those tests expects.
 TEST_ONLY = [
     *("AAA", "BBB", "CCC", "DDD", "EEE", "A", "NEW", "OLD", "MID", "NEWSYM", "LOSS", "FRSH", "CONC", "THR"),
     *(f"S{i}" for i in range(10)),
@@ -81,9 +81,9 @@ def list_instruments() -> None:
                     name=f"Test instrument {symbol}",
                     asset_class="EQUITY",
                     currency="USD",
-                    tick_size=D("0.01"),
+                    tick_size=D("0.00000001"),
                     lot_size=D("0.00000001"),
-                    initial_price=D(1),
+                    initial_price=D("0.01"),
                     volatility=D("0.25"),
                 )
             )
