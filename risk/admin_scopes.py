@@ -24,9 +24,10 @@ from core.exceptions import InvalidInput
 from orders import services as order_services
 from orders.models import OrderStatus
 from risk import access, admin_access, services
-from risk.admin_views import scope_limits_for, scope_usage, usage
+from risk.admin_views import scope_limits_for, usage
 from risk.models import FIRM_STATE_ID, LimitScope, RiskLimits, RiskState, ScopeState, TradingState
 from risk.scopes import FIRM, Scope, ScopeError
+from risk.selectors import scope_usage
 
 ZERO = Decimal(0)
 SCOPE_LIMIT_FIELDS = (

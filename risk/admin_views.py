@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,9 +21,8 @@ from orders import breaker
 from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
 from risk import admin_access, selectors, store
-from risk.models import FIRM_SCOPE, ExposureSnapshot, Position, RiskLimits, ScopeState
+from risk.models import ExposureSnapshot, RiskLimits, ScopeState
 from risk.scopes import Scope, ScopeError
-from risk.store import utc_today
 
 logger = logging.getLogger("itirp.backoffice")
 ZERO = Decimal(0)
@@ -109,27 +109,6 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
     }
 
 
-def scope_usage(scope: Scope) -> dict[str, Decimal]:
-    """What counts against each measured limit of a scope now, from its own running aggregates (its
-    Position rows and ScopeState); a symbol scope's position is the firm row of that symbol."""
-    if scope.kind == "symbol":
-        rows = list(Position.objects.filter(scope=FIRM_SCOPE, symbol=scope.key))
-    else:
-        rows = list(Position.objects.filter(scope=str(scope)))
-    values = [p.market_value for p in rows if p.quantity]
-    state = ScopeState.objects.filter(scope=str(scope)).first()
-    executed = state.executed_volume if state and state.trading_day == utc_today() else ZERO
-    reserved = state.open_volume if state else sum((p.open_buy_notional + p.open_sell_notional for p in rows), ZERO)
-    pnl = sum((p.realized_pnl + p.unrealized_pnl for p in rows), ZERO)
-    return {
-        "max_position_size": max((abs(v) for v in values), default=ZERO),
-        "max_daily_volume": executed + reserved,
-        "max_net_exposure": sum(values, ZERO),
-        "max_gross_exposure": sum((abs(v) for v in values), ZERO),
-        "max_daily_loss": max(-pnl, ZERO),
-    }
-
-
 def scope_limits_for(scope: Scope) -> RiskLimits | None:
     """A scope's own limits row, None where it sets none."""
     return RiskLimits.objects.filter(scope=scope.limit_scope, scope_key=scope.key).first()
@@ -138,8 +117,7 @@ def scope_limits_for(scope: Scope) -> RiskLimits | None:
 def scope_dashboard_context(scope: Scope) -> dict[str, Any]:
     """The dashboard for one desk or book: its Position rows and limits, its open orders (no firm chart)."""
     now = timezone.now()
-    positions = Position.objects.filter(scope=str(scope)).exclude(quantity=0, realized_pnl=0).order_by("symbol")
-    used = scope_usage(scope)
+    used = selectors.scope_usage(scope)
     limits = scope_limits_for(scope)
     cards = []
     for key, label in CARD_LABELS.items():
@@ -157,22 +135,11 @@ def scope_dashboard_context(scope: Scope) -> dict[str, Any]:
         "now": now,
         "scope": str(scope),
         "scope_state": state.trading_state if state else "ACTIVE",
-        "metrics": {"open_orders_notional": state.open_volume if state else ZERO},
+        "metrics": {**selectors.risk_metrics(scope), "open_orders_notional": state.open_volume if state else ZERO},
         "cards": cards,
         "kill_switch": selectors.risk_state(),
         "breaker": breaker_state(),
-        "positions": [
-            {
-                "symbol": p.symbol,
-                "quantity": p.quantity,
-                "average_price": p.average_price,
-                "market_value": p.market_value,
-                "unrealized_pnl": p.unrealized_pnl,
-                "realized_pnl": p.realized_pnl,
-                "mark_price": p.mark_price,
-            }
-            for p in positions
-        ],
+        "positions": selectors.positions_list(scope),
         "open_orders": list(open_orders.select_related("user").order_by("-created_at")[:20]),
         "open_orders_count": open_orders.count(),
         "chart": None,
@@ -218,6 +185,7 @@ def dashboard_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
         raise PermissionDenied
     scope = dashboard_scope(request)
     context = dashboard_context() if scope is None else scope_dashboard_context(scope)
+    context["reporting_currency"] = settings.REPORTING_CURRENCY
     user = signed_in_user(request)
     context["filter"] = {
         "desks": [d.code for d in admin_access.desks_visible(user)],

@@ -178,7 +178,7 @@ def scope_usage(scope: Scope) -> dict[str, Decimal]:
     values = [v["exposure"] for v in valued]
     executed, open_volume = _scope_volumes(scope)
     return {
-        "max_position_size": max((abs(p.quantity) for p in rows), default=ZERO),
+        "max_position_size": max((abs(v) for v in values), default=ZERO),  # a position's value, as checked
         "max_daily_volume": executed + open_volume,
         "max_net_exposure": abs(sum(values, ZERO)),
         "max_gross_exposure": sum((abs(v) for v in values), ZERO),

@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm
 from audit.models import Event
 from books.models import Book, Desk
 from risk.models import Position, RiskLimits, ScopeState
+from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
 
@@ -34,8 +35,9 @@ def desks(risk_manager: Any) -> dict[str, Any]:
     return {"eq": eq, "main": main, "fx": fx, "fxspot": fxspot}
 
 
-def _position(scope: str, symbol: str = "AAPL", quantity: str = "100", price: str = "150") -> Position:
-    return Position.objects.create(scope=scope, symbol=symbol, quantity=Decimal(quantity), average_price=Decimal(price))
+def _position(scope: str, symbol: str = "AAPL", quantity: str = "100", at: str = "150") -> Position:
+    price(symbol, at)  # the market where the position is valued
+    return Position.objects.create(scope=scope, symbol=symbol, quantity=Decimal(quantity), average_price=Decimal(at))
 
 
 # Limits by scope

@@ -48,7 +48,7 @@ def main() -> None:
         book = books[i % len(books)]
         request = order_request(
             book=book,
-            symbol="AAPL",
+            symbol="CONC",  # a test instrument: valued at the order's price, so 10 x 100 counts 1,000
             side="BUY",
             quantity=Decimal(10),
             price=Decimal(100),

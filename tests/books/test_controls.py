@@ -92,8 +92,9 @@ def test_symbol_scope_usage_is_firm_row_of_symbol(desk_manager: Any, client_for:
     Position.objects.create(scope="firm", symbol="AAPL", quantity=Decimal(7), average_price=Decimal(10))
     Position.objects.create(scope="book:MAIN", symbol="AAPL", quantity=Decimal(3), average_price=Decimal(10))
     client = client_for(desk_manager)
-    assert Decimal(str(client.get("/api/v1/risk/limits/symbol:AAPL").json()["usage"]["max_position_size"])) == 7
-    assert Decimal(str(client.get("/api/v1/risk/limits/book:MAIN").json()["usage"]["max_position_size"])) == 3
+    # A position's value at market, as the position limit counts it (the test market's AAPL is at 148).
+    assert Decimal(str(client.get("/api/v1/risk/limits/symbol:AAPL").json()["usage"]["max_position_size"])) == 7 * 148
+    assert Decimal(str(client.get("/api/v1/risk/limits/book:MAIN").json()["usage"]["max_position_size"])) == 3 * 148
 
 
 @pytest.mark.parametrize(
@@ -288,7 +289,7 @@ def test_positions_filters_when_book_then_its_rows_and_when_not_viewable_then_40
     book = client.get("/api/v1/risk/positions?book=MAIN").json()
     assert [(p["symbol"], p["quantity"]) for p in book["positions"]] == [("AAPL", 2)]
     assert client.get("/api/v1/risk/positions?symbol=AAPL").json()["positions"][0]["quantity"] == 5
-    assert client.get("/api/v1/risk/metrics?book=MAIN").json()["gross_exposure"] == 20
+    assert client.get("/api/v1/risk/metrics?book=MAIN").json()["gross_exposure"] == 2 * 148  # at market
     assert client.get("/api/v1/risk/positions?book=FXMAIN").status_code == 403
     assert client.get("/api/v1/risk/metrics?desk=FX").status_code == 403
     assert client.get("/api/v1/risk/positions?book=NOPE").status_code == 400

@@ -13,6 +13,7 @@ from audit.models import Event, EventType
 from orders.models import Order, OrderStatus
 from risk import checks, store
 from risk.models import RiskLimits, RiskState
+from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,8 @@ def test_metrics_when_positions_filled_then_exposures_at_mark_and_volume_of_the_
     fill("AAA", "BUY", "100", "10")
     fill("BBB", "SELL", "50", "20")
     fill("AAA", "BUY", "100", "12")
+    price("AAA", "12")  # positions are valued at the market's price
+    price("BBB", "20")
     data = client_for(trader).get("/api/v1/risk/metrics").json()
     # AAA 200 @ mark 12 = 2400; BBB -50 @ 20 = -1000
     assert data["net_exposure"] == 1400 and data["gross_exposure"] == 3400
@@ -98,6 +101,7 @@ def test_metrics_when_positions_filled_then_exposures_at_mark_and_volume_of_the_
 def test_positions_when_any_role_then_200_with_the_shape_of_api_md(make_user, client_for, role) -> None:
     fill("AAA", "BUY", "100", "10")
     fill("AAA", "BUY", "100", "12")
+    price("AAA", "12")
     response = client_for(make_user("u", role)).get("/api/v1/risk/positions")
     assert response.status_code == 200
     data = response.json()
