@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("orders.urls")),
     path("", include("risk.urls")),
     path("", include("books.urls")),
+    path("", include("market.urls")),
     path("", include("audit.urls")),
     re_path(r"^health/?$", views.HealthApi.as_view(), name="health"),
     re_path(r"^metrics/?$", views.MetricsApi.as_view(), name="system-metrics"),
