@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
@@ -48,7 +49,7 @@ class MarketDataPushApi(APIView):
         return Response(s.PushOut({"accepted": len(accepted), "rejected": rejected}).data)
 
 
-def _instrument(symbol: str) -> dict[str, Any]:
+def _instrument(symbol: str) -> Mapping[str, Any]:
     found = Instrument.objects.filter(symbol=symbol.upper()).values("symbol", "staleness_seconds").first()
     if found is None:
         raise NotFound(f"Unknown instrument {symbol!r}.", code="unknown_instrument")

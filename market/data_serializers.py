@@ -54,7 +54,8 @@ class QuoteOut(serializers.Serializer):
     ask = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
     last = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
     timestamp = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
+    # A field named like Field.source: DRF's metaclass takes declared fields out of the class, so it works.
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     stale = serializers.BooleanField()
 
 

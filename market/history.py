@@ -115,6 +115,7 @@ def history_generate(*, days: int = 520, seed: int = 42, symbols: Sequence[str] 
     count = 0
     for row in instruments.values_list("symbol", "initial_price", "volatility", "tick_size"):
         symbol, initial, vol, tick = row
+        assert initial is not None  # excluded above
         bars += generate(symbol=symbol, last_close=initial, volatility=vol, tick=tick, days=calendar, seed=seed)
         count += 1
     with transaction.atomic():
