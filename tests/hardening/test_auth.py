@@ -27,15 +27,19 @@ pytestmark = pytest.mark.django_db
 
 ROLES = list(Role.values)
 ANY = dict.fromkeys(ROLES, True)
-STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True}
+STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True, "MARKET_DATA": False}
 # Operations API.md's role table does not name, with who may call them (API.md's endpoint tables): the owner's
 # order and cancel for any role (404 for someone else's, tested in test_input), PATCH limits like PUT, /metrics.
-ADMIN_ONLY = {"TRADER": False, "RISK_MANAGER": False, "COMPLIANCE": False, "ADMIN": True}
+ADMIN_ONLY = {"TRADER": False, "RISK_MANAGER": False, "COMPLIANCE": False, "ADMIN": True, "MARKET_DATA": False}
+# The v1 roles (whose table gives them orders and metrics); MARKET_DATA, a feed's account, has neither.
+V1_ROLES = {role: role != "MARKET_DATA" for role in ROLES}
+# POST /market-data: admins and the MARKET_DATA role (an external feed's account).
+PUSHERS = {**ADMIN_ONLY, "MARKET_DATA": True}
 EXTRA = {
-    ("GET", "/orders/{order_id}"): ANY,
-    ("POST", "/orders/{order_id}/cancel"): ANY,
+    ("GET", "/orders/{order_id}"): V1_ROLES,
+    ("POST", "/orders/{order_id}/cancel"): V1_ROLES,
     ("PATCH", "/risk/limits"): STAFF,
-    ("GET", "/metrics"): ANY,
+    ("GET", "/metrics"): V1_ROLES,
     # API.md v1 additions: desks and books (set up by admins), scoped limits and trading states (the v1
     # limits roles for the firm, trader and symbol scopes; desk and book scopes also need the desk's grant).
     ("GET", "/desks"): ANY,
@@ -52,6 +56,10 @@ EXTRA = {
     ("GET", "/risk/limits/scopes"): STAFF,
     ("GET", "/risk/trading-state"): ANY,
     ("POST", "/risk/trading-state"): STAFF,
+    # Market data: any role reads prices; admins and the MARKET_DATA role push them.
+    ("POST", "/market-data"): PUSHERS,
+    ("GET", "/market-data/{symbol}"): ANY,
+    ("GET", "/market-data/{symbol}/history"): ANY,
 }
 PUBLIC = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("GET", "/health")}
 AUTHENTICATED_ANY = {("POST", "/auth/logout")}
@@ -75,6 +83,7 @@ def _api_operations() -> set[tuple[str, str]]:
                     ("correlation_id", "[^/]+"),
                     ("code", "[^/]+"),
                     ("scope", ".+?"),
+                    ("symbol", "[A-Za-z0-9._/-]{1,20}"),
                 ):
                     path = path.replace(f"(?P<{name}>{pattern_text})", "{" + name + "}")
                 for method in HTTP_METHODS:
@@ -112,6 +121,8 @@ def _own_order(user: Any) -> Order:
 
 
 def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
+    if path.startswith("/market-data"):
+        return _call_market_data(client, method, path)
     if "{code}" in path or "{scope}" in path or path.startswith(("/desks", "/books", "/risk/trading-state")):
         return _call_scoped(client, method, path, user)
     order = _own_order(user)
@@ -143,6 +154,19 @@ def _call_scoped(client: APIClient, method: str, path: str, user: Any) -> Any:
     else:  # POST /risk/trading-state
         body = {"scope": "symbol:MATRIX", "state": "REDUCING", "reason": "matrix"}
     return getattr(client, method.lower())(url, body, format="json")
+
+
+def _call_market_data(client: APIClient, method: str, path: str) -> Any:
+    from market.models import Instrument
+
+    Instrument.objects.get_or_create(
+        symbol="AAPL",
+        defaults={"name": "Apple", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01", "lot_size": 1},
+    )
+    url = "/api/v1" + path.format(symbol="AAPL")
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, {"prices": [{"symbol": "AAPL", "last": 150}]}, format="json")
 
 
 EXTRA_CASES = [(m, p, role, ok) for (m, p), verdicts in EXTRA.items() for role, ok in verdicts.items()]
@@ -212,7 +236,7 @@ def test_bad_tokens_are_refused_on_every_protected_operation(admin_user, order_o
         204,
     )
     url = "/api/v1" + path.format(
-        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm"
+        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm", symbol="AAPL"
     )
     before = Order.objects.count()
     for kind, token in _bad_tokens(admin_user, tokens["access_token"]).items():
