@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
@@ -225,3 +226,27 @@ def test_run_feed_command_stops_cleanly_on_sigterm(instruments: Any) -> None:
             proc.kill()
     assert proc.returncode == 0, out[-3000:]
     assert b"feed_stopped" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_feed_when_the_database_fails_a_cycle_then_logs_waits_and_goes_on(
+    instruments: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError
+
+    from market.management.commands import run_feed
+
+    calls = {"n": 0}
+    real = prices.record
+
+    def flaky(quotes: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(quotes)
+
+    monkeypatch.setattr(run_feed, "RETRY_SECONDS", (0.05,))
+    monkeypatch.setattr(run_feed.prices, "record", flaky)
+    call_command("run_feed", "--rate", "20", "--duration", "1", "--symbols", "AAPL")
+    assert calls["n"] > 5
+    assert Mark.objects.filter(symbol="AAPL").exists()

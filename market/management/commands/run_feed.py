@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         rate = opts["rate"]
         if rate <= 0:
-            raise ValueError("--rate must be positive")
+            raise CommandError("--rate must be positive")
         step = 1.0 / rate
         feed = SimulatedFeed(seed=opts["seed"], step_seconds=step, symbols=opts["symbols"])
         log_every = opts["log_every"] or max(1, round(10 * rate))
@@ -43,11 +43,20 @@ class Command(BaseCommand):
         def _stop(signum: int, frame: Any) -> None:
             stop.set()
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._loop(feed, step, log_every, opts["duration"], stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            connection.close()
+
+    def _loop(
+        self, feed: SimulatedFeed, step: float, log_every: int, duration: float | None, stop: threading.Event
+    ) -> None:
         started = time.monotonic()
-        deadline = None if opts["duration"] is None else started + opts["duration"]
-        logger.info("feed_started", rate=rate, seed=opts["seed"], symbols=opts["symbols"] or "all")
+        deadline = None if duration is None else started + duration
+        logger.info("feed_started", rate=1 / step, seed=feed.seed, symbols=feed.symbols or "all")
         cycles = stored = failures = 0
         next_at = started
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -71,5 +80,4 @@ class Command(BaseCommand):
             if pause < -step:
                 next_at = time.monotonic()  # fell behind (a slow database): do not burst to catch up
             stop.wait(max(0.0, pause))
-        connection.close()
         logger.info("feed_stopped", cycles=cycles, quotes=stored)
