@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
-from threading import Event as StopFlag  # aliased: tests/audit greps 'Event(' for audit rows made by hand
+from threading import Event as StopFlag  # aliased: tests/audit looks for audit rows made by hand by that name
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
