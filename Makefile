@@ -31,6 +31,7 @@ run: export LOG_COLOR ?= $(shell [ -t 2 ] && echo 1 || echo 0)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_instruments --new-only
+	$(BIN)/python manage.py generate_history
 	$(BIN)/python manage.py create_demo_users
 	@echo ""
 	@echo "ITIRP is starting on http://127.0.0.1:$(PORT)"

@@ -12,6 +12,7 @@ class Role(models.TextChoices):
     RISK_MANAGER = "RISK_MANAGER", "Risk manager"
     COMPLIANCE = "COMPLIANCE", "Compliance"
     ADMIN = "ADMIN", "Admin"
+    MARKET_DATA = "MARKET_DATA", "Market data feed"
 
 
 class User(AbstractUser):

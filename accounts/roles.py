@@ -9,6 +9,7 @@ from accounts.models import Role
 TRADING = ["orders.submit_order", "orders.view_order", "risk.view_risk_metrics"]
 RISK_CONTROL = ["risk.manage_limits", "risk.toggle_kill_switch", "orders.view_all_orders", "orders.cancel_any_order"]
 AUDIT = ["audit.view_audit_trail", "audit.export_audit"]
+MARKET_DATA = ["market.push_market_data"]
 
 # Admin-site model permissions (what each role sees in the back office).
 # Instruments: risk managers edit the reference data (status, ticks, lots), compliance reads it; both read the
@@ -42,7 +43,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TRADER: TRADING,
     Role.RISK_MANAGER: TRADING + RISK_CONTROL + _RISK_ADMIN,
     Role.COMPLIANCE: TRADING + RISK_CONTROL + AUDIT + _COMPLIANCE_ADMIN,
-    Role.ADMIN: TRADING + RISK_CONTROL + AUDIT + _RISK_ADMIN + _COMPLIANCE_ADMIN + _USER_ADMIN,
+    Role.ADMIN: TRADING + RISK_CONTROL + AUDIT + MARKET_DATA + _RISK_ADMIN + _COMPLIANCE_ADMIN + _USER_ADMIN,
+    # An external feed's account: pushes prices (POST /market-data), reads like any authenticated user.
+    Role.MARKET_DATA: MARKET_DATA,
 }
 
 # Apps whose permissions may not exist yet when accounts' migration makes the groups (see role_groups_ensure).

@@ -308,6 +308,7 @@ CELERY_BEAT_SCHEDULE = {
     "audit-seal": {"task": "audit.seal", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {"task": "audit.verify_full", "schedule": AUDIT_VERIFY_FULL_INTERVAL_SECONDS},
+    "market-prune-bars": {"task": "market.prune_bars", "schedule": 86400.0},
 }
 
 # DJANGO REST FRAMEWORK, SIMPLE JWT, DRF-SPECTACULAR -------------------------------------------------
@@ -369,6 +370,8 @@ REPORTING_CURRENCY = env("REPORTING_CURRENCY", default="USD")
 # than this percentage away from the market's reference price is refused (PRICE_COLLAR). Wide enough for the
 # v1 demo's prices around the demo market, far inside a price 10x off. 0 = no default collar.
 DEFAULT_PRICE_COLLAR_PCT = env.float("DEFAULT_PRICE_COLLAR_PCT", default=40.0)
+# 1-minute bars older than this are deleted daily (market.prune_bars); daily bars are kept.
+MARKET_BAR_RETENTION_DAYS = env.int("MARKET_BAR_RETENTION_DAYS", default=30)
 
 ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", default=5)
 # Group commit (orders.batching): at most this many concurrent submissions of one process are decided and

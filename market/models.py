@@ -114,6 +114,10 @@ class Mark(models.Model):
     day = models.DateField(help_text="the UTC day of `last`")
     prev_close = models.DecimalField(**PRICE, null=True, blank=True, help_text="the last price of the day before")
 
+    class Meta:
+        # POST /market-data: the MARKET_DATA role (an external feed's account) and admins.
+        permissions = [("push_market_data", "Can push market prices (POST /market-data)")]
+
     def __str__(self) -> str:
         return f"{self.symbol} {self.last}"
 

@@ -51,7 +51,8 @@ class Quote:
                 "last": str(self.last),
                 "bid": None if self.bid is None else str(self.bid),
                 "ask": None if self.ask is None else str(self.ask),
-                "timestamp": self.timestamp.isoformat(),
+                # UTC with microseconds: the Redis writer compares timestamps as strings (_REDIS_NEWER).
+                "timestamp": self.timestamp.astimezone(dt.UTC).isoformat(timespec="microseconds"),
                 "source": self.source,
             }
         )
@@ -73,11 +74,28 @@ def reporting_currency() -> str:
     return settings.REPORTING_CURRENCY
 
 
-@lru_cache(maxsize=1)
-def _redis() -> Any:
+@lru_cache(maxsize=4)
+def _client(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1)
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
+
+
+def _redis() -> Any:
+    return _client(settings.REDIS_URL)
+
+
+# Set each symbol's quote unless Redis holds a newer one (as the Mark upsert's WHERE does in the database):
+# ARGV is symbol, UTC timestamp, JSON, repeated. Timestamps of the same format compare as strings.
+_REDIS_NEWER = """
+for i = 1, #ARGV, 3 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not held) or cjson.decode(held)['timestamp'] <= ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+end
+return 0
+"""
 
 
 def _minute(ts: dt.datetime) -> dt.datetime:
@@ -90,7 +108,8 @@ def _value(terms: Terms, price: Decimal, last: dict[str, Decimal], today: dt.dat
 
 def record(quotes: Iterable[Quote]) -> int:
     """Store the quotes of known instruments (others are ignored: callers name them to their own clients);
-    answers how many were stored. Runs in its own transaction unless the caller has one."""
+    answers how many were stored. Runs in its own transaction unless the caller has one; Redis is written
+    once that transaction commits (a rolled-back caller leaves no price there that the database lacks)."""
     all_terms = directory.all_terms()
     newest: dict[str, Quote] = {}
     for quote in quotes:
@@ -100,18 +119,23 @@ def record(quotes: Iterable[Quote]) -> int:
                 newest[quote.symbol] = quote
     if not newest:
         return 0
-    all_terms = directory.all_terms()
+    all_terms = dict(directory.all_terms())  # a copy: another thread's reload clears the shared dict
     with transaction.atomic():
-        marks = dict(Mark.objects.values_list("symbol", "last"))
-        last = {**marks, **{symbol: quote.last for symbol, quote in newest.items()}}
+        stored = {symbol: (price, ts) for symbol, price, ts in Mark.objects.values_list("symbol", "last", "timestamp")}
+        marks = {symbol: price for symbol, (price, _) in stored.items()}
+        # A quote older than the stored mark (a late push) neither moves the mark nor values anything, and
+        # folds into its minute's high and low without becoming that bar's close.
+        late = {s for s, q in newest.items() if s in stored and q.timestamp < stored[s][1]}
+        fresh = {s: q for s, q in newest.items() if s not in late}
+        last = {**marks, **{symbol: quote.last for symbol, quote in fresh.items()}}
         today = timezone.now().astimezone(dt.UTC).date()
         upserts: list[tuple[Quote, Value]] = []
-        for quote in newest.values():
+        for quote in fresh.values():
             valued = _value(all_terms[quote.symbol], quote.last, last, today)
             if valued is not None:
                 upserts.append((quote, valued))
         # Instruments that depend on a quoted one: options on it, instruments priced in a currency it quotes.
-        quoted = set(newest)
+        quoted = set(fresh)
         revalued: list[tuple[str, Value]] = []
         for symbol, terms in all_terms.items():
             if symbol in quoted or symbol not in marks:
@@ -125,14 +149,24 @@ def record(quotes: Iterable[Quote]) -> int:
         statements = [_upsert_marks(upserts, today)] if upserts else []
         if revalued:
             statements.append(_revalue(revalued))
-        statements.append(_fold_bars(list(newest.values())))
+        if fresh:
+            statements.append(_fold_bars(list(fresh.values()), close=True))
+        if late:
+            statements.append(_fold_bars([newest[s] for s in late], close=False))
         run(statements)
-    if settings.REDIS_URL:
-        try:
-            _redis().hset(REDIS_KEY, mapping={q.symbol: q.to_json() for q in newest.values()})
-        except Exception:  # noqa: BLE001 - the database holds the same; readers fall back to it
-            logger.warning("market data: Redis unavailable, latest prices kept in the database only")
+        if settings.REDIS_URL and fresh:
+            transaction.on_commit(lambda: _redis_put(list(fresh.values())))
     return len(newest)
+
+
+def _redis_put(quotes: Sequence[Quote]) -> None:
+    args: list[str] = []
+    for q in quotes:
+        args += [q.symbol, q.timestamp.astimezone(dt.UTC).isoformat(timespec="microseconds"), q.to_json()]
+    try:
+        _redis().eval(_REDIS_NEWER, 1, REDIS_KEY, *args)
+    except Exception:  # noqa: BLE001 - the database holds the same; readers fall back to it
+        logger.warning("market data: Redis unavailable, latest prices kept in the database only")
 
 
 def _upsert_marks(rows: Sequence[tuple[Quote, Value]], today: dt.date) -> Statement:
@@ -183,7 +217,7 @@ def _revalue(rows: Sequence[tuple[str, Value]]) -> Statement:
     return Statement(sql, [*params, *symbols])
 
 
-def _fold_bars(quotes: Sequence[Quote]) -> Statement:
+def _fold_bars(quotes: Sequence[Quote], *, close: bool) -> Statement:
     table = Bar._meta.db_table
     greatest, least = ("GREATEST", "LEAST") if connection.vendor == "postgresql" else ("MAX", "MIN")
     values, params = [], []
@@ -202,7 +236,7 @@ def _fold_bars(quotes: Sequence[Quote]) -> Statement:
         f'INSERT INTO "{table}" AS b ("symbol", "interval", "start", "open", "high", "low", "close") '  # noqa: S608
         f'VALUES {", ".join(values)} ON CONFLICT ("symbol", "interval", "start") DO UPDATE SET '
         f'"high" = {greatest}(b."high", excluded."high"), "low" = {least}(b."low", excluded."low"), '
-        '"close" = excluded."close"'
+        + ('"close" = excluded."close"' if close else '"close" = b."close"')
     )
     return Statement(sql, params)
 

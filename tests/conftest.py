@@ -29,6 +29,7 @@ PASSWORDS = {
     "RISK_MANAGER": "risk-pass-1",
     "COMPLIANCE": "compl-pass-1",
     "ADMIN": "admin-pass-1",
+    "MARKET_DATA": "feed-pass-1",
 }
 
 

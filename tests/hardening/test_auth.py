@@ -28,15 +28,19 @@ pytestmark = pytest.mark.django_db
 
 ROLES = list(Role.values)
 ANY = dict.fromkeys(ROLES, True)
-STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True}
+STAFF = {"TRADER": False, "RISK_MANAGER": True, "COMPLIANCE": True, "ADMIN": True, "MARKET_DATA": False}
 # Operations API.md's role table does not name, with who may call them (API.md's endpoint tables): the owner's
 # order and cancel for any role (404 for someone else's, tested in test_input), PATCH limits like PUT, /metrics.
-ADMIN_ONLY = {"TRADER": False, "RISK_MANAGER": False, "COMPLIANCE": False, "ADMIN": True}
+ADMIN_ONLY = {"TRADER": False, "RISK_MANAGER": False, "COMPLIANCE": False, "ADMIN": True, "MARKET_DATA": False}
+# The v1 roles (whose table gives them orders and metrics); MARKET_DATA, a feed's account, has neither.
+V1_ROLES = {role: role != "MARKET_DATA" for role in ROLES}
+# POST /market-data: admins and the MARKET_DATA role (an external feed's account).
+PUSHERS = {**ADMIN_ONLY, "MARKET_DATA": True}
 EXTRA = {
-    ("GET", "/orders/{order_id}"): ANY,
-    ("POST", "/orders/{order_id}/cancel"): ANY,
+    ("GET", "/orders/{order_id}"): V1_ROLES,
+    ("POST", "/orders/{order_id}/cancel"): V1_ROLES,
     ("PATCH", "/risk/limits"): STAFF,
-    ("GET", "/metrics"): ANY,
+    ("GET", "/metrics"): V1_ROLES,
     # API.md v1 additions: desks and books (set up by admins), scoped limits and trading states (the v1
     # limits roles for the firm, trader and symbol scopes; desk and book scopes also need the desk's grant).
     ("GET", "/desks"): ANY,
@@ -56,6 +60,10 @@ EXTRA = {
     # Instruments (reference data): any role reads them.
     ("GET", "/instruments"): ANY,
     ("GET", "/instruments/{symbol}"): ANY,
+    # Market data: any role reads prices; admins and the MARKET_DATA role push them.
+    ("POST", "/market-data"): PUSHERS,
+    ("GET", "/market-data/{symbol}"): ANY,
+    ("GET", "/market-data/{symbol}/history"): ANY,
 }
 INSTRUMENT = {"symbol": "MATRIX", "name": "Matrix Inc.", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01",
               "lot_size": "1"}  # fmt: skip
@@ -122,6 +130,8 @@ def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
     if path.startswith("/instruments"):
         services.instruments_load([INSTRUMENT])
         return client.get("/api/v1" + path.format(symbol=INSTRUMENT["symbol"]))
+    if path.startswith("/market-data"):
+        return _call_market_data(client, method, path)
     if "{code}" in path or "{scope}" in path or path.startswith(("/desks", "/books", "/risk/trading-state")):
         return _call_scoped(client, method, path, user)
     order = _own_order(user)
@@ -153,6 +163,19 @@ def _call_scoped(client: APIClient, method: str, path: str, user: Any) -> Any:
     else:  # POST /risk/trading-state
         body = {"scope": "symbol:MATRIX", "state": "REDUCING", "reason": "matrix"}
     return getattr(client, method.lower())(url, body, format="json")
+
+
+def _call_market_data(client: APIClient, method: str, path: str) -> Any:
+    from market.models import Instrument
+
+    Instrument.objects.get_or_create(
+        symbol="AAPL",
+        defaults={"name": "Apple", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01", "lot_size": 1},
+    )
+    url = "/api/v1" + path.format(symbol="AAPL")
+    if method == "GET":
+        return client.get(url)
+    return client.post(url, {"prices": [{"symbol": "AAPL", "last": 150}]}, format="json")
 
 
 EXTRA_CASES = [(m, p, role, ok) for (m, p), verdicts in EXTRA.items() for role, ok in verdicts.items()]
