@@ -41,6 +41,7 @@ run: install
 	@echo "  Health: http://127.0.0.1:$(PORT)/api/v1/health"
 	@echo "  Demo users: trader1/trader123 trader2/trader234 (TRADER)  risk1/risk123 risk2/risk234 (RISK_MANAGER)"
 	@echo "              compliance1/compliance123 (COMPLIANCE)  admin/admin123 (ADMIN); desk EQ, book MAIN"
+	@echo "  Market: 16 demo instruments (GET /api/v1/instruments), prices from the simulated feed"
 	@echo ""
 	ITIRP_PORT=$(PORT) exec $(BIN)/honcho --no-prefix -f Procfile.dev start
 

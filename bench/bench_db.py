@@ -214,3 +214,32 @@ def seed_books(first_trader: Any) -> dict[str, list[str]]:
                 granted[trader.username].append(book.code)
     log(f"books: {BENCH_DESKS} desks, {BENCH_DESKS * BOOKS_PER_DESK} books, {len(traders)} traders granted")
     return granted
+
+
+BENCH_SYMBOLS = [f"SYM{i}" for i in range(50)]
+
+
+def seed_instruments() -> None:
+    """The 50 instruments bench orders trade (SYM0..SYM49, equities around 100), priced once; the feed moves
+    them during the measured runs."""
+    from market import prices
+    from market.models import Instrument
+
+    Instrument.objects.bulk_create(
+        [
+            Instrument(
+                symbol=symbol,
+                name=f"Bench instrument {symbol}",
+                asset_class="EQUITY",
+                currency="USD",
+                tick_size=Decimal("0.01"),
+                lot_size=Decimal(1),
+                initial_price=Decimal(100),
+                volatility=Decimal("0.25"),
+            )
+            for symbol in BENCH_SYMBOLS
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    prices.record(prices.Quote(symbol, Decimal(100), now, "bench") for symbol in BENCH_SYMBOLS)
+    log(f"instruments: {len(BENCH_SYMBOLS)} listed and priced at 100")

@@ -47,9 +47,12 @@ function request()
   if mine and #mine > 0 then
     book = string.format(',"book":"%s"', mine[math.floor(counter / #tokens) % #mine + 1])
   end
+  -- Limit prices either side of the bench market (the feed walks around 100 within about 0.5 %): buys at 101
+  -- and sells at 99 are marketable, so they fill rather than rest at the simulated venue.
+  local sell = counter % 3 == 0
   local body = string.format(
-    '{"symbol":"SYM%d","side":"%s","quantity":%d,"price":100.25,"client_order_id":"%s-%d-%d"%s}',
-    counter % 50, (counter % 3 == 0) and "SELL" or "BUY", 1 + counter % 97, run, id, counter, book)
+    '{"symbol":"SYM%d","side":"%s","quantity":%d,"price":%s,"client_order_id":"%s-%d-%d"%s}',
+    counter % 50, sell and "SELL" or "BUY", 1 + counter % 97, sell and "99.00" or "101.00", run, id, counter, book)
   -- wrk.format sets Host and Content-Length in the table it is given, afresh on every call
   return wrk.format(nil, nil, headers[who], body)
 end

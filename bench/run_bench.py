@@ -199,6 +199,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--feed-pgid", type=int, default=0, help="process group of a market-data feed: its CPU is a component"
     )
+    parser.add_argument(
+        "--feed-rate",
+        type=float,
+        default=10,
+        help="the simulated feed's updates per second per instrument (50 instruments) while orders are measured;"
+        " 0: no feed",
+    )
     parser.add_argument("--exec-orders", type=int, default=300)
     parser.add_argument("--seed-budget", type=int, default=600, help="seconds allowed for seeding towards 10M")
     parser.add_argument("--skip-events", action="store_true", help="skip the 1M/10M event-store part")
@@ -345,6 +352,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     risk = account_services.user_create(actor=None, username="bench-risk", password="bench-pass-2", role="RISK_MANAGER")
     account_services.user_create(actor=None, username="bench-compliance", password="bench-pass-3", role="COMPLIANCE")
     granted = bench_db.seed_books(trader)
+    bench_db.seed_instruments()
     risk_services.risk_limits_update(actor=risk, reason="benchmark", **{k: Decimal(v) for k, v in RAISED.items()})
     statements, pgbench_script = bench_db.capture_submission_sql(trader)
     report["sql"] = statements
@@ -364,6 +372,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     beat_cmd += ["--schedule", str(var / "celerybeat-schedule")]
     beat = spawn(beat_cmd, {**env, "ITIRP_PROCESS": "beat"}, beat_log)
     report["topology"] = [shlex.join(web_cmd), shlex.join(worker_cmd), shlex.join(beat_cmd)]
+    feed = None
+    if args.feed_rate and not args.feed_pgid:
+        # Prices moving while orders are decided: the simulated feed over the 50 bench instruments.
+        feed_cmd = [str(BIN / "python"), "manage.py", "run_feed", "--rate", str(args.feed_rate), "--seed", "42"]
+        feed = spawn(feed_cmd, {**env, "ITIRP_PROCESS": "feed"}, var / "feed.log")
+        args.feed_pgid = feed.pid  # spawned in a session of its own: its pid is its process group
+        report["topology"].append(shlex.join(feed_cmd))
     wait_http(f"{base}/", web, web_log)
     wait_log("ready", worker, worker_log)
     celery = [worker.pid, beat.pid]
@@ -413,6 +428,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
 
     stop(beat)
     stop(worker)
+    if feed is not None:  # the earlier commit runs without a feed: its figures carry none of our feed's load
+        stop(feed)
+        args.feed_pgid = 0
     report["before"] = measure_before(args.before, args, env, var) if args.before else None
     report["cost"] = [(f"this commit, {o['connections']} conns", o) for o in report["orders"]]
     if report["before"]:

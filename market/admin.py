@@ -4,6 +4,8 @@ bars to read. Risk managers edit instruments, compliance reads them (accounts/ro
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -56,9 +58,9 @@ class InstrumentAdmin(admin.ModelAdmin):
         "asset_class",
         "currency",
         "status",
-        "tick_size",
-        "lot_size",
-        "multiplier",
+        "tick",
+        "lot",
+        "multiplier_shown",
         "reference_price",
     ]
     list_filter = ["asset_class", "status", "currency"]
@@ -77,7 +79,19 @@ class InstrumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="reference price", ordering="reference_price")
     def reference_price(self, obj: Any) -> Any:
-        return obj.reference_price
+        return _plain(obj.reference_price)
+
+    @admin.display(description="tick", ordering="tick_size")
+    def tick(self, obj: Instrument) -> str:
+        return _plain(obj.tick_size)
+
+    @admin.display(description="lot", ordering="lot_size")
+    def lot(self, obj: Instrument) -> str:
+        return _plain(obj.lot_size)
+
+    @admin.display(description="multiplier", ordering="multiplier")
+    def multiplier_shown(self, obj: Instrument) -> str:
+        return _plain(obj.multiplier)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Positions and reservations were valued with these: fixed for the instrument's life (market.models).
@@ -115,11 +129,52 @@ class InstrumentAdmin(admin.ModelAdmin):
         self._set_status(request, queryset, InstrumentStatus.ACTIVE)
 
 
+def _plain(number: Decimal | None) -> str:
+    """A decimal column's value without its trailing zeros (0.0100000000 -> 0.01), in plain notation."""
+    if number is None:
+        return "–"
+    return format(number.normalize(), "f")
+
+
 @admin.register(Mark)
 class MarkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The latest price of each instrument, as market.prices (the one writer) left it."""
 
-    list_display = ["symbol", "last", "bid", "ask", "timestamp", "source", "prev_close", "unit_value"]
+    list_display = [
+        "symbol",
+        "last_shown",
+        "bid_shown",
+        "ask_shown",
+        "time_shown",
+        "source",
+        "close_shown",
+        "unit_shown",
+    ]
+
+    @admin.display(description="time (UTC)", ordering="timestamp")
+    def time_shown(self, obj: Mark) -> str:
+        return obj.timestamp.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="last", ordering="last")
+    def last_shown(self, obj: Mark) -> str:
+        return _plain(obj.last)
+
+    @admin.display(description="bid")
+    def bid_shown(self, obj: Mark) -> str:
+        return _plain(obj.bid)
+
+    @admin.display(description="ask")
+    def ask_shown(self, obj: Mark) -> str:
+        return _plain(obj.ask)
+
+    @admin.display(description="previous close")
+    def close_shown(self, obj: Mark) -> str:
+        return _plain(obj.prev_close)
+
+    @admin.display(description="unit value")
+    def unit_shown(self, obj: Mark) -> str:
+        return _plain(obj.unit_value)
+
     search_fields = ["symbol"]
     list_filter = ["source"]
     ordering = ["symbol"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -196,6 +197,9 @@ def scope_limits(scope: Scope, limits: RiskLimits | None = None) -> dict[str, An
             limits = RiskLimits.objects.filter(scope=scope.limit_scope, scope_key=scope.key).first()
     data: dict[str, Any] = {"scope": str(scope)}
     data.update({name: getattr(limits, name) if limits is not None else None for name in SCOPE_LIMIT_NAMES})
+    if scope == FIRM and data["price_collar_pct"] is None and settings.DEFAULT_PRICE_COLLAR_PCT:
+        # The collar in force: the platform's default where the firm's row sets none (risk.store applies it).
+        data["price_collar_pct"] = Decimal(str(settings.DEFAULT_PRICE_COLLAR_PCT))
     data["usage"] = scope_usage(scope)
     return data
 

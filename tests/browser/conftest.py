@@ -98,3 +98,15 @@ def _purge_queue() -> Iterator[None]:
         app.control.purge()
     except Exception:  # noqa: BLE001 - a broker that is down has nothing queued to drop
         pass
+
+
+WIDTHS = (1280, 390)
+
+
+def screenshots(page: Any, folder: Path, name: str) -> None:
+    """The page at a desktop and a phone width, for a person to look at (folder/name-<width>.png)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})

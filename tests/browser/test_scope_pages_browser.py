@@ -13,13 +13,13 @@ from guardian.shortcuts import assign_perm
 from audit.models import Event
 from books.models import Book, Desk
 from risk.models import Position, RiskLimits, ScopeState
+from tests.browser.conftest import screenshots
 from tests.conftest import PASSWORDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Screenshots of every scope page at a desktop and a phone width, for a person to look at.
 SHOTS = Path(os.environ.get("ITIRP_SHOTS_DIR", Path(__file__).resolve().parents[2] / "test-output" / "scopes"))
-WIDTHS = (1280, 390)
 
 
 @pytest.fixture
@@ -38,11 +38,7 @@ def two_desks(risk_manager: Any, trader: Any) -> dict[str, Any]:
 
 
 def _shots(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshots(page, SHOTS, name)
 
 
 def test_risk_manager_of_one_desk_sees_and_edits_only_it(

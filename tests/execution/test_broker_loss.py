@@ -24,6 +24,7 @@ import pytest
 from orders.models import Order, OrderStatus
 from orders.publish import Message, Publisher
 from tests.execution.conftest import wait_for
+from tests.support.market import price
 from tests.support.ports import port_from_env
 from tests.support.worker import ROOT, stop, worker_env
 
@@ -90,6 +91,8 @@ def test_broker_killed_with_unacked_messages_same_worker_process_executes_again(
     publisher = Publisher(url=URL)
     log_dir = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp"))
     counter = iter(range(1_000_000))
+
+    price("LOSS", "10")  # the market at the orders' price: buys and sells at 10 both fill
 
     def submit() -> Order:
         n = next(counter)

@@ -24,6 +24,7 @@ from tests.execution.conftest import (
     submit,
     wait_for,
 )
+from tests.support.market import price
 from tests.support.worker import celery_worker, stop
 
 pytestmark = [
@@ -54,6 +55,7 @@ def test_worker_when_orders_executed_then_fill_position_pnl_and_volume_follow(tr
     with celery_worker(name="exec-ok", **FAST_VENUE):
         buy = submit(trader, side="BUY", quantity="10", price="100")
         assert wait_final(buy) == OrderStatus.EXECUTED
+        price("AAPL", "110")  # the market rises to the sell's limit, so the sell is marketable
         sell = submit(trader, side="SELL", quantity="4", price="110")
         assert wait_final(sell) == OrderStatus.EXECUTED
     buy.refresh_from_db()
@@ -104,6 +106,7 @@ def test_worker_when_venue_fails_twice_then_third_attempt_fills_after_backoff(tr
 
 
 def test_worker_when_venue_always_fails_then_failed_after_three_attempts_and_reservation_released(trader, redis):
+    price("AAPL", "50")  # the market at the order's price: it reserves 7 x 50
     with celery_worker(name="exec-fail", **{**FAST_VENUE, "VENUE_SUCCESS_PROBABILITY": "0"}):
         order = submit(trader, quantity="7", price="50")
         assert reserved() == (D(350), D(7), D(0))

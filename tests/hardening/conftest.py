@@ -409,6 +409,9 @@ def fault_stack() -> Iterator[FaultStack]:
             f"s.user_create(actor=None, username='trader_f', password='{PASSWORD}', role='TRADER')\n"
             f"s.user_create(actor=None, username='trader_g', password='{PASSWORD}', role='TRADER')\n"
             f"s.user_create(actor=None, username='risk_f', password='{PASSWORD}', role='RISK_MANAGER')\n"
+            # the drills' market: their symbols at their orders' price (order_body)
+            "from tests.support.market import list_for_drills\n"
+            "list_for_drills(['FLT', *(f'S{i}' for i in range(7))], '10')\n"
         )
         users = stack.manage("shell", "-c", script)
         assert users.returncode == 0, users.stderr[-3000:]

@@ -98,6 +98,16 @@ def scrape(client: Any) -> Samples:
     return parse_exposition(response.content.decode())
 
 
+@pytest.fixture(autouse=True)
+def _market(_market: bool) -> bool:
+    """These tests trade AAPL at 100 (order_body): a market at 100, where their buys fill at once."""
+    if _market:
+        from tests.support.market import price
+
+        price("AAPL", "100")
+    return _market
+
+
 def order_body(**fields: Any) -> dict[str, Any]:
     return {"symbol": "AAPL", "side": "BUY", "quantity": "10", "price": "100", **fields}
 

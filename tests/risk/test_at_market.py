@@ -313,3 +313,13 @@ def test_realised_pnl_counts_the_multiplier(trader) -> None:
     position = Position.objects.get(scope="firm", symbol="ESH7")
     assert position.realized_pnl == D(50) and position.day_realized_pnl == D(50)
     assert Mark.objects.get(symbol="ESH7").factor == D(50)
+
+
+@pytest.mark.django_db
+def test_the_firm_limits_show_the_collar_in_force(risk_manager, client_for, settings) -> None:
+    settings.DEFAULT_PRICE_COLLAR_PCT = 40.0
+    assert client_for(risk_manager).get("/api/v1/risk/limits/firm").json()["price_collar_pct"] == 40
+    client_for(risk_manager).patch(
+        "/api/v1/risk/limits/firm", {"price_collar_pct": 15, "reason": "tighter"}, format="json"
+    )
+    assert client_for(risk_manager).get("/api/v1/risk/limits/firm").json()["price_collar_pct"] == 15

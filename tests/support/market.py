@@ -85,6 +85,7 @@ def list_instruments() -> None:
                     lot_size=D("0.00000001"),
                     initial_price=D("0.01"),
                     volatility=D("0.25"),
+                    staleness_seconds=24 * 3600,  # never stale in a test (staleness is tested on AAPL)
                 )
             )
     if rows:
@@ -96,6 +97,28 @@ def list_instruments() -> None:
         for symbol, price in Instrument.objects.values_list("symbol", "initial_price")
         if price is not None
     )
+
+
+def list_for_drills(symbols: list[str], at: str) -> None:
+    """The market of a live stack's drills (its own database): `symbols` listed with the finest tick and lot,
+    each priced at `at` exactly, with no bid or ask (so both sides of the drills' orders at that price are
+    marketable and fill at it), and a staleness bound longer than a test session (no feed runs there: the
+    drills stop and start the stack's pieces, and their orders must not depend on a price process)."""
+    for symbol in symbols:
+        Instrument.objects.update_or_create(
+            symbol=symbol,
+            defaults={
+                "name": f"Drill instrument {symbol}",
+                "asset_class": "EQUITY",
+                "currency": "USD",
+                "tick_size": D("0.00000001"),
+                "lot_size": D("0.00000001"),
+                "initial_price": D(at),
+                "staleness_seconds": 7 * 24 * 3600,
+            },
+        )
+    directory.forget()
+    prices.record(prices.Quote(symbol, D(at), timezone.now(), "drill") for symbol in symbols)
 
 
 def price(symbol: str, last: Decimal | str | int, at: dt.datetime | None = None) -> None:
