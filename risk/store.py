@@ -322,9 +322,10 @@ def _plain(value: Any) -> Decimal | None:
 
 
 def _datetime(value: Any) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = dt.datetime.fromisoformat(value)  # SQLite's raw cursor: text, UTC
+    """A timestamp column read through a raw cursor, aware: SQLite answers naive UTC (a datetime, or text)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 

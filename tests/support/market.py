@@ -48,7 +48,7 @@ DEMO: dict[str, tuple[str, str, str, str, str, str, dict[str, object]]] = {
 # valued at its own price, as the seed's arithmetic in those tests expects.
 TEST_ONLY = [
     *("AAA", "BBB", "CCC", "DDD", "EEE", "A", "NEW", "OLD", "MID", "NEWSYM", "LOSS", "FRSH", "CONC", "THR"),
-    *(f"S{i}" for i in range(10)),
+    *(f"S{i}" for i in range(30)),
     *(f"K{i}" for i in range(4)),
 ]
 
