@@ -51,7 +51,7 @@ from orders.submission import OrderRequest, order_submit  # noqa: E402
 from tests.support.worker import celery_worker  # noqa: E402
 
 VENUE = {"VENUE_LATENCY_MS": "0", "VENUE_SUCCESS_PROBABILITY": "1", "VENUE_MAX_SLIPPAGE": "0.001"}
-SYMBOLS = [f"BENCH{i}" for i in range(10)]
+SYMBOLS = [f"SYM{i}" for i in range(10)]  # listed by bench_db.seed_instruments
 
 
 def user() -> User:
@@ -64,6 +64,14 @@ def user() -> User:
 
 
 def submit(trader: User, n: int, tag: str) -> list:
+    """n orders, buys and sells alternating, all at the market's price (priced now, exactly, with no spread:
+    both sides are marketable and fill at once at the simulated venue)."""
+    import datetime as dt
+
+    from market import prices
+
+    now = dt.datetime.now(dt.UTC)
+    prices.record(prices.Quote(symbol, Decimal(100), now, "bench") for symbol in SYMBOLS)
     ids = []
     for i in range(n):
         order, decision = order_submit(

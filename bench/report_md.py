@@ -94,8 +94,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         after = {o["connections"]: o for o in r["orders"]}
         lines += [
             "",
-            f"Before and after, same run: the web server of commit {b['rev']} (one transaction per order under the"
-            f" risk lock, DRF's throttle), {b['web']}, against the same database and worker, 10 s per level:",
+            f"Before and after, same run: the web server and worker of commit {b['rev']} (its own database, migrated"
+            f" by its own code; no market-data feed runs for it), {b['web']}, 10 s per level:",
             "",
             "| connections | before: orders/s | p50 ms | p99 ms | after: orders/s | p50 ms | p99 ms | speed-up |",
             "|---|---|---|---|---|---|---|---|",

@@ -73,7 +73,8 @@ LEVELS = (8, 32, 64)
 # first positions) are slower than its steady state, and the first run measured would pay for them.
 WARM_UP_S = 10
 
-# The last commit before group commit (one transaction per order under the risk lock, DRF's throttle).
+# The commit measured for before/after unless --before names another: the last before group commit (one
+# transaction per order under the risk lock, DRF's throttle).
 BEFORE = "0498b0c"
 
 
