@@ -29,7 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
         parser.add_argument("--symbols", nargs="*", default=None, help="only these instruments")
-        parser.add_argument("--log-every", type=int, default=None, help="cycles between progress lines (~10 s)")
+        parser.add_argument(
+            "--log-every",
+            type=int,
+            default=None,
+            help="cycles between progress lines (default: about every 10 minutes)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         rate = opts["rate"]
@@ -37,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError("--rate must be positive")
         step = 1.0 / rate
         feed = SimulatedFeed(seed=opts["seed"], step_seconds=step, symbols=opts["symbols"])
-        log_every = opts["log_every"] or max(1, round(10 * rate))
+        log_every = opts["log_every"] or max(1, round(600 * rate))  # an idle platform is quiet
         stop = StopFlag()
 
         def _stop(signum: int, frame: Any) -> None:
