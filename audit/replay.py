@@ -79,6 +79,7 @@ class ReplayedOrder:
     trader: str = ""
     status: str = "RISK_CHECK"
     reserved: bool = False
+    leaves: Decimal = ZERO  # what the order holds reserved: its open quantity
     # One unit's exposure and notional as the decision valued it (RISK_CHECK_PASSED's `valuation`); None for
     # orders decided at their own price.
     exposure_price: Decimal | None = None
@@ -125,9 +126,11 @@ class State:
     def volumes(self, scope: str) -> Volumes:
         return self.scopes.setdefault(scope, Volumes())
 
-    def _reserve(self, order: ReplayedOrder, sign: int) -> None:
-        quantity, notional = sign * order.quantity, sign * order.quantity * order.unit_notional
-        exposure = sign * order.quantity * order.unit_exposure
+    def _reserve(self, order: ReplayedOrder, sign: int, part: Decimal | None = None) -> None:
+        """Reserve (sign +1) or release (-1) `part` of the order, by default all it has open."""
+        amount = order.leaves if part is None else part
+        quantity, notional = sign * amount, sign * amount * order.unit_notional
+        exposure = sign * amount * order.unit_exposure
         for scope in order.position_scopes:
             holding = self.holding(scope, order.symbol)
             if order.side == "BUY":
@@ -140,13 +143,14 @@ class State:
         for scope in order.volume_scopes:
             volumes = self.volumes(scope)
             volumes.open_volume = _db(volumes.open_volume + notional)
-        order.reserved = sign > 0
+        order.leaves = order.leaves if sign > 0 else order.leaves - amount
+        order.reserved = order.leaves > 0
 
-    def _release(self, order: ReplayedOrder, sequence: int) -> None:
+    def _release(self, order: ReplayedOrder, sequence: int, part: Decimal | None = None) -> None:
         if not order.reserved:
             self.anomalies.append(f"#{sequence}: releases a reservation the order does not hold")
             return
-        self._reserve(order, -1)
+        self._reserve(order, -1, part)
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Apply one event (a row of Event.objects.values())."""
@@ -181,6 +185,7 @@ class State:
             if valuation:
                 order.exposure_price = Decimal(str(valuation["exposure_price"]))
                 order.notional_price = Decimal(str(valuation["notional_price"]))
+            order.leaves = order.quantity
             self._reserve(order, +1)
         elif kind == EventType.RISK_CHECK_FAILED:
             order.status = "REJECTED"
@@ -196,13 +201,24 @@ class State:
                 kind, "EXPIRED"
             )
             self._release(order, seq)
-        elif kind == EventType.EXECUTION_COMPLETED:
+        elif kind in (EventType.EXECUTION_COMPLETED, EventType.ORDER_PARTIALLY_FILLED):
             self._fill(order, event, payload)
+        elif kind == EventType.ORDER_AMENDED:
+            # The old reservation is given back and the amended order's taken, valued as its decision did.
+            if order.reserved:
+                self._release(order, seq)
+            order.quantity, order.price = Decimal(str(payload["quantity"])), Decimal(str(payload["price"]))
+            valuation = payload.get("valuation") or {}
+            if valuation.get("notional_price") is not None:
+                order.exposure_price = Decimal(str(valuation["exposure_price"]))
+                order.notional_price = Decimal(str(valuation["notional_price"]))
+            order.leaves = Decimal(str(payload["leaves_quantity"]))
+            self._reserve(order, +1)
 
     def _fill(self, order: ReplayedOrder, event: Mapping[str, Any], payload: dict[str, Any]) -> None:
-        order.status = "EXECUTED"
-        self._release(order, event["sequence"])
         quantity, price = Decimal(str(payload["fill_quantity"])), Decimal(str(payload["fill_price"]))
+        order.status = "EXECUTED" if event["event_type"] == EventType.EXECUTION_COMPLETED else "PARTIALLY_FILLED"
+        self._release(order, event["sequence"], quantity)
         factor = Decimal(str(payload.get("factor", 1)))  # realised P&L in the reporting currency
         for scope in order.position_scopes:
             holding = self.holding(scope, order.symbol)
@@ -239,6 +255,8 @@ ORDER_EVENTS = frozenset(
         EventType.EXECUTION_FAILED,
         EventType.ORDER_RESTING,
         EventType.ORDER_EXPIRED,
+        EventType.ORDER_PARTIALLY_FILLED,
+        EventType.ORDER_AMENDED,
     }
 )
 

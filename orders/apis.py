@@ -17,7 +17,8 @@ from core.exceptions import NotFound
 from core.permissions import has_perms
 from core.schema import ERRORS
 from core.throttling import LocalWindow, RemoteOutage, SlidingWindowUserThrottle
-from orders import selectors, serializers, services, submission
+from market import directory as market_directory
+from orders import internal, selectors, serializers, services, submission
 from orders.models import Order
 from risk import access
 
@@ -117,12 +118,40 @@ def _order_id(raw: str) -> uuid.UUID:
 
 
 class OrderDetailApi(APIView):
-    permission_classes = [has_perms("orders.view_order")]
+    def get_permissions(self) -> list[Any]:
+        perm = "orders.submit_order" if self.request.method == "PATCH" else "orders.view_order"
+        return [has_perms(perm)()]
 
     @extend_schema(responses={200: serializers.OrderOut, **ERRORS(404)}, tags=["orders"])
     def get(self, request: Any, order_id: str) -> Response:
         order = selectors.order_get_visible(user=request.user, order_id=_order_id(order_id))
         return Response(serializers.OrderOut(order).data)
+
+    @extend_schema(
+        request=serializers.AmendIn,
+        responses={200: serializers.AmendOut, **ERRORS(404, 409)},
+        tags=["orders"],
+        description="Amend an open order: `quantity` is the new total (leaves = quantity - filled), `price` the new "
+        "limit. Every pre-trade check runs again; a refused amend leaves the order as it was and answers "
+        "amend_status REJECTED with the violations. 409 once the order is filled, cancelled, expired or at a "
+        "venue call.",
+    )
+    def patch(self, request: Any, order_id: str) -> Response:
+        order: Order = selectors.order_get_visible(user=request.user, order_id=_order_id(order_id))
+        if order.user_id != request.user.pk:
+            raise NotFound(f"Order {order_id} not found")  # amend only your own orders
+        data = serializers.AmendIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        order, decision = services.order_amend(actor=request.user, order_id=order.pk, **data.validated_data)
+        answer = dict(serializers.OrderOut(order).data)
+        answer.update(
+            {
+                "message": decision.message,
+                "amend_status": "AMENDED" if decision.approved else "REJECTED",
+                "violations": submission.breaches(decision),
+            }
+        )
+        return Response(answer)
 
 
 class OrderCancelApi(APIView):
@@ -139,3 +168,39 @@ class OrderCancelApi(APIView):
         data.is_valid(raise_exception=True)
         order = services.order_cancel(actor=request.user, order_id=order.pk, reason=data.validated_data["reason"])
         return Response(serializers.OrderOut(order).data)
+
+
+class VenuesApi(APIView):
+    permission_classes = [has_perms("orders.view_order")]
+
+    @extend_schema(responses={200: serializers.VenuesOut, **ERRORS()}, tags=["venues"])
+    def get(self, request: Any) -> Response:
+        return Response({"venues": selectors.venues()})
+
+
+def _symbol(raw: str) -> str:
+    symbol = raw.upper()
+    if not serializers.SYMBOL_RE.fullmatch(symbol) or market_directory.terms(symbol) is None:
+        raise NotFound(f"Unknown instrument {raw[:20]!r}")
+    return symbol
+
+
+class InternalBookApi(APIView):
+    permission_classes = [has_perms("orders.view_order")]
+
+    @extend_schema(
+        parameters=[serializers.DepthIn], responses={200: serializers.BookOut, **ERRORS(404)}, tags=["venues"]
+    )
+    def get(self, request: Any, symbol: str) -> Response:
+        params = serializers.DepthIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(serializers.BookOut(internal.depth(_symbol(symbol), params.validated_data["depth"])).data)
+
+
+class InternalTradesApi(APIView):
+    permission_classes = [has_perms("orders.view_order")]
+
+    @extend_schema(responses={200: serializers.TradesOut, **ERRORS(404)}, tags=["venues"])
+    def get(self, request: Any, symbol: str) -> Response:
+        code = _symbol(symbol)
+        return Response(serializers.TradesOut({"symbol": code, "trades": internal.trades(code)}).data)

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -42,7 +42,16 @@ from audit.models import Event, EventType
 from audit.services import event_record
 from core import context
 from orders import breaker
-from orders.models import OPEN_STATUSES, Fill, Order, OrderStatus
+from orders.models import (
+    CANCELLABLE_STATUSES,
+    OPEN_STATUSES,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    VenueCode,
+)
 from orders.venue import Execution, VenueError, VenueNotMarketable, VenueOrder, venue
 from risk import store
 from risk.models import RiskState
@@ -50,6 +59,19 @@ from risk.models import RiskState
 logger = logging.getLogger("itirp.execution")
 
 BREAKER_OPEN_REASON = "Circuit breaker open"
+ZERO = Decimal(0)
+# Sent, re-queued and swept: orders waiting for a venue call (not those resting in the internal book).
+SWEPT_STATUSES = (OrderStatus.APPROVED, OrderStatus.EXECUTING)
+
+
+def venue_cancel(order: Order) -> bool:
+    """Take an order off the venue that holds it, before its reservation is released: the internal venue's
+    book is the order's own row (the caller's update removes it); the external venue is asked, and answers
+    False when it has already filled the order (too late: its execution will be booked)."""
+    if order.venue == VenueCode.INTERNAL:
+        return True
+    cancel = getattr(venue(), "cancel", None)  # an adapter that holds nothing between calls may have none
+    return True if cancel is None else bool(cancel(str(order.pk)))
 
 
 @dataclass(frozen=True)
@@ -113,7 +135,11 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
         order.save(update_fields=["status", "updated_at"])
         event_record(
             event_type=EventType.EXECUTION_STARTED,
-            payload={"attempt": order.retry_count + 1, "venue": _venue_name(), "resumed": resume},
+            payload={
+                "attempt": order.retry_count + 1,
+                "venue": order.venue if order.venue == VenueCode.INTERNAL else _venue_name(),
+                "resumed": resume,
+            },
             order_id=order.pk,
             symbol=order.symbol,
             correlation_id=order.correlation_id,
@@ -123,16 +149,17 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
 
 
 def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = None) -> Order | None:
-    """Book the venue's execution: Fill, EXECUTED, position and volume, reservation released, one event.
+    """Book the venue's execution of an order it was sent (fill_record: Fill, position and volume, the
+    reservation of the filled part released, one event). The simulated venue fills an order whole.
 
-    Idempotent: an order already EXECUTED is returned as it is (a duplicate delivery lost the race).
-    """
+    Idempotent: a report already booked (the same venue execution id) is ignored and recorded."""
     with transaction.atomic():
         state = store.lock()
         order = _locked_order(order_id)
         if order is None:
             return None
-        if order.status == OrderStatus.EXECUTED:
+        if Fill.objects.filter(venue_execution_id=fill.venue_execution_id).exists():
+            _duplicate_report(order, fill)
             return order
         if order.status == OrderStatus.APPROVED:
             # Re-queued while this call was at the venue; the venue's answer stands.
@@ -147,66 +174,151 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
             )
             return None
         attempt = attempt or order.retry_count + 1
-        now = timezone.now()
-        Fill.objects.create(
+        order.retry_count = attempt - 1
+        fill_record(
+            state=state,
             order=order,
-            venue=fill.venue,
-            venue_execution_id=fill.venue_execution_id,
             quantity=fill.quantity,
             price=fill.price,
-            created_at=now,
-        )
-        order.transition(OrderStatus.EXECUTED)
-        order.executed_quantity, order.executed_price = fill.quantity, fill.price
-        order.retry_count = attempt - 1
-        order.save(update_fields=["status", "executed_quantity", "executed_price", "retry_count", "updated_at"])
-        factor = store.price_factor(order.symbol)
-        store.fill_book(
-            state=state,
-            reservation=store.Reservation.of(order),
-            fill_quantity=fill.quantity,
-            fill_price=fill.price,
-            now=now,
-            factor=factor,
-        )
-        event_record(
-            event_type=EventType.EXECUTION_COMPLETED,
-            payload={
-                "fill_quantity": fill.quantity,
-                "fill_price": fill.price,
-                "order_price": order.price,
-                "order_quantity": order.quantity,
-                "side": order.side,
-                "venue": fill.venue,
-                "venue_execution_id": fill.venue_execution_id,
-                "attempt": attempt,
-                "factor": factor,  # multiplier x FX: the fill's realised P&L in the reporting currency
-            },
-            order_id=order.pk,
-            symbol=order.symbol,
-            correlation_id=order.correlation_id,
+            venue=fill.venue,
+            venue_execution_id=fill.venue_execution_id,
+            now=timezone.now(),
+            factor=store.price_factor(order.symbol),
+            attempt=attempt,
         )
     _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
     return order
 
 
-def _fail(state: RiskState, order: Order, reason: str) -> None:
-    order.transition(OrderStatus.FAILED)
-    order.rejection_reason = reason[:500]
-    order.save(update_fields=["status", "rejection_reason", "retry_count", "updated_at"])
-    store.release(state=state, reservation=store.Reservation.of(order))
+PRICE_PLACES = Decimal("0.00000001")
+
+
+def fill_record(
+    *,
+    state: RiskState,
+    order: Order,
+    quantity: Decimal,
+    price: Decimal,
+    venue: str,
+    venue_execution_id: str,
+    now: dt.datetime,
+    factor: Decimal,
+    attempt: int | None = None,
+) -> Fill:
+    """Book one fill of an order (whole or a part): the Fill row; the order's executed quantity, VWAP and
+    leaves; EXECUTED when nothing is left, else PARTIALLY_FILLED; the position, P&L and volume of every scope
+    with the reservation of the filled part released (risk.store.fill_book); EXECUTION_COMPLETED (the last
+    fill) or ORDER_PARTIALLY_FILLED. Caller holds the risk lock and the order's row, and saves nothing."""
+    if quantity > order.leaves_quantity:
+        raise ValueError(f"fill of {quantity} exceeds what order {order.pk} has open ({order.leaves_quantity})")
+    row = Fill.objects.create(
+        order=order, venue=venue, venue_execution_id=venue_execution_id, quantity=quantity, price=price, created_at=now
+    )
+    store.fill_book(
+        state=state,
+        reservation=store.Reservation.of(order, quantity),
+        fill_quantity=quantity,
+        fill_price=price,
+        now=now,
+        factor=factor,
+    )
+    before = order.executed_quantity or ZERO
+    filled = before + quantity
+    order.executed_price = (((order.executed_price or ZERO) * before + price * quantity) / filled).quantize(
+        PRICE_PLACES, ROUND_HALF_EVEN
+    )
+    order.executed_quantity = filled
+    order.leaves_quantity -= quantity
+    done = order.leaves_quantity == 0
+    if done:
+        order.resting_seq = None
+    order.transition(OrderStatus.EXECUTED if done else OrderStatus.PARTIALLY_FILLED)
+    order.save(
+        update_fields=[
+            "status",
+            "executed_quantity",
+            "executed_price",
+            "leaves_quantity",
+            "resting_seq",
+            "retry_count",
+            "updated_at",
+        ]
+    )
     event_record(
+        event_type=EventType.EXECUTION_COMPLETED if done else EventType.ORDER_PARTIALLY_FILLED,
+        payload={
+            "fill_quantity": quantity,
+            "fill_price": price,
+            "order_price": order.price,
+            "order_quantity": order.quantity,
+            "side": order.side,
+            "venue": venue,
+            "venue_execution_id": venue_execution_id,
+            "attempt": attempt or order.retry_count + 1,
+            "factor": factor,  # multiplier x FX: the fill's realised P&L in the reporting currency
+            "executed_quantity": filled,
+            "executed_price": order.executed_price,
+            "leaves_quantity": order.leaves_quantity,
+        },
+        order_id=order.pk,
+        symbol=order.symbol,
+        correlation_id=order.correlation_id,
+    )
+    return row
+
+
+def _duplicate_report(order: Order, fill: Execution) -> None:
+    """A venue's report of a fill already booked (a redelivered message, a resumed call): ignored, recorded."""
+    event_record(
+        event_type=EventType.FILL_DUPLICATE_IGNORED,
+        payload={
+            "venue": fill.venue,
+            "venue_execution_id": fill.venue_execution_id,
+            "quantity": fill.quantity,
+            "price": fill.price,
+        },
+        order_id=order.pk,
+        symbol=order.symbol,
+        correlation_id=order.correlation_id,
+    )
+    _log(logging.INFO, "fill_duplicate_ignored", order, venue_execution_id=fill.venue_execution_id)
+
+
+def order_end(
+    *, state: RiskState, order: Order, status: str, reason: str, event_type: EventType, payload: dict[str, Any]
+) -> None:
+    """End an open order without (more) fills: CANCELLED, EXPIRED or FAILED; what it still holds reserved is
+    released; out of the internal venue's book. Caller holds the risk lock and the order's row."""
+    order.transition(status)
+    order.rejection_reason = reason[:500]
+    store.release(state=state, reservation=store.Reservation.of(order))
+    order.leaves_quantity, order.resting_seq = ZERO, None
+    order.save(
+        update_fields=["status", "rejection_reason", "leaves_quantity", "resting_seq", "retry_count", "updated_at"]
+    )
+    event_record(
+        event_type=event_type,
+        payload=payload,
+        order_id=order.pk,
+        symbol=order.symbol,
+        correlation_id=order.correlation_id,
+    )
+
+
+def _fail(state: RiskState, order: Order, reason: str) -> None:
+    order_end(
+        state=state,
+        order=order,
+        status=OrderStatus.FAILED,
+        reason=reason,
         event_type=EventType.EXECUTION_FAILED,
         payload={
-            "reason": order.rejection_reason,
+            "reason": reason[:500],
             "attempts": order.retry_count,
             "side": order.side,
             "quantity": order.quantity,
             "price": order.price,
         },
-        order_id=order.pk,
-        symbol=order.symbol,
-        correlation_id=order.correlation_id,
     )
     _log(logging.WARNING, "execution_failed", order, reason=order.rejection_reason)
 
@@ -263,13 +375,35 @@ def execution_resting(*, order_id: Any, reason: str, market: Decimal | None) -> 
     return order
 
 
+def execution_unfilled(*, order_id: Any, reason: str) -> Order | None:
+    """An order that may not rest (IOC, FOK, MARKET) and that the venue could not fill: CANCELLED, what it
+    holds released, ORDER_CANCELLED by the venue."""
+    with transaction.atomic():
+        state = store.lock()
+        order = _locked_order(order_id)
+        if order is None or order.status != OrderStatus.EXECUTING:
+            return None
+        order_end(
+            state=state,
+            order=order,
+            status=OrderStatus.CANCELLED,
+            reason=reason,
+            event_type=EventType.ORDER_CANCELLED,
+            payload={"reason": reason[:500], "by": "venue", "leaves_quantity": order.leaves_quantity},
+        )
+    _log(logging.INFO, "order_unfilled", order, reason=reason)
+    return order
+
+
 def orders_expire(*, now: Any = None, limit: int = 1000) -> list[uuid.UUID]:
-    """End the DAY orders of earlier UTC days still waiting (APPROVED: never sent, or resting at the venue):
-    EXPIRED, reservation released, ORDER_EXPIRED. Orders at the venue (EXECUTING) finish first."""
+    """End the DAY orders of earlier UTC days still waiting (APPROVED: never sent, or resting at a venue;
+    PARTIALLY_FILLED: the rest of one resting at the internal venue): EXPIRED, what they hold reserved
+    released, out of the book, ORDER_EXPIRED. Orders at the venue this moment (EXECUTING) finish first; GTC
+    orders do not expire."""
     now = now or timezone.now()
     day_start = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     waiting = list(
-        Order.objects.filter(status=OrderStatus.APPROVED, created_at__lt=day_start)
+        Order.objects.filter(status__in=CANCELLABLE_STATUSES, time_in_force=TimeInForce.DAY, created_at__lt=day_start)
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -278,18 +412,22 @@ def orders_expire(*, now: Any = None, limit: int = 1000) -> list[uuid.UUID]:
         with transaction.atomic():
             state = store.lock()
             order = _locked_order(order_id)
-            if order is None or order.status != OrderStatus.APPROVED:
+            if order is None or order.status not in CANCELLABLE_STATUSES:
                 continue
-            order.transition(OrderStatus.EXPIRED)
-            order.rejection_reason = "Expired at the end of its UTC day (time in force DAY)"
-            order.save(update_fields=["status", "rejection_reason", "updated_at"])
-            store.release(state=state, reservation=store.Reservation.of(order))
-            event_record(
+            if not venue_cancel(order):
+                continue  # filled at the venue meanwhile: its execution books it
+            order_end(
+                state=state,
+                order=order,
+                status=OrderStatus.EXPIRED,
+                reason="Expired at the end of its UTC day (time in force DAY)",
                 event_type=EventType.ORDER_EXPIRED,
-                payload={"time_in_force": "DAY", "day": order.created_at.astimezone(dt.UTC).date().isoformat()},
-                order_id=order.pk,
-                symbol=order.symbol,
-                correlation_id=order.correlation_id,
+                payload={
+                    "time_in_force": "DAY",
+                    "day": order.created_at.astimezone(dt.UTC).date().isoformat(),
+                    "leaves_quantity": order.leaves_quantity,
+                    "venue": order.venue,
+                },
             )
         expired.append(order.pk)
         _log(logging.INFO, "order_expired", order)
@@ -326,6 +464,10 @@ def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = F
     if order is None:
         return Outcome("SKIPPED")
     attempt = order.retry_count + 1
+    if order.venue == VenueCode.INTERNAL:
+        from orders import internal
+
+        return Outcome(internal.order_match(order_id=order.pk), attempt=attempt)
     about = {"order_id": str(order.pk), "symbol": order.symbol}
     try:
         permit = breaker.breaker_acquire(correlation_id=order.correlation_id, context=about)
@@ -333,14 +475,24 @@ def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = F
         return _transient(
             order, attempt, f"{BREAKER_OPEN_REASON}: {exc.reason}" if exc.reason != BREAKER_OPEN_REASON else exc.reason
         )
+    market_order = order.order_type == OrderType.MARKET
     request = VenueOrder(
-        order_id=str(order.pk), symbol=order.symbol, side=order.side, quantity=order.quantity, price=order.price
+        order_id=str(order.pk),
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.leaves_quantity,
+        price=order.protection_price if market_order else order.price,
+        order_type=order.order_type,
     )
     try:
         fill = venue().execute(request, timeout=settings.VENUE_TIMEOUT_SECONDS)
     except VenueNotMarketable as exc:
-        # The venue answered: the order rests until the market reaches its limit, or it ends.
+        # The venue answered: the order rests until the market reaches its limit, or it ends; an IOC or FOK
+        # order (or a market order beyond its protection) does not rest: it ends CANCELLED.
         breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
+        if market_order or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            execution_unfilled(order_id=order.pk, reason=f"{order.time_in_force} not filled: {exc.reason}")
+            return Outcome("CANCELLED", exc.reason, attempt=attempt)
         if execution_resting(order_id=order.pk, reason=exc.reason, market=exc.market) is None:
             return Outcome("SKIPPED", exc.reason, attempt=attempt)
         enqueue(order.pk, order.correlation_id, countdown=settings.VENUE_RECHECK_SECONDS)
@@ -376,7 +528,7 @@ def _transient(order: Order, attempt: int, reason: str) -> Outcome:
 
 
 def orders_sweep(
-    *, now: Any = None, limit: int = 500, stuck_after: float | None = None, statuses: Collection[str] = OPEN_STATUSES
+    *, now: Any = None, limit: int = 500, stuck_after: float | None = None, statuses: Collection[str] = SWEPT_STATUSES
 ) -> list[uuid.UUID]:
     """Re-queue orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS (ORDER_REQUEUED each).
 
@@ -388,7 +540,7 @@ def orders_sweep(
     after = settings.ORDER_STUCK_AFTER_SECONDS if stuck_after is None else stuck_after
     deadline = now - timedelta(seconds=after)
     stuck = list(
-        Order.objects.filter(status__in=statuses, updated_at__lt=deadline)
+        Order.objects.filter(status__in=statuses, updated_at__lt=deadline, resting_seq__isnull=True)
         .order_by("updated_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -397,7 +549,7 @@ def orders_sweep(
         with transaction.atomic():
             order = (
                 Order.objects.select_for_update(skip_locked=True)
-                .filter(pk=order_id, status__in=statuses, updated_at__lt=deadline)
+                .filter(pk=order_id, status__in=statuses, updated_at__lt=deadline, resting_seq__isnull=True)
                 .first()
             )
             if order is None:

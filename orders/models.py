@@ -20,6 +20,7 @@ class OrderStatus(models.TextChoices):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     EXECUTING = "EXECUTING"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
     EXECUTED = "EXECUTED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -30,22 +31,66 @@ class OrderStatus(models.TextChoices):
 SIDE_CHOICES = [(side.value, side.value.title()) for side in Side]
 
 
-# The order state machine. EXECUTING -> APPROVED is a retry after a transient venue failure or a
-# re-queue by the sweeper; nothing leaves a final status.
+class OrderType(models.TextChoices):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+
+
+class TimeInForce(models.TextChoices):
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class VenueCode(models.TextChoices):
+    """Where an order is sent: the simulated external venue (the seed's flow, the default) or the internal
+    order book (orders.internal)."""
+
+    SIM = "SIM", "Simulated external venue"
+    INTERNAL = "INTERNAL", "Internal order book"
+
+
+# The order state machine. EXECUTING -> APPROVED is a retry after a transient venue failure, a re-queue by
+# the sweeper, or an order that now rests at its venue; nothing leaves a final status. PARTIALLY_FILLED is
+# an order resting at the internal venue with some of it filled: it fills further, is cancelled, expires.
+# A resting order that another order trades against goes from APPROVED or PARTIALLY_FILLED to
+# PARTIALLY_FILLED or EXECUTED; an IOC, FOK or market order whose rest cannot trade ends CANCELLED (with
+# what it filled, if anything).
 TRANSITIONS: dict[str, frozenset[str]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.RISK_CHECK}),
     OrderStatus.RISK_CHECK: frozenset({OrderStatus.APPROVED, OrderStatus.REJECTED}),
     OrderStatus.APPROVED: frozenset(
-        {OrderStatus.EXECUTING, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.EXPIRED}
+        {
+            OrderStatus.EXECUTING,
+            OrderStatus.CANCELLED,
+            OrderStatus.FAILED,
+            OrderStatus.EXPIRED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.EXECUTED,
+        }
     ),
-    OrderStatus.EXECUTING: frozenset({OrderStatus.EXECUTED, OrderStatus.FAILED, OrderStatus.APPROVED}),
+    OrderStatus.EXECUTING: frozenset(
+        {
+            OrderStatus.EXECUTED,
+            OrderStatus.FAILED,
+            OrderStatus.APPROVED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.CANCELLED,
+        }
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {OrderStatus.PARTIALLY_FILLED, OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
+    ),
     OrderStatus.EXPIRED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
     OrderStatus.EXECUTED: frozenset(),
     OrderStatus.FAILED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
 }
-OPEN_STATUSES = frozenset({OrderStatus.APPROVED, OrderStatus.EXECUTING})
+OPEN_STATUSES = frozenset({OrderStatus.APPROVED, OrderStatus.EXECUTING, OrderStatus.PARTIALLY_FILLED})
+# What a trader, a halt or the end of the day may cancel: not at a venue call this moment.
+CANCELLABLE_STATUSES = frozenset({OrderStatus.APPROVED, OrderStatus.PARTIALLY_FILLED})
 FINAL_STATUSES = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
 
@@ -74,7 +119,18 @@ class Order(models.Model):
     quantity = models.DecimalField(**QTY)
     price = models.DecimalField(**QTY)
     strategy = models.CharField(max_length=50, default="default")
-    status = models.CharField(max_length=12, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    venue = models.CharField(max_length=16, choices=VenueCode.choices, default=VenueCode.SIM)
+    order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.LIMIT)
+    time_in_force = models.CharField(max_length=4, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    # What is still open (FIX LeavesQty): the quantity while nothing is filled, less each fill; 0 once the
+    # order ends. What the order holds reserved against the limits is this much (risk.store.Reservation.of).
+    leaves_quantity = models.DecimalField(**QTY, default=0)
+    # A MARKET order's worst acceptable price (its reference moved by the strictest price collar of its
+    # scopes): it never trades beyond it. Null for LIMIT orders (their price bounds them).
+    protection_price = models.DecimalField(**QTY, null=True, blank=True)
+    # Time priority in the internal venue's book while the order rests there (null otherwise).
+    resting_seq = models.BigIntegerField(null=True, blank=True)
     executed_quantity = models.DecimalField(**QTY, null=True, blank=True)
     executed_price = models.DecimalField(**QTY, null=True, blank=True)
     # One unit's exposure and notional in the reporting currency as the decision valued it (the worse of the
@@ -98,7 +154,18 @@ class Order(models.Model):
             models.Index(
                 fields=["status", "updated_at"],
                 name="order_open_idx",
-                condition=models.Q(status__in=["APPROVED", "EXECUTING"]),
+                condition=models.Q(status__in=["APPROVED", "EXECUTING", "PARTIALLY_FILLED"]),
+            ),
+            # The internal venue's book of a symbol: its resting orders, rebuilt from these rows.
+            models.Index(
+                fields=["symbol", "resting_seq"],
+                name="order_internal_book_idx",
+                condition=models.Q(resting_seq__isnull=False),
+            ),
+            models.Index(
+                fields=["user", "client_order_id"],
+                name="order_user_client_id_idx",
+                condition=models.Q(client_order_id__isnull=False),
             ),
         ]
         constraints = [
@@ -107,7 +174,12 @@ class Order(models.Model):
                 condition=models.Q(client_order_id__isnull=False),
                 name="order_execution_key_unique",
             ),
-            models.CheckConstraint(condition=models.Q(quantity__gt=0) & models.Q(price__gt=0), name="order_positive"),
+            # A MARKET order's price is the reference it was checked at; one refused for want of a reference
+            # has none (0).
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0) & (models.Q(price__gt=0) | models.Q(order_type="MARKET")),
+                name="order_positive",
+            ),
         ]
         permissions = [
             ("submit_order", "Can submit orders"),
@@ -131,7 +203,8 @@ class Order(models.Model):
 
 
 class Fill(models.Model):
-    """One execution report from a venue. An order is filled at most once (unique venue execution id)."""
+    """One execution report from a venue: an order fills in one or more parts, each unique by the venue's
+    trade id (a repeated report is ignored and recorded, FILL_DUPLICATE_IGNORED)."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
     venue = models.CharField(max_length=40)
@@ -141,11 +214,40 @@ class Fill(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["created_at", "id"]
         constraints = [
-            # Orders fill whole (no partial fills yet): a second fill of one order is refused by the database.
-            models.UniqueConstraint(fields=["order"], name="fill_one_per_order"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0) & models.Q(price__gt=0), name="fill_positive"),
         ]
 
     def __str__(self) -> str:
         return f"fill {self.quantity} @ {self.price} ({self.venue})"
+
+
+class InternalTrade(models.Model):
+    """A trade of the internal venue: an incoming order (the aggressor) against a resting one, at the resting
+    order's price. Its id is the venue trade id of both orders' fills (INT-<id>-B and INT-<id>-S)."""
+
+    symbol = models.CharField(max_length=20)
+    price = models.DecimalField(**QTY)
+    quantity = models.DecimalField(**QTY)
+    aggressor = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    resting = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    aggressor_side = models.CharField(max_length=4, choices=SIDE_CHOICES)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["symbol", "-id"], name="internal_trade_symbol_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.quantity} @ {self.price}"
+
+
+class InternalBook(models.Model):
+    """One symbol's book at the internal venue: its sequence of time priority. The book itself is the
+    resting orders' rows (Order.resting_seq); it is changed only under the risk lock (orders.internal)."""
+
+    symbol = models.CharField(max_length=20, unique=True)
+    next_seq = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"INTERNAL {self.symbol}"

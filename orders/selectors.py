@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from django.db.models import QuerySet
 
 from accounts.models import User
 from core.exceptions import NotFound
-from orders.models import Order
+from orders.models import Order, VenueCode
 from risk.scopes import Scope
 
 
@@ -73,3 +74,17 @@ def orders_page(
         )[offset : offset + limit]
     )
     return page, total
+
+
+def venues() -> list[dict[str, Any]]:
+    """The venues an order may name: the simulated external one (its circuit breaker's state) and INTERNAL."""
+    from orders import breaker
+
+    try:
+        breaker_state: str | None = str(breaker.breaker_snapshot()["status"])
+    except Exception:  # noqa: BLE001 - whatever the breaker's store does, the list still answers
+        breaker_state = "unknown"
+    return [
+        {"code": VenueCode.SIM, "name": VenueCode.SIM.label, "kind": "EXTERNAL", "circuit_breaker": breaker_state},
+        {"code": VenueCode.INTERNAL, "name": VenueCode.INTERNAL.label, "kind": "INTERNAL", "circuit_breaker": None},
+    ]

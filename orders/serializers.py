@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from books import directory
-from orders.models import OrderStatus
+from orders.models import OrderStatus, OrderType, TimeInForce, VenueCode
 from risk.checks import Side
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,19}$")
@@ -47,7 +47,9 @@ class OrderIn(serializers.Serializer):
     symbol = StrictCharField(min_length=1, max_length=20, trim_whitespace=True)
     side = serializers.ChoiceField(choices=[side.value for side in Side])
     quantity = PositiveDecimalField()
-    price = PositiveDecimalField()
+    price = PositiveDecimalField(
+        required=False, help_text="the limit price; required for LIMIT orders, refused on MARKET orders"
+    )
     strategy = StrictCharField(max_length=50, required=False, default="default", allow_blank=False)
     client_order_id = StrictCharField(max_length=64, required=False, allow_null=True, allow_blank=False, default=None)
     book = StrictCharField(
@@ -58,6 +60,27 @@ class OrderIn(serializers.Serializer):
         default=None,
         help_text="a book code; your default book if absent",
     )
+    venue = serializers.ChoiceField(
+        choices=VenueCode.values,
+        required=False,
+        default=VenueCode.SIM,
+        help_text="SIM (the simulated external venue, the default) or INTERNAL (the internal order book)",
+    )
+    order_type = serializers.ChoiceField(choices=OrderType.values, required=False, default=OrderType.LIMIT)
+    time_in_force = serializers.ChoiceField(choices=TimeInForce.values, required=False, default=TimeInForce.DAY)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A MARKET order takes no price: it is refused rather than ignored, so a client never believes a limit
+        # protects an order that has none (the checks use the reference price and the collar instead).
+        if attrs.get("order_type") == OrderType.MARKET:
+            if "price" in attrs:
+                raise serializers.ValidationError(
+                    {"price": "A MARKET order has no price: leave it out, or send a LIMIT order to bound the price."}
+                )
+            attrs["price"] = None
+        elif "price" not in attrs:
+            raise serializers.ValidationError({"price": [self.fields["price"].error_messages["required"]]})
+        return attrs
 
     def validate_symbol(self, value: str) -> str:
         # Compatibility forms fold to one (full-width "ＡＡＰＬ" is "AAPL"); anything not plain ASCII
@@ -99,6 +122,14 @@ class OrderSubmitOut(serializers.Serializer):
     violations = ViolationOut(many=True)
 
 
+class FillOut(serializers.Serializer):
+    fill_id = serializers.CharField(source="venue_execution_id", help_text="the venue's trade id")
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
+    price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    venue = serializers.CharField()
+    timestamp = serializers.DateTimeField(source="created_at")
+
+
 class OrderOut(serializers.Serializer):
     order_id = serializers.UUIDField(source="id")
     correlation_id = serializers.UUIDField()
@@ -116,6 +147,14 @@ class OrderOut(serializers.Serializer):
     client_order_id = serializers.CharField(allow_null=True)
     retry_count = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
+    venue = serializers.CharField()
+    order_type = serializers.CharField()
+    time_in_force = serializers.CharField()
+    leaves_quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
+    protection_price = serializers.DecimalField(
+        max_digits=20, decimal_places=8, allow_null=True, help_text="a MARKET order's worst acceptable price"
+    )
+    fills = FillOut(many=True, help_text="in the order they happened; executed_price is their VWAP")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -145,6 +184,62 @@ class PageIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
     symbol = serializers.CharField(max_length=20, required=False)
     client_order_id = serializers.CharField(max_length=64, required=False)
+
+
+class AmendIn(serializers.Serializer):
+    quantity = PositiveDecimalField(required=False, help_text="the new total quantity (leaves = quantity - filled)")
+    price = PositiveDecimalField(required=False, help_text="the new limit price")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give quantity and/or price.")
+        return attrs
+
+
+class AmendOut(OrderOut):
+    message = serializers.CharField(help_text="the amend's decision")
+    amend_status = serializers.ChoiceField(choices=["AMENDED", "REJECTED"])
+    violations = ViolationOut(many=True)
+
+
+class VenueOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text="EXTERNAL (simulated) or INTERNAL")
+    circuit_breaker = serializers.CharField(allow_null=True, help_text="the breaker's state; null for INTERNAL")
+
+
+class VenuesOut(serializers.Serializer):
+    venues = VenueOut(many=True)
+
+
+class LevelOut(serializers.Serializer):
+    price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
+    orders = serializers.IntegerField()
+
+
+class BookOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    bids = LevelOut(many=True)
+    asks = LevelOut(many=True)
+    timestamp = serializers.DateTimeField()
+
+
+class TradeOut(serializers.Serializer):
+    price = serializers.DecimalField(max_digits=20, decimal_places=8)
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=8)
+    timestamp = serializers.DateTimeField(source="created_at")
+    aggressor_side = serializers.CharField()
+
+
+class TradesOut(serializers.Serializer):
+    symbol = serializers.CharField()
+    trades = TradeOut(many=True)
+
+
+class DepthIn(serializers.Serializer):
+    depth = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 
 class CancelIn(serializers.Serializer):

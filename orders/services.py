@@ -7,21 +7,28 @@ lives in this, the higher one: the kill switch is set and the open orders cancel
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import EventType
-from audit.services import EventSpec, events_record
-from core.exceptions import Conflict
-from orders.models import Order, OrderStatus
+from audit.services import EventSpec, event_record, events_record
+from books import directory
+from core.exceptions import Conflict, InvalidInput
+from orders import execution, internal
+from orders.models import CANCELLABLE_STATUSES, Order, OrderStatus, OrderType, VenueCode
 from orders.selectors import scope_orders
+from orders.venue import VenueOrder, venue
+from risk import checks, store
 from risk import services as risk_services
-from risk import store
 from risk.access import scope_require
 from risk.models import RiskLimits, RiskState, TradingState
 from risk.scopes import FIRM, Scope
+
+ZERO = Decimal(0)
 
 
 class OrderNotCancellable(Conflict):
@@ -30,21 +37,26 @@ class OrderNotCancellable(Conflict):
 
 @transaction.atomic
 def order_cancel(*, actor: User, order_id: uuid.UUID, reason: str = "") -> Order:
-    """Cancel an order that has not started executing (409 otherwise) and give back its reservation."""
+    """Cancel what is left of an order that is not at a venue call this moment (409 otherwise): taken off the
+    venue that holds it (the internal book, or the external venue asked), then its reservation given back."""
     state = store.lock()
     # of=("self",): lock the order, not the joined user row as well
     order = Order.objects.select_for_update(of=("self",)).select_related("user").get(pk=order_id)
-    if order.status != OrderStatus.APPROVED:
+    if order.status not in CANCELLABLE_STATUSES:
         raise OrderNotCancellable(f"Order {order.pk} is {order.status}: too late to cancel")
+    if not execution.venue_cancel(order):
+        raise OrderNotCancellable(f"Order {order.pk} is already filled at its venue: too late to cancel")
+    leaves = order.leaves_quantity
     order.transition(OrderStatus.CANCELLED)
     order.rejection_reason = reason[:500] or f"Cancelled by {actor.username}"
-    order.save(update_fields=["status", "rejection_reason", "updated_at"])
     store.release(state=state, reservation=store.Reservation.of(order))
+    order.leaves_quantity, order.resting_seq = ZERO, None
+    order.save(update_fields=["status", "rejection_reason", "leaves_quantity", "resting_seq", "updated_at"])
     events_record(
         specs=[
             EventSpec(
                 EventType.ORDER_CANCELLED,
-                {"reason": order.rejection_reason, "by": actor.username},
+                {"reason": order.rejection_reason, "by": actor.username, "leaves_quantity": leaves},
                 order_id=order.pk,
                 symbol=order.symbol,
             )
@@ -65,7 +77,9 @@ def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> t
     # takes the event counter (audit/migrations/0006), the last lock in the lock order, and a transaction
     # holding it must not wait for an order row that an execution (which writes events too) holds.
     orders = (
-        list(Order.objects.select_for_update().filter(status=OrderStatus.APPROVED).order_by("pk")) if enabled else []
+        list(Order.objects.select_for_update().filter(status__in=CANCELLABLE_STATUSES).order_by("pk"))
+        if enabled
+        else []
     )
     state, event = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
     reason = f"Kill switch activated: {reason}".strip(": ")
@@ -82,7 +96,7 @@ def scope_state_set(*, actor: User, scope: Scope, state: str, reason: str) -> tu
     firm = store.lock()
     # The open orders are locked before the event is written (see kill_switch_set).
     orders = (
-        list(scope_orders(scope).select_for_update(of=("self",)).filter(status=OrderStatus.APPROVED).order_by("pk"))
+        list(scope_orders(scope).select_for_update(of=("self",)).filter(status__in=CANCELLABLE_STATUSES).order_by("pk"))
         if state == TradingState.HALTED
         else []
     )
@@ -121,18 +135,24 @@ def _orders_cancel(
     causation_id: uuid.UUID,
     by: str = "kill_switch",
 ) -> list[uuid.UUID]:
-    """Cancel orders that have not started executing (kill switch). Caller holds the risk lock and the orders'."""
+    """Cancel orders that are not at a venue call this moment (kill switch, HALTED): each taken off its venue
+    first (one the external venue has already filled is left to its execution), then what it holds released.
+    Caller holds the risk lock and the orders'."""
+    orders = [order for order in orders if execution.venue_cancel(order)]
+    leaves = {}
     for order in orders:
         order.transition(OrderStatus.CANCELLED)
         order.rejection_reason = reason[:500]
         store.release(state=state, reservation=store.Reservation.of(order))
-    Order.objects.bulk_update(orders, ["status", "rejection_reason", "updated_at"])
+        leaves[order.pk] = order.leaves_quantity
+        order.leaves_quantity, order.resting_seq = ZERO, None
+    Order.objects.bulk_update(orders, ["status", "rejection_reason", "leaves_quantity", "resting_seq", "updated_at"])
     for order in orders:
         events_record(
             specs=[
                 EventSpec(
                     EventType.ORDER_CANCELLED,
-                    {"reason": order.rejection_reason, "by": by},
+                    {"reason": order.rejection_reason, "by": by, "leaves_quantity": leaves[order.pk]},
                     order_id=order.pk,
                     symbol=order.symbol,
                     causation_id=causation_id,
@@ -142,3 +162,135 @@ def _orders_cancel(
             correlation_id=order.correlation_id,
         )
     return [order.pk for order in orders]
+
+
+class OrderNotAmendable(Conflict):
+    code = "too_late_to_amend"
+
+
+class AmendInvalid(InvalidInput):
+    code = "invalid_amend"
+
+
+class _AmendRefused(Exception):
+    def __init__(self, decision: checks.Decision) -> None:
+        super().__init__(decision.message)
+        self.decision = decision
+
+
+def order_amend(
+    *, actor: User, order_id: uuid.UUID, quantity: Decimal | None = None, price: Decimal | None = None
+) -> tuple[Order, checks.Decision]:
+    """Amend an open order's quantity (the new total, FIX OrderQty: leaves = quantity - filled) and/or price
+    (PATCH /orders/{id}). Every pre-trade check runs again on the amended order, as a decision of its own under
+    the risk lock, on the state without the order's old reservation. Refused: the order is left exactly as it
+    was and the answer is REJECTED with the violations (ORDER_AMEND_REJECTED). Passed: the old reservation is
+    replaced by the new one, the venue that holds the order is asked to replace it (the internal book trades at
+    once if the new price crosses), ORDER_AMENDED. ORDER_AMEND_REQUESTED first, either way.
+    409 if the order is not open or is at a venue call this moment; 400 for a quantity not above what is filled,
+    a price on a MARKET order, or no change."""
+    with transaction.atomic():
+        state = store.lock()
+        order = Order.objects.select_for_update(of=("self",)).select_related("user").get(pk=order_id)
+        if order.status not in CANCELLABLE_STATUSES:
+            raise OrderNotAmendable(f"Order {order.pk} is {order.status}: too late to amend")
+        filled = order.executed_quantity or ZERO
+        new_quantity = order.quantity if quantity is None else quantity
+        new_price = order.price if price is None else price
+        if price is not None and order.order_type == OrderType.MARKET:
+            raise AmendInvalid("A MARKET order has no price to amend", fields={"price": "not amendable"})
+        if new_quantity <= filled:
+            raise AmendInvalid(
+                f"quantity is the new total: it must be above the {filled} already filled (cancel the order to stop "
+                "what is left)",
+                fields={"quantity": f"must be greater than the filled quantity {filled}"},
+            )
+        if new_quantity == order.quantity and new_price == order.price:
+            raise AmendInvalid("Nothing to amend: the quantity and price are the order's own")
+        before = {"quantity": order.quantity, "price": order.price, "leaves_quantity": order.leaves_quantity}
+        after = {"quantity": new_quantity, "price": new_price, "leaves_quantity": new_quantity - filled}
+        requested = event_record(
+            event_type=EventType.ORDER_AMEND_REQUESTED,
+            payload={"from": before, "to": after, "by": actor.username},
+            order_id=order.pk,
+            symbol=order.symbol,
+            correlation_id=order.correlation_id,
+            actor=actor,
+        )
+        try:
+            with transaction.atomic():
+                decision = _amend(state, order, new_quantity, new_price, filled)
+        except _AmendRefused as refused:
+            order.refresh_from_db()
+            event_record(
+                event_type=EventType.ORDER_AMEND_REJECTED,
+                payload={
+                    "from": before,
+                    "to": after,
+                    "message": refused.decision.message,
+                    "violations": _breaches(refused.decision),
+                },
+                order_id=order.pk,
+                symbol=order.symbol,
+                correlation_id=order.correlation_id,
+                causation_id=requested.event_id,
+                actor=actor,
+            )
+            return order, refused.decision
+    return order, decision
+
+
+def _amend(state: RiskState, order: Order, quantity: Decimal, price: Decimal, filled: Decimal) -> checks.Decision:
+    """The amend's decision and writes (inside a savepoint: a refusal rolls them back)."""
+    store.release(state=state, reservation=store.Reservation.of(order))
+    ref = directory.by_id(order.book_id)
+    scopes = store.OrderScopes.of(desk=ref.desk, book=ref.code, trader=order.user.username, symbol=order.symbol)
+    locked = store.lock_and_read(scopes=scopes.all, symbols=[order.symbol])
+    market = locked.markets.get(order.symbol)
+    leaves = quantity - filled
+    market_order = order.order_type == OrderType.MARKET
+    intent = checks.OrderIntent(
+        symbol=order.symbol,
+        side=checks.Side(order.side),
+        quantity=leaves,
+        price=(market.reference or price) if market_order and market is not None else price,
+        market_order=market_order,
+    )
+    intent, decision = checks.check_at_market(intent, market, scopes.all, scopes.book, locked.snapshot, timezone.now())
+    if not decision.approved:
+        raise _AmendRefused(decision)
+    venue_order = VenueOrder(order_id=str(order.pk), symbol=order.symbol, side=order.side, quantity=leaves, price=price)
+    if order.venue == VenueCode.SIM and not getattr(venue(), "replace", lambda _o: True)(venue_order):
+        raise OrderNotAmendable(f"Order {order.pk} is already filled at its venue: too late to amend")
+    store.reserve(state=locked.state, reservations=[store.Reservation.of_intent(intent, scopes)])
+    old_price = order.price
+    order.quantity = quantity
+    order.exposure_price, order.notional_price = intent.exposure_price, intent.notional_price
+    order.updated_at = timezone.now()
+    resting = order.venue == VenueCode.INTERNAL and order.resting_seq is not None
+    if not resting:
+        order.price, order.leaves_quantity = price, leaves
+    order.save(update_fields=["quantity", "price", "leaves_quantity", "exposure_price", "notional_price", "updated_at"])
+    event_record(
+        event_type=EventType.ORDER_AMENDED,
+        payload={
+            "quantity": quantity,
+            "price": price,
+            "previous_price": old_price,
+            "leaves_quantity": leaves,
+            "valuation": {"exposure_price": intent.exposure_price, "notional_price": intent.notional_price},
+            "message": decision.message,
+        },
+        order_id=order.pk,
+        symbol=order.symbol,
+        correlation_id=order.correlation_id,
+    )
+    if resting:
+        internal.book_replace(state=state, order=order, quantity=leaves, price=price)
+    return decision
+
+
+def _breaches(decision: checks.Decision) -> list[dict[str, Any]]:
+    return [
+        {"code": b.code.value, "scope": b.scope, "limit": b.limit, "projected": b.projected} for b in decision.breaches
+    ]

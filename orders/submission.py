@@ -41,7 +41,7 @@ from core.exceptions import Conflict, InvalidInput, ItirpError
 from core.sql import BulkInsert, Statement, one_of
 from orders.batching import GroupCommit
 from orders.execution import enqueue
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderStatus, OrderType, TimeInForce, VenueCode
 from risk import checks, store
 
 
@@ -63,6 +63,21 @@ class DuplicateOrder(Conflict):
                 "correlation_id": str(existing.correlation_id),
             }
         super().__init__(details=details)
+
+
+class ClientOrderIdReused(Conflict):
+    """409: the user already sent a different order with this client_order_id (FIX ClOrdID is unique per
+    sender). The answer names that order."""
+
+    code = "client_order_id_reused"
+    default_message = "client_order_id already used for a different order"
+
+    def __init__(self, existing: Existing, client_order_id: str) -> None:
+        super().__init__(
+            f"client_order_id {client_order_id!r} is already used by order {existing.order_id}: "
+            "use a new one for a new order",
+            details={"order_id": str(existing.order_id), "status": existing.status},
+        )
 
 
 class BookNotTradable(ItirpError):
@@ -98,14 +113,42 @@ class OrderRequest:
     symbol: str
     side: str
     quantity: Decimal
-    price: Decimal
+    price: Decimal | None  # None: a MARKET order
     strategy: str = "default"
     client_order_id: str | None = None
     book: str | None = None  # a book code; the user's default book if None
+    venue: str = VenueCode.SIM
+    order_type: str = OrderType.LIMIT
+    time_in_force: str = TimeInForce.DAY
 
-    def intent(self) -> checks.OrderIntent:
+    @property
+    def is_market(self) -> bool:
+        return self.order_type == OrderType.MARKET
+
+    def intent(self, market: checks.Market | None = None) -> checks.OrderIntent:
+        """The order as the checks see it. A MARKET order (no price of its own) is checked at the reference
+        price of its instrument; without one it is refused by the instrument checks (price 0 here)."""
+        if self.is_market:
+            reference = market.reference if market is not None and market.reference is not None else Decimal(0)
+            return checks.OrderIntent(
+                symbol=self.symbol,
+                side=checks.Side(self.side),
+                quantity=self.quantity,
+                price=reference,
+                market_order=True,
+            )
+        assert self.price is not None
         return checks.OrderIntent(
             symbol=self.symbol, side=checks.Side(self.side), quantity=self.quantity, price=self.price
+        )
+
+    @property
+    def lifecycle_defaults(self) -> bool:
+        """The seed's order: a DAY limit order to the simulated venue."""
+        return (self.venue, self.order_type, self.time_in_force) == (
+            VenueCode.SIM,
+            OrderType.LIMIT,
+            TimeInForce.DAY,
         )
 
 
@@ -114,15 +157,18 @@ def _canonical(number: Decimal) -> str:
 
 
 def execution_key(*, user_id: int, request: OrderRequest) -> str:
-    """The seed's idempotency key: user, symbol, side, quantity, price, client_order_id (numbers canonical)."""
+    """The seed's idempotency key: user, symbol, side, quantity, price, client_order_id (numbers canonical);
+    an order that is not the seed's DAY limit order to SIM adds its venue, type and time in force."""
     parts = [
         str(user_id),
         request.symbol,
         request.side,
         _canonical(request.quantity),
-        _canonical(request.price),
+        "MKT" if request.price is None else _canonical(request.price),
         request.client_order_id or "",
     ]
+    if not request.lifecycle_defaults:
+        parts += [request.venue, request.order_type, request.time_in_force]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -234,7 +280,15 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
             )
             now = timezone.now()  # under the lock: creation times follow the order of decisions
             tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()
-            taken = {key: Existing.of_row(*rest) for key, *rest in locked.rows[-1]} if keys_query else {}
+            taken: dict[str, Existing] = {}
+            # (user, client_order_id) -> the key of the order that holds it (FIX: ClOrdID unique per sender)
+            ids: dict[tuple[int, str], tuple[str, Existing]] = {}
+            for key, user_id, client_order_id, *rest in locked.rows[-1] if keys_query else ():
+                existing = Existing.of_row(*rest)
+                if client_order_id is None:
+                    taken[key] = existing
+                else:
+                    ids[(int(user_id), client_order_id)] = (key, existing)
             snapshot = locked.snapshot
             outcomes: list[Decided | Exception] = []
             reservations: list[store.Reservation] = []
@@ -244,21 +298,36 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                     outcomes.append(BookNotTradable(f"You may not trade in book {submission.book.code}"))
                     groups.append(_refusal(submission, "book_not_tradable"))
                     continue
+                client_id = submission.request.client_order_id
+                if client_id is not None and (submission.user.pk, client_id) in ids:
+                    key, existing = ids[(submission.user.pk, client_id)]
+                    outcomes.append(
+                        DuplicateOrder(existing) if key == submission.key else ClientOrderIdReused(existing, client_id)
+                    )
+                    continue
                 if submission.key in taken:
                     outcomes.append(DuplicateOrder(taken[submission.key]))
                     continue
                 order_scopes = submission.scopes
+                market = locked.markets.get(submission.request.symbol)
                 intent, decision = checks.check_at_market(
-                    submission.request.intent(),
-                    locked.markets.get(submission.request.symbol),
+                    submission.request.intent(market),
+                    market,
                     order_scopes.all,
                     order_scopes.book,
                     snapshot,
                     now,
                 )
                 order = _new_order(submission, decision, now, intent)
-                if submission.request.client_order_id is not None or window:
-                    # a later identical order of the batch is a duplicate of this one
+                if submission.request.is_market and decision.approved:
+                    order.protection_price = _protection(intent, snapshot, order_scopes.all)
+                # a later order of the batch with the same key or client order id is a duplicate of this one
+                if client_id is not None:
+                    ids[(submission.user.pk, client_id)] = (
+                        submission.key,
+                        Existing(order.pk, order.status, order.correlation_id),
+                    )
+                elif window:
                     taken[submission.key] = Existing(order.pk, order.status, order.correlation_id)
                 if decision.approved:
                     snapshot = snapshot.with_reservation(intent, order_scopes.all)
@@ -285,6 +354,25 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
     return outcomes
 
 
+def _protection(intent: checks.OrderIntent, snapshot: Any, scopes: Sequence[str]) -> Decimal | None:
+    """A MARKET order's worst price: its reference moved against it by the strictest price collar of its
+    scopes (none set: no bound but the venue's book)."""
+    collars = [
+        view.limits.price_collar_pct
+        for scope in scopes
+        if (view := snapshot.views.get(scope)) is not None and view.limits.price_collar_pct is not None
+    ]
+    if not collars or intent.price <= 0:
+        return None
+    move = intent.price * min(collars) / 100
+    return (intent.price + move if intent.side == checks.Side.BUY else max(intent.price - move, PRICE_STEP)).quantize(
+        PRICE_STEP
+    )
+
+
+PRICE_STEP = Decimal("0.00000001")
+
+
 def _existing(submissions: Sequence[Submission]) -> Existing | None:
     keys = [s.key for s in submissions if s.request.client_order_id is not None]
     row = (
@@ -298,9 +386,18 @@ def _existing(submissions: Sequence[Submission]) -> Existing | None:
 def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statement | None:
     """The query, run under the lock, for the batch's execution keys already used: by a keyed order ever,
     or by a key-less order created since `since` (the duplicate window, measured from before the lock)."""
-    keyed = [s.key for s in submissions if s.request.client_order_id is not None]
+    keyed = [s for s in submissions if s.request.client_order_id is not None]
     keyless = [s.key for s in submissions if s.request.client_order_id is None]
-    query = Q(execution_key__in=keyed, client_order_id__isnull=False) if keyed else Q()
+    # A client order id is unique per user: every order of the batch's users with one of its ids (the pairs
+    # are picked out in Python; order_user_client_id_idx serves it).
+    query = (
+        Q(
+            user_id__in=sorted({s.user.pk for s in keyed}),
+            client_order_id__in=sorted({s.request.client_order_id for s in keyed}),
+        )
+        if keyed
+        else Q()
+    )
     if keyless and settings.ORDER_DUPLICATE_WINDOW_SECONDS > 0:
         query |= Q(execution_key__in=keyless, client_order_id__isnull=True, created_at__gte=since)
     if not query:
@@ -310,7 +407,7 @@ def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statem
     rows = (
         Order.objects.filter(query)
         .order_by("created_at")
-        .values_list("execution_key", "id", "status", "correlation_id")
+        .values_list("execution_key", "user_id", "client_order_id", "id", "status", "correlation_id")
     )
     return Statement(*rows.query.sql_with_params())
 
@@ -379,8 +476,11 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime,
         symbol=request.symbol,
         side=request.side,
         quantity=request.quantity,
-        price=request.price,
+        price=intent.price,
         strategy=request.strategy,
+        venue=request.venue,
+        order_type=request.order_type,
+        time_in_force=request.time_in_force,
         exposure_price=intent.exposure_price,
         notional_price=intent.notional_price,
         status=OrderStatus.PENDING,
@@ -390,6 +490,7 @@ def _new_order(submission: Submission, decision: checks.Decision, now: datetime,
     order.transition(OrderStatus.RISK_CHECK)
     if decision.approved:
         order.transition(OrderStatus.APPROVED)
+        order.leaves_quantity = request.quantity
     else:
         order.transition(OrderStatus.REJECTED)
         order.rejection_reason = decision.message
@@ -410,6 +511,11 @@ def _decision_events(order: Order, decision: checks.Decision, book: BookRef) -> 
             "user_id": order.user.username,
             "book": book.code,
             "desk": book.desk,
+            **(
+                {}
+                if (order.venue, order.order_type, order.time_in_force) == ("SIM", "LIMIT", "DAY")
+                else {"venue": order.venue, "order_type": order.order_type, "time_in_force": order.time_in_force}
+            ),
         },
     )
     started = spec(EventType.RISK_CHECK_STARTED, {"checks": _checks_run(decision)}, causation_id=created.event_id)

@@ -41,7 +41,8 @@ class VenueOrder:
     symbol: str
     side: str
     quantity: Decimal
-    price: Decimal
+    price: Decimal | None  # the limit; a MARKET order's protection price, or None (no bound)
+    order_type: str = "LIMIT"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,15 @@ class Venue(Protocol):
         """Fill the order or raise a VenueError, answering within `timeout` seconds."""
         ...
 
+    def cancel(self, order_id: str) -> bool:
+        """Take the order off the venue: True if it is not (and will not be) filled there, False if it already
+        is (too late)."""
+        ...
+
+    def replace(self, order: VenueOrder) -> bool:
+        """Amend the order held at the venue to these terms: True, or False if it is already filled."""
+        ...
+
 
 @lru_cache(maxsize=1)
 def venue() -> Venue:
@@ -133,6 +143,12 @@ class VenueMemory(Protocol):
     def count_call(self) -> None: ...
 
     def calls(self) -> int: ...
+
+    def mark(self, kind: str, order_id: str) -> bool:
+        """Set a flag on an order id (cancelled, ...); True if it was not set before."""
+        ...
+
+    def marked(self, kind: str, order_id: str) -> bool: ...
 
 
 class RedisVenueMemory:
@@ -160,6 +176,12 @@ class RedisVenueMemory:
 
     def calls(self) -> int:
         return int(self.client.get(f"{self.prefix}:calls") or 0)
+
+    def mark(self, kind: str, order_id: str) -> bool:
+        return bool(self.client.set(f"{self.prefix}:{kind}:{order_id}", "1", nx=True, ex=MEMORY_SECONDS))
+
+    def marked(self, kind: str, order_id: str) -> bool:
+        return bool(self.client.exists(f"{self.prefix}:{kind}:{order_id}"))
 
 
 class FileVenueMemory:
@@ -208,6 +230,17 @@ class FileVenueMemory:
     def calls(self) -> int:
         with self._locked() as data:
             return int(data["counters"].get("__calls__", 0))
+
+    def mark(self, kind: str, order_id: str) -> bool:
+        with self._locked() as data:
+            marks = data.setdefault("marks", {}).setdefault(kind, {})
+            fresh = order_id not in marks
+            marks[order_id] = 1
+        return fresh
+
+    def marked(self, kind: str, order_id: str) -> bool:
+        with self._locked() as data:
+            return order_id in data.get("marks", {}).get(kind, {})
 
 
 def venue_memory() -> VenueMemory:
@@ -299,11 +332,14 @@ class SimulatedVenue:
         """Where the order fills: at the market's price (the ask for a buy, the bid for a sell; the order's own
         price where the instrument has none) moved against the order by up to max_slippage of itself, and
         never worse than the order's limit: a buy never above it, a sell never below it."""
-        reference = order.price if market is None else market
+        reference = market if market is not None else order.price
+        assert reference is not None
         move = Decimal(str(round(abs(rng.uniform(-1.0, 1.0)), 6))) * self.max_slippage
         if order.side == "BUY":
-            return min(order.price, (reference * (1 + move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN))
-        return max(order.price, (reference * (1 - move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN))
+            price = (reference * (1 + move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN)
+            return price if order.price is None else min(order.price, price)
+        price = (reference * (1 - move)).quantize(PRICE_PLACES, ROUND_HALF_EVEN)
+        return price if order.price is None else max(order.price, price)
 
     @staticmethod
     def market_price(order: VenueOrder) -> Decimal | None:
@@ -316,6 +352,16 @@ class SimulatedVenue:
         side = quote.ask if order.side == "BUY" else quote.bid
         return side if side is not None else quote.last
 
+    def cancel(self, order_id: str) -> bool:
+        """The order is cancelled here unless this venue has filled it: a later call for it is rejected."""
+        self.memory.mark("cancelled", order_id)
+        return self.memory.recall(order_id) is None
+
+    def replace(self, order: VenueOrder) -> bool:
+        """This venue holds no order between calls (it fills or answers not marketable at each call, and the
+        next call sends the order's current terms): too late only once it has filled the order."""
+        return self.memory.recall(order.order_id) is None
+
     def execute(self, order: VenueOrder, *, timeout: float) -> Execution:
         self.memory.count_call()
         known = self.memory.recall(order.order_id)
@@ -323,6 +369,8 @@ class SimulatedVenue:
             # Idempotent by order id: a repeated order gets the execution it already has.
             time.sleep(min(self.latency, timeout))
             return known
+        if self.memory.marked("cancelled", order.order_id):
+            raise VenueRejected("Order cancelled at the venue")
         rng = self._rng(order.order_id)
         outcome = self._scripted(order.order_id) or self._random_outcome(rng)
         if outcome == "timeout" or self.latency > timeout:
@@ -335,7 +383,13 @@ class SimulatedVenue:
         if outcome == "reject":
             raise VenueRejected("Rejected by venue")
         market = self.quotes(order)
-        if market is not None and (order.price < market if order.side == "BUY" else order.price > market):
+        if market is None and order.price is None:
+            raise VenueNotMarketable("No market price for a market order")
+        if (
+            market is not None
+            and order.price is not None
+            and (order.price < market if order.side == "BUY" else order.price > market)
+        ):
             raise VenueNotMarketable(f"Not marketable: {order.side} limit {order.price}, market {market}", market)
         execution = Execution(
             venue=self.name,

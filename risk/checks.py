@@ -79,6 +79,8 @@ class OrderIntent:
     exposure_price: Decimal | None = None
     notional_price: Decimal | None = None
     reference: Decimal | None = None
+    # A MARKET order: `price` is the reference it is checked at (not the client's), so no tick is asked of it.
+    market_order: bool = False
 
     @property
     def notional(self) -> Decimal:
@@ -154,7 +156,7 @@ def instrument_breaches(intent: OrderIntent, market: Market | None, now: dt.date
     if market.status == "HALTED":
         return (Breach(Violation.TRADING_HALTED, scope, HALTED),)
     breaches = []
-    if intent.price % market.tick_size != 0:
+    if not intent.market_order and intent.price % market.tick_size != 0:
         breaches.append(Breach(Violation.TICK_SIZE, scope, market.tick_size, intent.price))
     if intent.quantity % market.lot_size != 0:
         breaches.append(Breach(Violation.LOT_SIZE, scope, market.lot_size, intent.quantity))

@@ -437,14 +437,15 @@ class Reservation:
     notional_price: Decimal | None = None
 
     @classmethod
-    def of(cls, order: OrderTerms) -> Reservation:
-        """What an order (its symbol, side, quantity, prices, book and user) reserved when approved."""
+    def of(cls, order: OrderTerms, quantity: Decimal | None = None) -> Reservation:
+        """What an order (its symbol, side, prices, book and user) holds reserved: its open (leaves) quantity,
+        or `quantity` of it (a fill's part)."""
         ref = directory.by_id(order.book_id)
         scopes = OrderScopes.of(desk=ref.desk, book=ref.code, trader=order.user.username, symbol=order.symbol)
         return cls(
             order.symbol,
             checks.Side(order.side),
-            order.quantity,
+            order.leaves_quantity if quantity is None else quantity,
             order.price,
             scopes,
             order.exposure_price,
@@ -481,6 +482,7 @@ class OrderTerms(Protocol):
     symbol: str
     side: str
     quantity: Decimal
+    leaves_quantity: Decimal
     price: Decimal
     book_id: int
     exposure_price: Decimal | None

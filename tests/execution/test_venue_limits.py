@@ -37,6 +37,12 @@ class Memory:
     def calls(self) -> int:
         return 0
 
+    def mark(self, kind: str, order_id: str) -> bool:
+        return False
+
+    def marked(self, kind: str, order_id: str) -> bool:
+        return False
+
 
 def venue(market: Decimal | None, slippage: str, seed: str) -> SimulatedVenue:
     return SimulatedVenue(

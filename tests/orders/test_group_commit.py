@@ -255,7 +255,8 @@ def test_orders_decide_when_the_same_key_twice_in_a_batch_then_the_second_is_a_d
     settings.ORDER_DUPLICATE_WINDOW_SECONDS = 5
     set_limits()
     first, again = (submission(trader, client_order_id=client_order_id) for _ in range(2))
-    other = submission(trader, symbol="CCC", client_order_id=client_order_id)
+    # a different order needs a client order id of its own (reusing one is a 409: tests/orders/test_lifecycle.py)
+    other = submission(trader, symbol="CCC", client_order_id=client_order_id and f"{client_order_id}-2")
     assert first.key == again.key
 
     outcomes = orders_decide([first, again, other])

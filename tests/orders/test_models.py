@@ -19,6 +19,15 @@ LEGAL = {
     ("EXECUTING", "EXECUTED"),
     ("EXECUTING", "FAILED"),
     ("EXECUTING", "APPROVED"),  # a retry after a transient venue failure, the sweeper's re-queue, or resting
+    # the lifecycle: a resting order traded against by another, partial fills, IOC/FOK/market remainders
+    ("APPROVED", "PARTIALLY_FILLED"),
+    ("APPROVED", "EXECUTED"),
+    ("EXECUTING", "PARTIALLY_FILLED"),
+    ("EXECUTING", "CANCELLED"),
+    ("PARTIALLY_FILLED", "PARTIALLY_FILLED"),
+    ("PARTIALLY_FILLED", "EXECUTED"),
+    ("PARTIALLY_FILLED", "CANCELLED"),
+    ("PARTIALLY_FILLED", "EXPIRED"),
 }
 ALL_PAIRS = list(itertools.product(OrderStatus.values, OrderStatus.values))
 
@@ -50,5 +59,5 @@ def test_order_when_transition_is_illegal_then_raises_and_status_is_kept(current
 
 def test_final_statuses_have_no_way_out_and_open_statuses_are_the_live_ones() -> None:
     assert FINAL_STATUSES == {"REJECTED", "EXECUTED", "FAILED", "CANCELLED", "EXPIRED"}
-    assert OPEN_STATUSES == {"APPROVED", "EXECUTING"}
+    assert OPEN_STATUSES == {"APPROVED", "EXECUTING", "PARTIALLY_FILLED"}
     assert Order(status="APPROVED").is_open and not Order(status="CANCELLED").is_open

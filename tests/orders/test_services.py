@@ -16,7 +16,7 @@ from orders import submission
 from orders.execution import enqueue
 from orders.models import Order, OrderStatus
 from orders.services import OrderNotCancellable, order_cancel
-from orders.submission import DuplicateOrder
+from orders.submission import ClientOrderIdReused, DuplicateOrder
 from risk import checks
 from risk.models import Position, RiskState
 from tests.orders.conftest import written
@@ -158,17 +158,25 @@ def test_submit_when_same_key_even_long_after_then_still_duplicate(trader, submi
     "change",
     [
         {"client_order_id": "X-2"},
-        {"quantity": 101},
-        {"price": "150.26"},
-        {"side": "SELL"},
-        {"symbol": "MSFT"},
         {"client_order_id": ...},  # no key at all is not the keyed order
     ],
 )
-def test_submit_when_any_part_of_the_key_differs_then_not_a_duplicate(trader, submit, change) -> None:
+def test_submit_when_the_client_order_id_differs_then_not_a_duplicate(trader, submit, change) -> None:
     submit(trader, client_order_id="X-1")
     order, decision = submit(trader, **{"client_order_id": "X-1", **change})
     assert decision.approved
+
+
+@pytest.mark.parametrize("change", [{"quantity": 101}, {"price": "150.26"}, {"side": "SELL"}, {"symbol": "MSFT"}])
+def test_submit_when_a_client_order_id_is_reused_for_another_order_then_409_and_nothing_written(
+    trader, submit, change
+) -> None:
+    first, _ = submit(trader, client_order_id="X-1")
+    before = written()
+    with pytest.raises(ClientOrderIdReused) as info:
+        submit(trader, **{"client_order_id": "X-1", **change})
+    assert info.value.status_code == 409 and info.value.details["order_id"] == str(first.pk)
+    assert written() == before
 
 
 def test_submit_when_another_user_uses_the_same_key_then_not_a_duplicate(trader, trader2, submit) -> None:
@@ -217,7 +225,7 @@ def test_cancel_when_approved_then_cancelled_reservation_released_and_recorded(t
     event = events_of(order)[-1]
     assert event.event_type == EventType.ORDER_CANCELLED
     assert event.actor_username == "trader1" and event.correlation_id == order.correlation_id
-    assert event.payload == {"reason": "changed my mind", "by": "trader1"}
+    assert event.payload == {"reason": "changed my mind", "by": "trader1", "leaves_quantity": "10.00000000"}
 
 
 @pytest.mark.parametrize("status", ["EXECUTING", "EXECUTED", "FAILED", "REJECTED", "CANCELLED"])
@@ -259,7 +267,10 @@ def test_kill_switch_when_turned_on_then_every_approved_order_is_cancelled_by_it
     for event in cancels:
         assert event.causation_id == switch.event_id
         assert event.actor_username == "risk1"
-        assert event.payload == {"reason": "Kill switch activated: market halt", "by": "kill_switch"}
+        assert {k: v for k, v in event.payload.items() if k != "leaves_quantity"} == {
+            "reason": "Kill switch activated: market halt",
+            "by": "kill_switch",
+        }
     # only the executing order still holds a reservation
     assert RiskState.objects.get().open_volume == Decimal(30)
     assert Position.objects.get(scope="firm", symbol="BBB").open_sell_quantity == 0
