@@ -10,7 +10,8 @@ from django.db import transaction
 
 from accounts import services
 from accounts.models import Role, User
-from books.services import default_book_assign, grant_add
+from books.models import Book
+from books.services import book_create, default_book_assign, grant_add
 
 DEMO_USERS = [
     ("trader1", "trader123", Role.TRADER, False),
@@ -25,7 +26,8 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = (
         "Create the demo users trader1, trader2, risk1, risk2, compliance1 and admin with their well-known "
-        "passwords, every one granted book MAIN (risk managers: desk EQ to manage)."
+        "passwords, every one granted book MAIN (risk managers: desk EQ to manage); trader2 also trades book FLOW, "
+        "so the two demo traders can trade with each other at the internal venue."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -56,3 +58,10 @@ class Command(BaseCommand):
                 book = default_book_assign(user)
                 if role == Role.RISK_MANAGER and not user.has_perm("books.manage_desk", book.desk):
                     grant_add(actor=None, obj=book.desk, user=user, permission="manage")
+                if username == "trader2":
+                    # a second book: the internal venue never lets one book trade with itself
+                    flow = Book.objects.filter(code="FLOW").first() or book_create(
+                        actor=None, code="FLOW", name="Flow trading", desk_code=book.desk.code
+                    )
+                    if not user.has_perm("books.trade_book", flow):
+                        grant_add(actor=None, obj=flow, user=user, permission="trade")
