@@ -80,3 +80,4 @@ def test_two_workers_match_one_book_with_one_writer_and_the_trail_replays(trader
     assert book_qty == -Position.objects.get(scope="book:OTHER", symbol="AAPL").quantity
     state = replay.rebuild()
     assert state.anomalies == [] and replay.differences(state) == []
+    assert internal.replay_differences("AAPL") == []  # the trail's messages through the pure core: the same trades

@@ -18,6 +18,7 @@ from audit import replay
 from audit.models import Event, EventType
 from books.models import Book, Desk
 from orders import execution, venue
+from orders import internal as internal_venue
 from orders.execution import Execution
 from orders.models import Fill, InternalTrade, Order, OrderStatus
 from orders.services import OrderNotAmendable, OrderNotCancellable, order_amend, order_cancel, scope_state_set
@@ -100,6 +101,7 @@ def replay_matches() -> None:
     state = replay.rebuild()
     assert state.anomalies == []
     assert replay.differences(state) == []
+    assert internal_venue.replay_differences("AAPL") == []
 
 
 # --- the internal venue through the order path -------------------------------------------------------------
@@ -319,3 +321,16 @@ def test_cancel_reaches_the_simulated_venue_and_one_it_already_filled_is_too_lat
         order_cancel(actor=trader, order_id=order.pk)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.APPROVED
     assert RiskState.objects.get().open_volume > 0
+
+
+def test_the_book_checked_by_replay_finds_a_trade_that_differs_from_its_messages(trader, trader2, other_book) -> None:
+    internal(trader2, "SELL", "5", "101", book="OTHER")
+    internal(trader2, "SELL", "5", "100", book="OTHER")
+    internal(trader, "BUY", "7", "101")
+    assert internal_venue.replay_differences("AAPL") == []
+    first = InternalTrade.objects.order_by("id").first()
+    InternalTrade.objects.filter(pk=first.pk).update(price=D("101"))  # the better price did not trade first?
+    assert internal_venue.replay_differences("AAPL") == [
+        f"trade 0: replayed {(str(first.aggressor_id), str(first.resting_id), D('100'), D('5'))}, "
+        f"live {(str(first.aggressor_id), str(first.resting_id), D('101.00000000'), D('5.00000000'))}"
+    ]
