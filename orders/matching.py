@@ -197,17 +197,22 @@ class OrderBook:
 
     def submit(self, order: Incoming) -> Result:
         """Match an incoming order against the book; rest its remainder if it is a DAY/GTC limit order."""
-        self._check_seq(order.seq)
+        # The guards are written out (no helper calls): they run on every message of the hot path.
+        last_seq, quantity, price = self._last_seq, order.quantity, order.price
+        if last_seq is not None and order.seq <= last_seq:
+            self._check_seq(order.seq)
         if order.order_id in self._index:
             raise ValueError(f"order {order.order_id} is already in the book")
-        if order.side not in (BUY, SELL):
+        if order.side != BUY and order.side != SELL:
             raise ValueError(f"order {order.order_id}: side {order.side!r}")
         if order.tif not in TIMES_IN_FORCE:
             raise ValueError(f"order {order.order_id}: time in force {order.tif!r}")
-        _positive(order.quantity, f"order {order.order_id}: quantity")
-        if order.price is not None:
-            _positive(order.price, f"order {order.order_id}: price")
-            bound: Decimal | None = order.price
+        if not quantity.is_finite() or quantity <= ZERO:
+            _positive(quantity, f"order {order.order_id}: quantity")
+        if price is not None:
+            if not price.is_finite() or price <= ZERO:
+                _positive(price, f"order {order.order_id}: price")
+            bound: Decimal | None = price
         else:
             if order.protection is not None:
                 _positive(order.protection, f"order {order.order_id}: protection")
