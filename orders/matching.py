@@ -20,6 +20,8 @@ Rules (API.md "Internal venue", issue 16):
   already done stand, the resting order stays;
 - the reason a remainder did not rest, in this precedence: SELF_TRADE, FOK, MARKET_NO_LIQUIDITY (a MARKET
   order's remainder, whatever its time in force), IOC;
+- prices and quantities are Decimals, used as given (never rounded or quantized here); the arithmetic is
+  sums and differences of quantities, exact in the default context for anything a database column holds;
 - `seq` gives time priority and must increase with every message (submit and replace); a book refuses a
   seq not above every seq it has seen, so its FIFOs are always in seq order and `orders()` rebuilds them.
 """
