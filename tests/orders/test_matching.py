@@ -283,6 +283,18 @@ def test_depth_aggregates_each_price_best_first() -> None:
     assert book.depth(0) == ([], [])
 
 
+def test_equal_prices_written_differently_share_one_level() -> None:
+    # rows come back from the database with its scale ("100.00000000"); new orders come as the client wrote them
+    book = OrderBook("TEST", [Resting("a1", "SELL", D("100.00000000"), D(1), "u1", "b1", next(_seq))])
+    book.submit(order("a2", "SELL", 2, "100"))
+    assert book.depth()[1] == [(D(100), D(3), 2)] and ids(book) == ["a1", "a2"]
+    assert trades(book.submit(order("b", "BUY", 3, "100.0"))) == [
+        ("b", "a1", "100.00000000", "1"),
+        ("b", "a2", "100", "2"),
+    ]
+    assert (len(book), book.best_ask()) == (0, None)
+
+
 def test_rebuild_from_rows_in_any_order_is_the_same_book() -> None:
     book = booked(order("a1", "SELL", 1, 100), order("b1", "BUY", 2, 99), order("a2", "SELL", 3, 100))
     rows = book.orders()
