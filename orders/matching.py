@@ -20,6 +20,8 @@ Rules (API.md "Internal venue", issue 16):
   already done stand, the resting order stays;
 - the reason a remainder did not rest, in this precedence: SELF_TRADE, FOK, MARKET_NO_LIQUIDITY (a MARKET
   order's remainder, whatever its time in force), IOC;
+- prices and quantities are Decimals, used as given (never rounded or quantized here); the arithmetic is
+  sums and differences of quantities, exact in the default context for anything a database column holds;
 - `seq` gives time priority and must increase with every message (submit and replace); a book refuses a
   seq not above every seq it has seen, so its FIFOs are always in seq order and `orders()` rebuilds them.
 """
@@ -197,17 +199,22 @@ class OrderBook:
 
     def submit(self, order: Incoming) -> Result:
         """Match an incoming order against the book; rest its remainder if it is a DAY/GTC limit order."""
-        self._check_seq(order.seq)
+        # The guards are written out (no helper calls): they run on every message of the hot path.
+        last_seq, quantity, price = self._last_seq, order.quantity, order.price
+        if last_seq is not None and order.seq <= last_seq:
+            self._check_seq(order.seq)
         if order.order_id in self._index:
             raise ValueError(f"order {order.order_id} is already in the book")
-        if order.side not in (BUY, SELL):
+        if order.side != BUY and order.side != SELL:
             raise ValueError(f"order {order.order_id}: side {order.side!r}")
         if order.tif not in TIMES_IN_FORCE:
             raise ValueError(f"order {order.order_id}: time in force {order.tif!r}")
-        _positive(order.quantity, f"order {order.order_id}: quantity")
-        if order.price is not None:
-            _positive(order.price, f"order {order.order_id}: price")
-            bound: Decimal | None = order.price
+        if not quantity.is_finite() or quantity <= ZERO:
+            _positive(quantity, f"order {order.order_id}: quantity")
+        if price is not None:
+            if not price.is_finite() or price <= ZERO:
+                _positive(price, f"order {order.order_id}: price")
+            bound: Decimal | None = price
         else:
             if order.protection is not None:
                 _positive(order.protection, f"order {order.order_id}: protection")
