@@ -64,6 +64,12 @@ EXTRA = {
     ("POST", "/market-data"): PUSHERS,
     ("GET", "/market-data/{symbol}"): ANY,
     ("GET", "/market-data/{symbol}/history"): ANY,
+    # The order lifecycle: amend is the owner's (404 for anyone else's, tested in tests/orders); the venues and
+    # the internal venue's book and trades are read by whoever may view orders.
+    ("PATCH", "/orders/{order_id}"): V1_ROLES,
+    ("GET", "/venues"): V1_ROLES,
+    ("GET", "/venues/INTERNAL/book/{symbol}"): V1_ROLES,
+    ("GET", "/venues/INTERNAL/trades/{symbol}"): V1_ROLES,
 }
 INSTRUMENT = {"symbol": "MATRIX", "name": "Matrix Inc.", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01",
               "lot_size": "1"}  # fmt: skip
@@ -132,12 +138,17 @@ def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
         return client.get("/api/v1" + path.format(symbol=INSTRUMENT["symbol"]))
     if path.startswith("/market-data"):
         return _call_market_data(client, method, path)
+    if path.startswith("/venues"):
+        _call_market_data(client, "GET", "/market-data/{symbol}")  # lists AAPL
+        return client.get("/api/v1" + path.format(symbol="AAPL"))
     if "{code}" in path or "{scope}" in path or path.startswith(("/desks", "/books", "/risk/trading-state")):
         return _call_scoped(client, method, path, user)
     order = _own_order(user)
     url = "/api/v1" + path.format(order_id=order.pk)
     if method == "GET":
         return client.get(url)
+    if method == "PATCH" and "{order_id}" in path:
+        return client.patch(url, {"quantity": "2"}, format="json")
     if method == "PATCH":
         return client.patch(url, {"max_daily_volume": 10**7, "reason": "matrix"}, format="json")
     return client.post(url, {"reason": "matrix"}, format="json")
