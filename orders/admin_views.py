@@ -12,6 +12,8 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from market.models import Instrument
 from orders import internal
@@ -46,12 +48,19 @@ def utc_text(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def amend_detail(row: dict[str, Any]) -> str:
-    """The message of an amendment's outcome and its violations, one line (the admin escapes it)."""
-    parts = [row["message"]] if row["message"] else []
-    for v in row["violations"]:
-        parts.append(f"{v.get('code')} on {v.get('scope')}: {v.get('projected')} over {v.get('limit')}")
-    return " · ".join(parts) or "–"
+def amend_detail(row: dict[str, Any]) -> SafeString:
+    """Why an amendment ended as it did: each violation on a line of its own (which limit, where, projected over
+    limit), or the decision's message when there is none."""
+    if not row["violations"]:
+        return format_html("{}", row["message"] or "–")
+    return format_html_join(
+        "",
+        '<div class="itirp-violation"><strong>{}</strong> on {}: {} over {}</div>',
+        (
+            (v.get("code"), v.get("scope"), price_text(v.get("projected")), price_text(v.get("limit")))
+            for v in row["violations"]
+        ),
+    )
 
 
 def _levels(request: HttpRequest) -> int:
