@@ -18,7 +18,7 @@ from core.admin import ReadOnlyAdminMixin
 from core.exceptions import ItirpError
 from orders import admin_views, selectors, services
 from orders.admin_views import price_text, quantity_text, utc_text
-from orders.models import Fill, Order, TimeInForce
+from orders.models import Fill, Order, TimeInForce, VenueCode
 
 
 class TimeInForceFilter(admin.SimpleListFilter):
@@ -152,7 +152,12 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="venue")
     def venue_display(self, obj: Order) -> str:
-        return f"{obj.venue} ({obj.get_venue_display()})"
+        if obj.venue != VenueCode.INTERNAL:
+            return f"{obj.venue} ({obj.get_venue_display()})"
+        url = reverse("admin:orders_book_depth") + f"?symbol={obj.symbol}"
+        return format_html(
+            '{} ({}) · <a href="{}">its book of {}</a>', obj.venue, obj.get_venue_display(), url, obj.symbol
+        )
 
     @admin.display(description="type")
     def type_code(self, obj: Order) -> str:

@@ -37,7 +37,8 @@ def test_order_page_when_partially_filled_then_shows_venue_terms_vwap_and_fills(
     response = staff_client(risk_manager).get(f"/admin/orders/order/{market.ask.pk}/change/")
     assert response.status_code == 200
     page = text(response.content.decode())
-    assert "Venue: INTERNAL (Internal order book) Type: LIMIT TIF: GTC Leaves: 6 Protection price: –" in page
+    assert "Venue: INTERNAL (Internal order book) · its book of AAPL Type: LIMIT TIF: GTC Leaves: 6" in page
+    assert 'href="/admin/orders/order/book/?symbol=AAPL"' in response.content.decode()
     assert "Executed quantity: 4 Executed price (VWAP of the fills): 101.00" in page
     fill = market.ask.fills.get()
     # the fill row: time with seconds in UTC, readable numbers (no 4.00000000)
@@ -94,6 +95,7 @@ def test_book_depth_when_resting_orders_then_levels_best_first_with_orders_and_l
     assert [(t["price"], t["quantity"], t["side"]) for t in ctx["trades"]] == [("101.00", "4", "BUY")]
     page = response.content.decode()
     assert 'data-orders="2"' in page and 'hx-trigger="every 3s"' in page and "htmx.min.js" in page
+    assert "/admin/orders/order/?q=AAPL&amp;venue__exact=INTERNAL" in page
     aapl = next(i for i in ctx["instruments"] if i["symbol"] == "AAPL")
     assert aapl["resting"] == 5  # 3 asks and 2 bids
     assert len(ctx["instruments"]) >= 10  # every listed instrument is in the picker
