@@ -141,3 +141,16 @@ def test_book_depth_when_trader_then_sent_to_sign_in(trader: Any, staff_client: 
 def test_book_depth_when_staff_without_risk_permission_then_403(staff_client: Any) -> None:
     clerk = User.objects.create_user(username="clerk", password="clerk-pass-1", is_staff=True)
     assert staff_client(clerk).get(BOOK).status_code == 403
+
+
+def test_book_depth_poll_when_deep_book_then_queries_do_not_grow_with_it(
+    risk_manager: Any, staff_client: Any, market: lifecycle.Market, trader: Any, django_assert_max_num_queries: Any
+) -> None:
+    for tick in range(10):  # ten more bid levels: the poll still reads the book in one query
+        lifecycle.internal(trader, "BUY", "1", f"{90 + tick / 10:.2f}")
+    client = staff_client(risk_manager)
+    client.get(BOOK, {"symbol": "AAPL"}, HTTP_HX_REQUEST="true")  # warm the session and permission caches
+    # the session, the user and its permissions, then resting counts, instruments, the levels, the trades: none per level
+    with django_assert_max_num_queries(8):
+        response = client.get(BOOK, {"symbol": "AAPL", "levels": "50"}, HTTP_HX_REQUEST="true")
+    assert len(response.context["bids"]) == 12
