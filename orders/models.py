@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +13,11 @@ from risk.checks import Side
 from risk.models import Digits
 
 QTY: Digits = {"max_digits": 20, "decimal_places": 8}
+
+
+def _plain(value: Decimal | None) -> str:
+    """A stored amount without the column's trailing zeros (10.00000000 -> 10), for the names pages show."""
+    return "–" if value is None else f"{Decimal(value).normalize():f}"
 
 
 class OrderStatus(models.TextChoices):
@@ -188,7 +194,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.quantity} {self.symbol} @ {self.price} [{self.status}]"
+        return f"{self.side} {_plain(self.quantity)} {self.symbol} @ {_plain(self.price)} [{self.status}]"
 
     @property
     def is_open(self) -> bool:
@@ -220,7 +226,7 @@ class Fill(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"fill {self.quantity} @ {self.price} ({self.venue})"
+        return f"fill {_plain(self.quantity)} @ {_plain(self.price)} ({self.venue})"
 
 
 class InternalTrade(models.Model):

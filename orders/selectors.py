@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts.models import User
+from audit.models import Event, EventType
 from core.exceptions import NotFound
 from orders.models import Order, VenueCode
 from risk.scopes import Scope
@@ -88,3 +89,34 @@ def venues() -> list[dict[str, Any]]:
         {"code": VenueCode.SIM, "name": VenueCode.SIM.label, "kind": "EXTERNAL", "circuit_breaker": breaker_state},
         {"code": VenueCode.INTERNAL, "name": VenueCode.INTERNAL.label, "kind": "INTERNAL", "circuit_breaker": None},
     ]
+
+
+AMEND_EVENTS = (EventType.ORDER_AMEND_REQUESTED, EventType.ORDER_AMENDED, EventType.ORDER_AMEND_REJECTED)
+
+
+def order_amendments(*, order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """An order's amendments from its events, oldest first: each request (when, who, from -> to) with its
+    outcome (AMENDED, or REJECTED with the message and violations). ORDER_AMENDED carries no causation id, but
+    order_amend writes the request and its outcome in one transaction under the order's row lock, so the
+    outcome is the next amend event of the order after its request."""
+    rows: list[dict[str, Any]] = []
+    pending: dict[str, Any] | None = None
+    for event in Event.objects.filter(order_id=order_id, event_type__in=AMEND_EVENTS).order_by("sequence"):
+        payload = event.payload or {}
+        if event.event_type == EventType.ORDER_AMEND_REQUESTED:
+            pending = {
+                "requested_at": event.timestamp,
+                "by": event.actor_username or payload.get("by", ""),
+                "from": payload.get("from", {}),
+                "to": payload.get("to", {}),
+                "outcome": "PENDING",
+                "message": "",
+                "violations": [],
+            }
+            rows.append(pending)
+        elif pending is not None:
+            pending["outcome"] = "AMENDED" if event.event_type == EventType.ORDER_AMENDED else "REJECTED"
+            pending["message"] = payload.get("message", "")
+            pending["violations"] = payload.get("violations", [])
+            pending = None
+    return rows
