@@ -125,6 +125,11 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
         if order is None:
             logger.warning("execution of unknown order %s skipped", order_id)
             return None
+        if order.resting_seq is not None:
+            # Resting in the internal book: it waits for a counterparty there, not for a venue call (a stale
+            # or duplicated message must not take it out of the book).
+            _log(logging.INFO, "execution_skipped", order, status=order.status, resting=True)
+            return None
         if order.status == OrderStatus.APPROVED:
             order.transition(OrderStatus.EXECUTING)
         elif not (resume and order.status == OrderStatus.EXECUTING):

@@ -19,7 +19,6 @@ The matching is orders.matching (pure, deterministic); this module is its one wr
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -51,19 +50,20 @@ def _book_row(symbol: str) -> InternalBook:
     return InternalBook.objects.select_for_update().get(symbol=symbol)
 
 
-def _resting_rows(symbol: str, *, exclude: Any = None) -> list[Order]:
-    qs = (
-        Order.objects.select_related("user")
-        .select_for_update(of=("self",))
-        .filter(symbol=symbol, resting_seq__isnull=False, status__in=RESTING_STATUSES)
-        .order_by("resting_seq")
-    )
+def _resting(symbol: str, *, exclude: Any = None) -> list[Resting]:
+    """The symbol's book as the matching needs it, read from the resting rows (plain values: no model objects
+    and no row locks; every writer of these rows holds the risk lock, as the caller does)."""
+    qs = Order.objects.filter(symbol=symbol, resting_seq__isnull=False, status__in=RESTING_STATUSES)
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
-    return list(qs)
+    rows = qs.values_list("id", "side", "price", "leaves_quantity", "user_id", "book_id", "resting_seq")
+    return [
+        Resting(str(pk), side, price, leaves, str(user_id), str(book_id), seq or 0)
+        for pk, side, price, leaves, user_id, book_id, seq in rows
+    ]
 
 
-def _resting(order: Order) -> Resting:
+def _resting_of(order: Order) -> Resting:
     assert order.resting_seq is not None
     return Resting(
         order_id=str(order.pk),
@@ -76,8 +76,13 @@ def _resting(order: Order) -> Resting:
     )
 
 
-def book_of(symbol: str, rows: Iterable[Order]) -> OrderBook:
-    return OrderBook(symbol, [_resting(row) for row in rows])
+def _traded(result: Result) -> dict[str, Order]:
+    """The resting orders the result trades against, locked (the only rows of the book that change)."""
+    ids = sorted({t.resting_id for t in result.trades})
+    if not ids:
+        return {}
+    rows = Order.objects.select_related("user").select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    return {str(o.pk): o for o in rows}
 
 
 def order_match(*, order_id: Any) -> str:
@@ -89,8 +94,7 @@ def order_match(*, order_id: Any) -> str:
         if order is None or order.status != OrderStatus.EXECUTING:
             return "SKIPPED"
         row = _book_row(order.symbol)
-        resting = _resting_rows(order.symbol, exclude=order.pk)
-        book = book_of(order.symbol, resting)
+        book = OrderBook(order.symbol, _resting(order.symbol, exclude=order.pk))
         seq = row.next_seq
         result = book.submit(
             Incoming(
@@ -111,7 +115,6 @@ def order_match(*, order_id: Any) -> str:
             result=result,
             priority=seq if result.rested else None,
             row=row,
-            resting=resting,
             book=book,
         )
     return order.status
@@ -124,7 +127,6 @@ def apply_result(
     result: Result,
     priority: int | None,
     row: InternalBook,
-    resting: list[Order],
     book: OrderBook,
     now: Any = None,
     announce: bool = True,
@@ -132,9 +134,9 @@ def apply_result(
     """Write what the matching decided for `order` (the aggressor): trades as rows and fills of both sides,
     then the aggressor resting with time priority `priority` (ORDER_RESTING unless `announce` is off: an
     amended order already rests) or its rest cancelled. Caller holds the risk lock, the book's row and every
-    order's row."""
+    order's row (the traded resting orders are locked here)."""
     now = now or timezone.now()
-    by_id = {str(o.pk): o for o in resting}
+    by_id = _traded(result)
     trades = InternalTrade.objects.bulk_create(
         [
             InternalTrade(
@@ -214,8 +216,7 @@ def book_replace(*, state: RiskState, order: Order, quantity: Decimal, price: De
     or more quantity goes to the back; a new price that crosses the book trades at once. Caller holds the
     risk lock and the order's row."""
     row = _book_row(order.symbol)
-    resting = _resting_rows(order.symbol, exclude=order.pk)
-    book_with = book_of(order.symbol, [*resting, order])
+    book_with = OrderBook(order.symbol, [*_resting(order.symbol, exclude=order.pk), _resting_of(order)])
     result = book_with.replace(str(order.pk), quantity=quantity, price=price, seq=row.next_seq)
     if result is None:
         return
@@ -228,7 +229,6 @@ def book_replace(*, state: RiskState, order: Order, quantity: Decimal, price: De
         result=result,
         priority=kept.seq if kept else None,
         row=row,
-        resting=resting,
         book=book_with,
         announce=False,
     )
@@ -290,7 +290,7 @@ def replay_differences(symbol: str) -> list[str]:
     matching is deterministic and its writer never lost or reordered a message)."""
     from audit.models import Event
 
-    rows = {o.pk: o for o in Order.objects.filter(symbol=symbol, venue=VenueCode.INTERNAL)}
+    rows: dict[Any, Order] = {o.pk: o for o in Order.objects.filter(symbol=symbol, venue=VenueCode.INTERNAL)}
     book = OrderBook(symbol)
     terms: dict[Any, tuple[Decimal, Decimal | None]] = {}
     started: set[Any] = set()
@@ -320,14 +320,14 @@ def replay_differences(symbol: str) -> list[str]:
         elif order.pk in started and kind != EventType.ORDER_EXPIRED:
             # the order's first event of its match: its arrival at the venue
             started.discard(order.pk)
-            quantity, price = terms[order.pk]
+            quantity, limit = terms[order.pk]
             counter += 1
             result = book.submit(
                 Incoming(
                     key,
                     order.side,
                     quantity,
-                    price,
+                    limit,
                     str(order.user_id),
                     str(order.book_id),
                     order.time_in_force,
@@ -345,11 +345,7 @@ def replay_differences(symbol: str) -> list[str]:
     ]
     if len(replayed) != len(live):
         diffs.append(f"{len(replayed)} trades replayed, {len(live)} live")
-    resting = sorted((str(o.pk), o.leaves_quantity) for o in _resting_rows_plain(symbol))
+    resting = sorted((r.order_id, r.quantity) for r in _resting(symbol))
     if sorted((r.order_id, r.quantity) for r in book.orders()) != resting:
         diffs.append("the replayed book's resting orders differ from the live rows")
     return diffs
-
-
-def _resting_rows_plain(symbol: str) -> list[Order]:
-    return list(Order.objects.filter(symbol=symbol, resting_seq__isnull=False, status__in=RESTING_STATUSES))
