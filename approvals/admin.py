@@ -3,9 +3,11 @@ reason and a confirmation step (through risk.four_eyes, as the API)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -42,22 +44,30 @@ def describe(change: PendingChange) -> list[str]:
     """The change in words: each limit from its value to the new one, or the state left and the one asked."""
     data = change.change
     if change.kind == ChangeKind.STATE_RELEASE:
-        via = " (the kill switch OFF)" if data.get("via") == "kill_switch" else ""
-        return [f"{data.get('previous', 'HALTED')} → {data.get('state')}{via}"]
+        via = " (kill switch OFF)" if data.get("via") == "kill_switch" else ""
+        return [f"Trading state: {data.get('previous', 'HALTED')} → {data.get('state')}{via}"]
     old = data.get("old", {})
     return [
-        f"{name}: {_money(old.get(name))} → {_money(new)}{' ▲' if name in data.get('raised', []) else ''}"
+        f"{_label(name)}: {_value(name, old.get(name))} → {_value(name, new)}"
         for name, new in data.get("limits", {}).items()
     ]
 
 
-def _money(value: Any) -> str:
+def _label(name: str) -> str:
+    return name.replace("_pct", " (%)").replace("_", " ").capitalize()
+
+
+def _value(name: str, value: Any) -> str:
+    """A limit as people read it: money with separators and two decimals, a quantity as given, none if unset."""
     if value is None:
-        return "none"
+        return "none (inherits)"
     try:
-        return f"{float(value):,.2f}"
-    except (TypeError, ValueError):
+        number = Decimal(str(value))
+    except ArithmeticError:
         return str(value)
+    if name in ("max_order_quantity", "price_collar_pct"):
+        return f"{number.normalize():,f}"
+    return f"{number:,.2f} {settings.REPORTING_CURRENCY}"
 
 
 def pending_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:

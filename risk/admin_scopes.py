@@ -19,7 +19,7 @@ from guardian.shortcuts import get_users_with_perms
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
-from approvals.models import PendingChange
+from approvals.models import ChangeKind, ChangeStatus, PendingChange
 from books.models import Book, Desk
 from core.exceptions import InvalidInput
 from orders import services as order_services
@@ -310,6 +310,11 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
         "to_cancel": to_cancel,
         "scope_choices": choices,
         "can_set": can_set,
+        "releases_pending": set(
+            PendingChange.objects.filter(status=ChangeStatus.PENDING, kind=ChangeKind.STATE_RELEASE).values_list(
+                "scope", flat=True
+            )
+        ),
     }
     return TemplateResponse(request, "admin/risk/trading_states.html", context)
 

@@ -121,7 +121,9 @@ def _limits_write(
         before = {name: getattr(current, name) if current else None for name in clean}
         raised = policy.limits_raised(before, clean)
         if raised:
-            change = {"limits": clean, "old": before, "raised": raised}
+            # only what changes is kept: approval applies it over whatever the other limits are by then
+            changing = {name: value for name, value in clean.items() if value != before[name]}
+            change = {"limits": changing, "old": {name: before[name] for name in changing}, "raised": raised}
             return approvals.change_request(
                 actor=actor, kind=ChangeKind.LIMIT_RAISE, scope=str(scope), change=change, reason=reason
             )
