@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import signed_in_user
-from approvals.models import PendingChange
+from approvals.models import ChangeKind, ChangeStatus, PendingChange
 from orders import breaker
 from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
@@ -260,5 +260,8 @@ def kill_switch_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
         "turning_on": form.data.get("enabled", form.initial.get("enabled")) == "1",
         "open_orders": open_orders,
         "can_toggle": can_toggle,
+        "release_pending": PendingChange.objects.filter(
+            status=ChangeStatus.PENDING, kind=ChangeKind.STATE_RELEASE, scope="firm"
+        ).exists(),
     }
     return TemplateResponse(request, "admin/risk/kill_switch.html", context)
