@@ -16,7 +16,7 @@ from approvals.models import PendingChange
 from audit.models import Event
 from books.models import Desk
 from books.services import grant_add
-from risk.models import RiskLimits, ScopeState
+from risk.models import RiskLimits, RiskState, ScopeState
 from tests.browser.conftest import screenshots
 from tests.conftest import PASSWORDS
 
@@ -64,6 +64,8 @@ def test_second_risk_manager_approves_a_limit_raise_in_the_back_office(
     page.wait_for_selector(".messagelist")
     assert "Waiting for approval" in page.locator(".messagelist").inner_text()
     assert ScopeState.objects.get(scope="desk:EQ").trading_state == "HALTED"
+    row = page.locator("#itirp-trading-states tr[data-scope='desk:EQ']")
+    assert "release waiting for approval" in row.inner_text().lower()
     screenshots(page, SHOTS, "release-waiting")
 
     # the requester sees both on the approvals page (linked from the nav) but may not decide them
@@ -103,3 +105,42 @@ def test_second_risk_manager_approves_a_limit_raise_in_the_back_office(
     applied = Event.objects.filter(event_type="LIMITS_CHANGED").latest("sequence")
     assert applied.payload["requested_by"] == "risk1" and applied.payload["approved_by"] == "risk2"
     assert PendingChange.objects.get(pk=change.pk).decided_by == risk2
+
+
+@override_settings(FOUR_EYES_RELEASE_HALT=True)
+def test_kill_switch_off_waits_and_a_second_risk_manager_rejects_it(
+    browser: Any, page: Any, live_server: Any, admin_login: Any, risk_manager: Any, make_user: Any
+) -> None:
+    make_user("risk2", "RISK_MANAGER")
+    admin_login(page, "risk1", PASSWORDS["RISK_MANAGER"])
+    for reason in ("drill", "drill over"):  # on (never waits), then off (waits)
+        page.goto("/admin/risk/risklimits/kill-switch/")
+        page.fill("#id_reason", reason)
+        page.click("input[name=_review]")
+        page.click("input[name=_confirm]")
+        page.wait_for_selector(".messagelist")
+    assert "Waiting for approval" in page.locator(".messagelist").inner_text()
+    assert RiskState.objects.get().kill_switch_enabled is True
+    assert page.locator("#kill-switch-state[data-state=on]").count() == 1
+    assert page.locator("#kill-switch-release-pending").count() == 1
+    screenshots(page, SHOTS, "kill-switch-waiting")
+
+    other = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page2 = other.new_page()
+    page2.set_default_timeout(15_000)
+    admin_login(page2, "risk2", PASSWORDS["RISK_MANAGER"])
+    page2.goto("/admin/approvals/pendingchange/pending/")
+    card = page2.locator(".itirp-approval[data-scope=firm]")
+    assert "kill switch OFF" in card.inner_text()
+    card.locator("textarea").fill("the drill is not over: desk EQ still reconciling")
+    card.locator("button[value=reject]").click()
+    page2.wait_for_selector("#approval-confirm")
+    page2.click("#approval-confirm input[name=_confirm]")
+    page2.wait_for_selector(".messagelist")
+    assert "rejected" in page2.locator(".messagelist").inner_text()
+    screenshots(page2, SHOTS, "rejected")
+    other.close()
+
+    assert RiskState.objects.get().kill_switch_enabled is True
+    assert PendingChange.objects.get().status == "REJECTED"
+    assert Event.objects.filter(event_type="CHANGE_REJECTED").latest("sequence").actor_username == "risk2"
