@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "market",
     "risk",
     "orders",
+    "approvals",
     "itirp.apps.ItirpConfig",  # the project's own system checks (itirp/checks.py)
 ]
 
@@ -309,7 +310,15 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify": {"task": "audit.verify", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {"task": "audit.verify_full", "schedule": AUDIT_VERIFY_FULL_INTERVAL_SECONDS},
     "market-prune-bars": {"task": "market.prune_bars", "schedule": 86400.0},
+    "approvals-expire": {"task": "approvals.expire", "schedule": 60.0},
 }
+
+# Four-eyes (API.md Governance), off by default: a raise of any limit by more than this percentage over its
+# current value waits for a second risk manager's approval (unset: off; 0: every raise waits); 1 = leaving
+# HALTED (any scope, the firm's kill switch included) waits too. A pending change expires after this long.
+FOUR_EYES_LIMIT_RAISE_PCT = env.float("FOUR_EYES_LIMIT_RAISE_PCT", default=None)
+FOUR_EYES_RELEASE_HALT = env.bool("FOUR_EYES_RELEASE_HALT", default=False)
+FOUR_EYES_EXPIRY_SECONDS = env.int("FOUR_EYES_EXPIRY_SECONDS", default=3600)
 
 # DJANGO REST FRAMEWORK, SIMPLE JWT, DRF-SPECTACULAR -------------------------------------------------
 REST_FRAMEWORK = {

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from approvals.models import PendingChange
 from audit.models import EventType
 from audit.services import EventSpec, event_record, events_record
 from books import directory
@@ -67,11 +68,18 @@ def order_cancel(*, actor: User, order_id: uuid.UUID, reason: str = "") -> Order
     return order
 
 
+class FourEyesCombined(Conflict):
+    code = "four_eyes_combined"
+
+
 @transaction.atomic
-def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> tuple[RiskState, list[uuid.UUID]]:
+def kill_switch_set(
+    *, actor: User | None, enabled: bool, reason: str = ""
+) -> tuple[RiskState, list[uuid.UUID]] | PendingChange:
     """Turn the kill switch on or off. On: new orders are refused at once (the switch is read under the
     same lock as every decision) and every open order that has not started executing is cancelled,
-    each cancellation caused by the switch's event. Returns the state and the cancelled order ids."""
+    each cancellation caused by the switch's event. Returns the state and the cancelled order ids; or, when
+    four-eyes holds the release back, the pending change (nothing else changed)."""
     store.lock()
     # The open orders are locked before the switch's event is written: the first event of a transaction
     # takes the event counter (audit/migrations/0006), the last lock in the lock order, and a transaction
@@ -81,17 +89,22 @@ def kill_switch_set(*, actor: User | None, enabled: bool, reason: str = "") -> t
         if enabled
         else []
     )
-    state, event = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
+    written = risk_services.kill_switch_state_set(actor=actor, enabled=enabled, reason=reason)
+    if isinstance(written, PendingChange):
+        return written
+    state, event = written
     reason = f"Kill switch activated: {reason}".strip(": ")
     return state, _orders_cancel(orders, state=state, actor=actor, reason=reason, causation_id=event.event_id)
 
 
 @transaction.atomic
-def scope_state_set(*, actor: User, scope: Scope, state: str, reason: str) -> tuple[str, list[uuid.UUID]]:
+def scope_state_set(
+    *, actor: User, scope: Scope, state: str, reason: str
+) -> tuple[str, list[uuid.UUID]] | PendingChange:
     """Set a scope's trading state (ACTIVE, REDUCING, HALTED) under the risk lock. HALTED cancels the scope's
     open orders that have not started executing, in this transaction, each caused by the state's event (the
     firm's: v1's KILL_SWITCH_ACTIVATED). The firm scope is the v1 kill switch too. Answers the previous state
-    and the cancelled order ids."""
+    and the cancelled order ids; or, when four-eyes holds a release of HALTED back, the pending change."""
     scope_require(scope)
     firm = store.lock()
     # The open orders are locked before the event is written (see kill_switch_set).
@@ -100,7 +113,10 @@ def scope_state_set(*, actor: User, scope: Scope, state: str, reason: str) -> tu
         if state == TradingState.HALTED
         else []
     )
-    previous, event = risk_services.trading_state_write(actor=actor, scope=scope, state=state, reason=reason)
+    written = risk_services.trading_state_write(actor=actor, scope=scope, state=state, reason=reason)
+    if isinstance(written, PendingChange):
+        return written
+    previous, event = written
     cancel_reason = f"Trading halted ({scope}): {reason}".strip(": ")
     by = "kill_switch" if scope == FIRM else "trading_state"
     cancelled = _orders_cancel(
@@ -112,18 +128,27 @@ def scope_state_set(*, actor: User, scope: Scope, state: str, reason: str) -> tu
 @transaction.atomic
 def controls_update(
     *, actor: User | None, kill_switch_enabled: bool | None = None, reason: str = "", **changes: Any
-) -> RiskLimits:
+) -> RiskLimits | PendingChange:
     """Change firm limits and, if asked, the kill switch together: both or neither (PUT/PATCH /risk/limits).
 
     The limit values are validated before anything changes, so a bad value cannot leave the kill switch
-    switched while the answer says 400."""
+    switched while the answer says 400. When four-eyes holds one part back, the other cannot go ahead alone
+    (both or neither): a request with both parts is refused (409) and nothing is kept; one part alone answers
+    its pending change."""
     risk_services.limits_validate(changes)
     state = store.lock()
+    switched: tuple[RiskState, list[uuid.UUID]] | PendingChange | None = None
     if kill_switch_enabled is not None and kill_switch_enabled != state.kill_switch_enabled:
-        kill_switch_set(actor=actor, enabled=kill_switch_enabled, reason=reason or "changed with the limits")
-    if changes:
-        return risk_services.risk_limits_update(actor=actor, reason=reason, **changes)
-    return store.firm_limits()
+        switched = kill_switch_set(actor=actor, enabled=kill_switch_enabled, reason=reason or "changed with the limits")
+    if not changes:
+        return switched if isinstance(switched, PendingChange) else store.firm_limits()
+    limits = risk_services.risk_limits_update(actor=actor, reason=reason, **changes)
+    if switched is not None and (isinstance(switched, PendingChange) or isinstance(limits, PendingChange)):
+        # rolls back this transaction: neither part is written nor kept pending
+        raise FourEyesCombined(
+            "Part of this change waits for four-eyes approval: send the kill switch and the limits apart."
+        )
+    return limits
 
 
 def _orders_cancel(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.permissions import signed_in_user
+from approvals.models import PendingChange
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import InvalidInput
 from risk import admin_scopes, admin_views, services, store
@@ -108,7 +109,19 @@ class RiskLimitsAdmin(admin.ModelAdmin):
         updated = services.risk_limits_update(
             actor=signed_in_user(request), reason=form.cleaned_data.get("reason", ""), **values
         )
+        if isinstance(updated, PendingChange):
+            obj.pending_change = updated  # type: ignore[attr-defined]  # read by response_change
+            return
         obj.pk, obj.updated_at, obj.updated_by = updated.pk, updated.updated_at, updated.updated_by
+
+    def response_change(self, request: HttpRequest, obj: RiskLimits) -> HttpResponse:
+        if getattr(obj, "pending_change", None) is not None:
+            messages.info(
+                request,
+                "Waiting for approval: the firm limits are unchanged until a second risk manager approves the raise.",
+            )
+            return HttpResponseRedirect(reverse("admin:risk_risklimits_change", args=[store.firm_limits().pk]))
+        return super().response_change(request, obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass

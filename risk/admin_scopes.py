@@ -19,6 +19,7 @@ from guardian.shortcuts import get_users_with_perms
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from approvals.models import ChangeKind, ChangeStatus, PendingChange
 from books.models import Book, Desk
 from core.exceptions import InvalidInput
 from orders import services as order_services
@@ -172,8 +173,12 @@ def scope_limits_view(request: HttpRequest, scope_text: str, *, admin_site: Any)
                     for field, message in getattr(exc, "fields", {}).items():
                         form.add_error(field if field in form.fields else None, message)
                 else:
-                    if isinstance(result, dict) and result.get("status") == "PENDING_APPROVAL":
-                        messages.info(request, f"The change to {scope} waits for a second risk manager's approval.")
+                    if isinstance(result, PendingChange):
+                        messages.info(
+                            request,
+                            f"Waiting for approval: nothing changed yet; the new limits of {scope} apply when a "
+                            "second risk manager approves them.",
+                        )
                     else:
                         messages.success(request, f"Limits of {scope} saved.")
                     return HttpResponseRedirect(reverse("admin:risk_scope_limits", args=[str(scope)]))
@@ -277,12 +282,20 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
                 to_cancel = order_services.scope_orders(scope).filter(status=OrderStatus.APPROVED).count()
             else:
                 try:
-                    _, cancelled = order_services.scope_state_set(
+                    written = order_services.scope_state_set(
                         actor=user, scope=scope, state=state, reason=form.cleaned_data["reason"]
                     )
                 except InvalidInput as exc:  # a scope that names nothing (no such desk, book or trader)
                     form.add_error("scope", str(exc))
                 else:
+                    if isinstance(written, PendingChange):
+                        messages.info(
+                            request,
+                            f"Waiting for approval: {scope} stays HALTED until a second risk manager approves "
+                            f"setting it {state}.",
+                        )
+                        return HttpResponseRedirect(reverse("admin:risk_trading_states"))
+                    _, cancelled = written
                     done = f"Trading state of {scope}: {state}."
                     messages.success(
                         request, done + (f" {len(cancelled)} open order(s) cancelled." if cancelled else "")
@@ -297,6 +310,11 @@ def trading_states_view(request: HttpRequest, *, admin_site: Any) -> HttpRespons
         "to_cancel": to_cancel,
         "scope_choices": choices,
         "can_set": can_set,
+        "releases_pending": set(
+            PendingChange.objects.filter(status=ChangeStatus.PENDING, kind=ChangeKind.STATE_RELEASE).values_list(
+                "scope", flat=True
+            )
+        ),
     }
     return TemplateResponse(request, "admin/risk/trading_states.html", context)
 

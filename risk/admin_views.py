@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import signed_in_user
+from approvals.models import ChangeKind, ChangeStatus, PendingChange
 from orders import breaker
 from orders import services as order_services
 from orders.models import OPEN_STATUSES, Order, OrderStatus
@@ -25,6 +26,7 @@ from risk.models import ExposureSnapshot, RiskLimits, ScopeState
 from risk.scopes import Scope, ScopeError
 
 logger = logging.getLogger("itirp.backoffice")
+WAITING = "Waiting for approval: the kill switch stays ON until a second risk manager approves turning it OFF."
 ZERO = Decimal(0)
 CHART_W, CHART_H = 720, 180
 CARD_LABELS = {
@@ -234,9 +236,13 @@ def kill_switch_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
         if form.is_valid():
             enabled = form.cleaned_data["enabled"]
             if form.cleaned_data["confirm"] == "yes":
-                _, cancelled = order_services.kill_switch_set(
+                written = order_services.kill_switch_set(
                     actor=user, enabled=enabled, reason=form.cleaned_data["reason"]
                 )
+                if isinstance(written, PendingChange):
+                    messages.info(request, WAITING)
+                    return HttpResponseRedirect(reverse("admin:risk_kill_switch"))
+                _, cancelled = written
                 if enabled:
                     messages.warning(
                         request, f"Kill switch is ON: trading halted, {len(cancelled)} open order(s) cancelled."
@@ -254,5 +260,8 @@ def kill_switch_view(request: HttpRequest, *, admin_site: Any) -> HttpResponse:
         "turning_on": form.data.get("enabled", form.initial.get("enabled")) == "1",
         "open_orders": open_orders,
         "can_toggle": can_toggle,
+        "release_pending": PendingChange.objects.filter(
+            status=ChangeStatus.PENDING, kind=ChangeKind.STATE_RELEASE, scope="firm"
+        ).exists(),
     }
     return TemplateResponse(request, "admin/risk/kill_switch.html", context)

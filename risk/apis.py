@@ -7,10 +7,13 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from approvals.models import PendingChange
+from approvals.serializers import PendingOut, pending_answer
 from core.permissions import has_perms
 from core.schema import ERRORS
 from orders import services as order_services  # halting trading cancels orders: the orders domain's action
@@ -26,6 +29,11 @@ SCOPE_FILTERS = [
     OpenApiParameter(kind, OpenApiTypes.STR, description=f"one {kind}'s figures (at most one of the four filters)")
     for kind in access.FILTERS
 ]
+
+
+def pending_response(change: PendingChange) -> Response:
+    """202 {change_id, status: PENDING_APPROVAL}: a change four-eyes holds back (nothing else changed)."""
+    return Response(pending_answer(change), status=status.HTTP_202_ACCEPTED)
 
 
 def _figures_scope(request: Any) -> Scope:
@@ -64,11 +72,15 @@ class LimitsApi(APIView):
     def get(self, request: Any) -> Response:
         return Response(serializers.LimitsOut(selectors.limits_view()).data)
 
-    @extend_schema(request=serializers.LimitsIn, responses={200: serializers.LimitsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(
+        request=serializers.LimitsIn, responses={200: serializers.LimitsOut, 202: PendingOut, **ERRORS()}, tags=["risk"]
+    )
     def put(self, request: Any) -> Response:
         return self._update(request, partial=False)
 
-    @extend_schema(request=serializers.LimitsIn, responses={200: serializers.LimitsOut, **ERRORS()}, tags=["risk"])
+    @extend_schema(
+        request=serializers.LimitsIn, responses={200: serializers.LimitsOut, 202: PendingOut, **ERRORS()}, tags=["risk"]
+    )
     def patch(self, request: Any) -> Response:
         return self._update(request, partial=True)
 
@@ -84,6 +96,8 @@ class LimitsApi(APIView):
         limits = order_services.controls_update(
             actor=request.user, kill_switch_enabled=kill_switch, reason=reason, **values
         )
+        if isinstance(limits, PendingChange):
+            return pending_response(limits)
         return Response(serializers.LimitsOut(selectors.limits_view(limits)).data)
 
 
@@ -93,7 +107,7 @@ class KillSwitchApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("enabled", OpenApiTypes.STR, enum=sorted(TRUE_VALUES | FALSE_VALUES))],
         request=serializers.KillSwitchIn,
-        responses={200: serializers.KillSwitchOut, **ERRORS()},
+        responses={200: serializers.KillSwitchOut, 202: PendingOut, **ERRORS()},
         tags=["risk"],
     )
     def post(self, request: Any) -> Response:
@@ -109,7 +123,10 @@ class KillSwitchApi(APIView):
             data = serializers.KillSwitchIn(data=request.data)
             data.is_valid(raise_exception=True)
             enabled, reason = data.validated_data["enabled"], data.validated_data["reason"]
-        state, cancelled = order_services.kill_switch_set(actor=request.user, enabled=enabled, reason=reason[:1000])
+        written = order_services.kill_switch_set(actor=request.user, enabled=enabled, reason=reason[:1000])
+        if isinstance(written, PendingChange):
+            return pending_response(written)
+        state, cancelled = written
         return Response(
             serializers.KillSwitchOut(
                 {
@@ -146,7 +163,7 @@ class ScopeLimitsApi(APIView):
     @extend_schema(
         operation_id="risk_scope_limits_update",
         request=serializers.ScopeLimitsIn,
-        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        responses={200: serializers.ScopeLimitsOut, 202: PendingOut, **ERRORS()},
         tags=["risk"],
     )
     def put(self, request: Any, scope: str) -> Response:
@@ -155,7 +172,7 @@ class ScopeLimitsApi(APIView):
     @extend_schema(
         operation_id="risk_scope_limits_partial_update",
         request=serializers.ScopeLimitsIn,
-        responses={200: serializers.ScopeLimitsOut, **ERRORS()},
+        responses={200: serializers.ScopeLimitsOut, 202: PendingOut, **ERRORS()},
         tags=["risk"],
     )
     def patch(self, request: Any, scope: str) -> Response:
@@ -172,6 +189,8 @@ class ScopeLimitsApi(APIView):
         if not changes:
             raise ValidationError({"body": "Give at least one limit to set or clear."})
         limits = risk_services.scope_limits_update(actor=request.user, scope=scope, changes=changes, reason=reason)
+        if isinstance(limits, PendingChange):
+            return pending_response(limits)
         return Response(serializers.ScopeLimitsOut(selectors.scope_limits(scope, limits)).data)
 
 
@@ -190,7 +209,9 @@ class TradingStateApi(APIView):
         return Response(serializers.TradingStatesOut({"states": selectors.trading_states()}).data)
 
     @extend_schema(
-        request=serializers.TradingStateIn, responses={200: serializers.TradingStateSetOut, **ERRORS()}, tags=["risk"]
+        request=serializers.TradingStateIn,
+        responses={200: serializers.TradingStateSetOut, 202: PendingOut, **ERRORS()},
+        tags=["risk"],
     )
     def post(self, request: Any) -> Response:
         data = serializers.TradingStateIn(data=request.data)
@@ -199,8 +220,9 @@ class TradingStateApi(APIView):
         if scope == FIRM and not request.user.has_perm("risk.toggle_kill_switch"):
             raise PermissionDenied("Your role may not halt or release the firm (the kill switch).")
         state, reason = data.validated_data["state"], data.validated_data["reason"]
-        previous, cancelled = order_services.scope_state_set(
-            actor=request.user, scope=scope, state=state, reason=reason
-        )
+        written = order_services.scope_state_set(actor=request.user, scope=scope, state=state, reason=reason)
+        if isinstance(written, PendingChange):
+            return pending_response(written)
+        previous, cancelled = written
         answer = {"scope": str(scope), "state": state, "previous": previous, "reason": reason}
         return Response(serializers.TradingStateSetOut({**answer, "cancelled_orders": len(cancelled)}).data)
