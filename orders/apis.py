@@ -189,12 +189,12 @@ class InternalBookApi(APIView):
     permission_classes = [has_perms("orders.view_order")]
 
     @extend_schema(
-        parameters=[serializers.DepthIn], responses={200: serializers.BookOut, **ERRORS(404)}, tags=["venues"]
+        parameters=[serializers.DepthIn], responses={200: serializers.InternalBookOut, **ERRORS(404)}, tags=["venues"]
     )
     def get(self, request: Any, symbol: str) -> Response:
         params = serializers.DepthIn(data=request.query_params)
         params.is_valid(raise_exception=True)
-        return Response(serializers.BookOut(internal.depth(_symbol(symbol), params.validated_data["depth"])).data)
+        return Response(serializers.InternalBookOut(internal.depth(_symbol(symbol), params.validated_data["depth"])).data)
 
 
 class InternalTradesApi(APIView):

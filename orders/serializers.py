@@ -219,7 +219,7 @@ class LevelOut(serializers.Serializer):
     orders = serializers.IntegerField()
 
 
-class BookOut(serializers.Serializer):
+class InternalBookOut(serializers.Serializer):
     symbol = serializers.CharField()
     bids = LevelOut(many=True)
     asks = LevelOut(many=True)
