@@ -209,24 +209,57 @@ class RiskLimitsAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
 
+def _num(text: str) -> str:
+    return format_html('<span class="itirp-num">{}</span>', text)
+
+
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: positions change only through fills (risk.store.fill_book)."""
+    """Read-only: positions change only through fills (risk.store.fill_book). Numbers as people read them."""
 
     list_display = [
         "symbol",
-        "quantity",
-        "average_price",
-        "mark_price",
+        "scope",
+        "quantity_display",
+        "average_price_display",
+        "mark_price_display",
         "market_value_display",
-        "realized_pnl",
-        "open_buy_quantity",
-        "open_sell_quantity",
-        "updated_at",
+        "realized_pnl_display",
+        "open_buy_display",
+        "open_sell_display",
+        "updated_at_display",
     ]
     search_fields = ["=symbol"]
     show_full_result_count = False
 
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_display(self, obj: Position) -> str:
+        return _num(formats.quantity(obj.quantity))
+
+    @admin.display(description="average price", ordering="average_price")
+    def average_price_display(self, obj: Position) -> str:
+        return _num(formats.money(obj.average_price))
+
+    @admin.display(description="mark", ordering="mark_price")
+    def mark_price_display(self, obj: Position) -> str:
+        return _num(formats.money(obj.mark_price))
+
     @admin.display(description="market value")
     def market_value_display(self, obj: Position) -> str:
-        return f"{obj.market_value:,.2f}"
+        return _num(formats.money(obj.market_value, settings.REPORTING_CURRENCY))
+
+    @admin.display(description="realised P&L", ordering="realized_pnl")
+    def realized_pnl_display(self, obj: Position) -> str:
+        return _num(formats.money(obj.realized_pnl, settings.REPORTING_CURRENCY))
+
+    @admin.display(description="open buy qty")
+    def open_buy_display(self, obj: Position) -> str:
+        return _num(formats.quantity(obj.open_buy_quantity))
+
+    @admin.display(description="open sell qty")
+    def open_sell_display(self, obj: Position) -> str:
+        return _num(formats.quantity(obj.open_sell_quantity))
+
+    @admin.display(description="updated (UTC)", ordering="updated_at")
+    def updated_at_display(self, obj: Position) -> str:
+        return formats.utc_time(obj.updated_at)

@@ -83,6 +83,7 @@ def breaker_state() -> dict[str, Any]:
 
 TICK_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600]  # seconds between time labels
 MIN_SPAN = 300.0  # a chart of one point still spans five minutes
+LIMIT_SCALE = 20  # the value axis reaches the limits when they are at most this many times the exposure
 
 
 def _time_ticks(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -109,9 +110,14 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
     span = max((now - start).total_seconds(), MIN_SPAN)
     gross_limit, net_limit = limits.max_gross_exposure, limits.max_net_exposure
     values = [v for r in rows for v in (r[1], r[2])]
-    top = max([*values, gross_limit, net_limit, Decimal(1)]) * Decimal("1.08")
+    peak = max([*(abs(v) for v in values), Decimal(1)])
+    # The value axis holds the limits when they are within LIMIT_SCALE of the exposure; a limit far above it
+    # would flatten the lines to nothing, so then the axis fits the data and that limit is named at the top
+    # edge, inside the chart ("off the scale"), instead of being drawn.
+    with_limits = max(gross_limit, net_limit) <= peak * LIMIT_SCALE
+    top = (max(peak, gross_limit, net_limit) if with_limits else peak) * Decimal("1.08")
     negative = min(values) < 0
-    bottom = min([*values, -net_limit]) * Decimal("1.08") if negative else ZERO
+    bottom = -top if negative else ZERO
 
     def x(ts: dt.datetime) -> float:
         return round((ts - start).total_seconds() / span * CHART_W, 1)
@@ -119,10 +125,16 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
     def y(value: Decimal) -> float:
         return round(CHART_H - float((value - bottom) / (top - bottom)) * CHART_H, 1)
 
-    lines = [{"y": y(gross_limit), "label": f"gross limit {gross_limit:,.2f}", "kind": "gross"}]
-    lines.append({"y": y(net_limit), "label": f"net limit {net_limit:,.2f}", "kind": "net"})
-    if negative:
-        lines.append({"y": y(-net_limit), "label": f"net limit -{net_limit:,.2f}", "kind": "net"})
+    lines = []
+    for kind, value, sign in [("gross", gross_limit, 1), ("net", net_limit, 1), ("net", net_limit, -1)]:
+        if sign < 0 and not negative:
+            continue
+        label = f"{kind} limit {'-' if sign < 0 else ''}{value:,.2f}"
+        if value <= top:
+            lines.append({"y": y(value * sign), "label": label, "kind": kind, "drawn": True})
+        elif sign > 0:
+            pinned = 11.0 + 12 * sum(1 for line in lines if not line["drawn"])
+            lines.append({"y": pinned, "label": f"↑ {label}: off the scale", "kind": kind, "drawn": False})
     seconds = span < 180
     return {
         "width": CHART_W,
@@ -134,6 +146,7 @@ def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) ->
         "net_limit": f"{net_limit:,.2f}",
         "zero_y": y(ZERO),
         "top_y": y(top),
+        "with_limits": with_limits,
         "top_label": f"{top:,.0f}",
         "bottom_label": f"{bottom:,.0f}",
         "points": len(rows),

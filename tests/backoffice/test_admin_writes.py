@@ -60,7 +60,7 @@ def test_limits_form_when_open_order_then_usage_shown_beside_each_limit(
     for name in LIMITS:
         assert f'data-usage="{name}"' in page
     # The open order (10 x 150) counts against the day's volume: 1,500.00 of 10,000,000.
-    assert "1,500.00</strong> (today&#x27;s volume incl. open orders)" in page
+    assert "1,500.00 USD</strong> (today&#x27;s volume incl. open orders)" in page
 
 
 def test_kill_switch_when_no_reason_then_refused_and_unchanged(risk_manager: Any, staff_client: Any) -> None:

@@ -260,3 +260,22 @@ def test_banner_when_signed_out_then_login_page_without_it(risk_manager: Any, st
     from django.test import Client
 
     assert 'id="itirp-halt-banner"' not in Client().get("/admin/login/").content.decode()
+
+
+def test_positions_list_when_shown_then_money_two_decimals_and_times_utc(risk_manager: Any, staff_client: Any) -> None:
+    _firm_position("AAPL", "100", "150.123456")
+    page = staff_client(risk_manager).get("/admin/risk/position/").content.decode()
+    assert '<span class="itirp-num">150.12</span>' in page
+    assert "150.12345600" not in page and re.search(r"\d\d:\d\d:\d\d UTC", page)
+
+
+@pytest.mark.parametrize(("gross", "drawn"), [(Decimal(2_000_000), True), (Decimal(2_000), False)])
+def test_chart_when_limits_near_or_far_then_drawn_inside_or_named_at_the_top(
+    db: Any, gross: Decimal, drawn: bool
+) -> None:
+    chart = admin_views.exposure_chart(
+        now=timezone.now(), current={"net_exposure": gross, "gross_exposure": gross}, limits=firm_limits()
+    )
+    gross_line = next(line for line in chart["limit_lines"] if line["kind"] == "gross")
+    assert gross_line["drawn"] is drawn and 0 <= gross_line["y"] <= chart["height"]
+    assert ("off the scale" in gross_line["label"]) is not drawn
