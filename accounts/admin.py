@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -27,6 +28,8 @@ from accounts.models import Role, User
 from accounts.permissions import signed_in_user
 from audit.models import EventType
 from audit.services import event_record
+from core import formats
+from core.admin import superuser_only
 
 
 class BackofficeLoginForm(AdminAuthenticationForm):
@@ -41,6 +44,8 @@ class BackofficeLoginForm(AdminAuthenticationForm):
                 event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username, "channel": "admin"})
             raise
         user = self.get_user()
+        if user is None:  # a blank field: its "required" error stands, no sign-in was attempted (was a 500)
+            return cleaned
         with transaction.atomic():
             event_record(
                 event_type=EventType.LOGIN_SUCCEEDED, actor=user, payload={"role": user.role, "channel": "admin"}
@@ -60,7 +65,7 @@ class UserCreateForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["username", "email"]
+        fields = ["username", "first_name", "last_name", "email"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -77,8 +82,22 @@ class UserCreateForm(forms.ModelForm):
         return cleaned
 
 
+class DeactivateForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "Why? (kept in the audit trail)"}),
+        error_messages={"required": "A reason is required: it is kept in the audit trail."},
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required: it is kept in the audit trail.")
+        return reason
+
+
 class UserChangeForm(forms.ModelForm):
-    """Only the role and the active flag are editable: each change goes through its service."""
+    """The names, e-mail, role and active flag are editable: each change goes through its service."""
 
     role = forms.ChoiceField(choices=Role.choices)
     deactivation_reason = forms.CharField(
@@ -87,22 +106,26 @@ class UserChangeForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["role", "is_active"]
+        fields = ["first_name", "last_name", "email", "role", "is_active"]
         help_texts = {"is_active": "Untick to deactivate: the user's sessions and tokens end at once."}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        deactivating = self.instance.is_active and not cleaned.get("is_active", True)
+        if deactivating and not str(cleaned.get("deactivation_reason", "")).strip():
+            self.add_error("deactivation_reason", "A reason is required to deactivate: it is kept in the audit trail.")
+        return cleaned
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ["username", "role", "is_active", "is_staff", "email", "last_login", "date_joined"]
+    list_display = ["username", "full_name", "role", "is_active", "is_staff", "email", "last_login_utc"]
     list_filter = ["role", "is_active"]
-    search_fields = ["username", "email"]
+    search_fields = ["username", "email", "first_name", "last_name"]
     ordering = ["username"]
     actions = ["deactivate_users", "reactivate_users"]
     readonly_fields = [
         "username",
-        "email",
-        "first_name",
-        "last_name",
         "is_staff",
         "is_superuser",
         "group_list",
@@ -117,7 +140,17 @@ class UserAdmin(admin.ModelAdmin):
         ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
-    add_fieldsets = [(None, {"fields": ["username", "email", "role", "password1", "password2"]})]
+    add_fieldsets = [
+        (None, {"fields": ["username", "first_name", "last_name", "email", "role", "password1", "password2"]})
+    ]
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj: User) -> str:
+        return obj.get_full_name() or "–"
+
+    @admin.display(description="last login (UTC)", ordering="last_login")
+    def last_login_utc(self, obj: User) -> str:
+        return formats.utc_time(obj.last_login)
 
     @admin.display(description="groups")
     def group_list(self, obj: User) -> str:
@@ -156,10 +189,15 @@ class UserAdmin(admin.ModelAdmin):
                 password=data["password1"],
                 role=data["role"],
                 email=data.get("email", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
             )
             obj.pk, obj._state.adding = created.pk, False
             return
         current = User.objects.get(pk=obj.pk)
+        services.user_details_set(
+            actor=actor, user=current, **{f: data.get(f, "") for f in services.USER_DETAIL_FIELDS}
+        )
         if data["role"] != current.role:
             services.user_set_role(actor=actor, user=current, role=data["role"])
         if current.is_active and not data["is_active"]:
@@ -210,18 +248,36 @@ class UserAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/user/password.html", context)
 
     @admin.action(
-        description="Deactivate selected users (ends their sessions and tokens at once)", permissions=["change"]
+        description="Deactivate selected users (asks for a reason; ends their sessions and tokens at once)",
+        permissions=["change"],
     )
-    def deactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk).order_by("pk"):
-            if user.is_superuser and not request.user.is_superuser:
-                continue
-            services.user_deactivate(actor=signed_in_user(request), user=user, reason="deactivated in the back office")
-            done += 1
-        self.message_user(
-            request, f"{done} user(s) deactivated; their sessions and tokens are ended.", messages.SUCCESS
-        )
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """An intermediate page first: who will be deactivated, and the reason (required, kept in each event)."""
+        actor = signed_in_user(request)
+        users = [
+            u
+            for u in queryset.filter(is_active=True).exclude(pk=actor.pk).order_by("pk")
+            if request.user.is_superuser or not u.is_superuser
+        ]
+        form = DeactivateForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            for user in users:
+                services.user_deactivate(actor=actor, user=user, reason=form.cleaned_data["reason"])
+            self.message_user(
+                request, f"{len(users)} user(s) deactivated; their sessions and tokens are ended.", messages.SUCCESS
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Deactivate users",
+            "opts": self.model._meta,
+            "users": users,
+            "skipped": queryset.count() - len(users),
+            "form": form,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "action": "deactivate_users",
+        }
+        return TemplateResponse(request, "admin/accounts/user/deactivate_confirm.html", context)
 
     @admin.action(description="Reactivate selected users", permissions=["change"])
     def reactivate_users(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -259,3 +315,7 @@ class GroupAdmin(DjangoGroupAdmin):
             permissions=form.cleaned_data.get("permissions", []),
             created=not change,
         )
+
+
+# Framework internals (simplejwt's token blacklist, axes' login-attempt records): superusers only.
+superuser_only(admin.site, {"token_blacklist", "axes"})

@@ -22,6 +22,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.anonymous import refuse_anonymous_stand_in
 from accounts.claims import SESSION_CLAIM
 from accounts.models import RevokedAccessToken, Role, User
 from accounts.roles import STAFF_ROLES
@@ -204,21 +205,63 @@ def user_create(
     role: str = Role.TRADER,
     email: str = "",
     is_superuser: bool = False,
+    first_name: str = "",
+    last_name: str = "",
 ) -> User:
-    user = User(username=username, email=email, is_superuser=is_superuser)
+    user = User(
+        username=username,
+        email=email,
+        is_superuser=is_superuser,
+        first_name=first_name.strip()[:150],
+        last_name=last_name.strip()[:150],
+    )
     user.set_password(password)
     _apply_role(user, role)
     default_book_assign(user)  # a user created with no book can still order: MAIN, granted
     event_record(
         event_type=EventType.USER_CREATED,
         actor=actor,
-        payload={"username": username, "role": role, "is_superuser": is_superuser, "user_id": user.pk},
+        payload={
+            "username": username,
+            "role": role,
+            "is_superuser": is_superuser,
+            "user_id": user.pk,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+        },
     )
+    return user
+
+
+USER_DETAIL_FIELDS = ("first_name", "last_name", "email")
+
+
+@transaction.atomic
+def user_details_set(*, actor: User | None, user: User, **details: str) -> User:
+    """Change a user's names or e-mail; one USER_DETAILS_CHANGED event with the old and new values."""
+    refuse_anonymous_stand_in(user)
+    unknown = set(details) - set(USER_DETAIL_FIELDS)
+    if unknown:
+        raise ItirpError(f"Unknown user detail(s): {', '.join(sorted(unknown))}", code="invalid_detail")
+    changed = {}
+    for name, value in details.items():
+        value = str(value).strip()[: 254 if name == "email" else 150]
+        if getattr(user, name) != value:
+            changed[name] = {"old": getattr(user, name), "new": value}
+            setattr(user, name, value)
+    if changed:
+        user.save(update_fields=list(changed))
+        event_record(
+            event_type=EventType.USER_DETAILS_CHANGED,
+            actor=actor,
+            payload={"username": user.username, "user_id": user.pk, "changed": changed},
+        )
     return user
 
 
 @transaction.atomic
 def user_set_role(*, actor: User | None, user: User, role: str) -> User:
+    refuse_anonymous_stand_in(user)
     old = user.role
     if role not in Role.values:
         raise ItirpError(f"Unknown role {role!r}", code="invalid_role")
@@ -248,6 +291,7 @@ def user_deactivate(*, actor: User | None, user: User, reason: str = "") -> User
 
 @transaction.atomic
 def user_reactivate(*, actor: User | None, user: User) -> User:
+    refuse_anonymous_stand_in(user)
     user.is_active = True
     user.save(update_fields=["is_active"])
     event_record(
@@ -266,6 +310,7 @@ def _tokens_and_sessions_end(user: User) -> None:
 def user_set_password(*, actor: User | None, user: User, password: str) -> User:
     """Set a password checked by the configured validators. Every session and token of the user ends:
     whoever knew the old password is signed out everywhere. The event never holds the password."""
+    refuse_anonymous_stand_in(user)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:

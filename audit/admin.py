@@ -18,7 +18,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from audit import admin_views
+from audit import (
+    admin_schedules,  # noqa: F401 - beat's admin pages: superusers only, audit schedules recorded
+    admin_views,
+)
 from audit.models import Event
 from audit.selectors import table_estimate
 from core.admin import ReadOnlyAdminMixin

@@ -125,6 +125,8 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "/admin/login/"
+# guardian's AnonymousUser row is made inactive with no usable password (accounts/anonymous.py).
+GUARDIAN_GET_INIT_ANONYMOUS_USER = "accounts.anonymous.anonymous_user_init"
 # Brute-force protection: a username is locked after repeated failures from any address;
 # an address is throttled on the login endpoint (REST_FRAMEWORK throttle "login").
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
@@ -195,6 +197,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "risk.context_processors.backoffice",  # the kill-switch banner of every back-office page
             ],
         },
     },

@@ -25,7 +25,7 @@ from core.exceptions import InvalidInput
 from orders import services as order_services
 from orders.models import OrderStatus
 from risk import access, admin_access, services
-from risk.admin_views import scope_limits_for, usage
+from risk.admin_views import below_usage, below_usage_token, scope_limits_for, usage
 from risk.models import FIRM_STATE_ID, LimitScope, RiskLimits, RiskState, ScopeState, TradingState
 from risk.scopes import FIRM, Scope, ScopeError
 from risk.selectors import scope_usage
@@ -148,6 +148,7 @@ def scope_limits_view(request: HttpRequest, scope_text: str, *, admin_site: Any)
     current = {name: getattr(limits, name) if limits else None for name in SCOPE_LIMIT_FIELDS}
     form = ScopeLimitsForm(initial=current)
     below: list[dict[str, Any]] = []
+    below_token = ""
     used = scope_usage(scope)
     if request.method == "POST":
         if not editable:
@@ -155,15 +156,12 @@ def scope_limits_view(request: HttpRequest, scope_text: str, *, admin_site: Any)
         form = ScopeLimitsForm(request.POST)
         if form.is_valid():
             changes = {n: form.cleaned_data[n] for n in SCOPE_LIMIT_FIELDS if form.cleaned_data[n] != current[n]}
-            below = [
-                {"label": LABELS[n], "new": v, "used": abs(used[n])}
-                for n, v in changes.items()
-                if v is not None and n in used and v < abs(used[n])
-            ]
+            below = below_usage(changes, dict(used), LABELS)
+            below_token = below_usage_token(below)
             if not changes:
                 form.add_error(None, "Nothing changed.")
-            elif below and form.cleaned_data["confirm"] != "yes":
-                pass  # the page shows the warning and asks again
+            elif below and form.cleaned_data["confirm"] != below_token:
+                pass  # the page shows the warning and its confirmation button (for exactly these values)
             else:
                 try:
                     result = services.scope_limits_update(
@@ -190,6 +188,7 @@ def scope_limits_view(request: HttpRequest, scope_text: str, *, admin_site: Any)
         "rows": scope_rows(scope, limits),
         "editable": editable,
         "below": below,
+        "below_token": below_token,
         "limits": limits,
     }
     return TemplateResponse(request, "admin/risk/scope_limits_form.html", context)

@@ -45,6 +45,20 @@ def usage(used: Decimal, limit: Decimal | None) -> dict[str, Any]:
     return {"used": used, "limit": limit, "pct": round(pct, 1), "width": min(pct, 100.0), "level": level}
 
 
+def below_usage(changes: dict[str, Any], used: dict[str, Any], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The new limits that are below what is used now (orders adding to them would be rejected at once)."""
+    return [
+        {"name": n, "label": labels.get(n, n), "new": v, "used": abs(used[n])}
+        for n, v in changes.items()
+        if v is not None and used.get(n) is not None and v < abs(used[n])
+    ]
+
+
+def below_usage_token(below: list[dict[str, Any]]) -> str:
+    """What the confirmation button carries: the exact values confirmed, so a different value asks again."""
+    return ";".join(f"{b['name']}={b['new']}" for b in below)
+
+
 def limit_usages() -> dict[str, dict[str, Any]]:
     """Each firm limit with what counts against it now (the pre-trade checks' measures, open orders included)."""
     metrics = selectors.risk_metrics()
@@ -69,46 +83,95 @@ def breaker_state() -> dict[str, Any]:
         return {"state": "UNKNOWN"}
 
 
+TICK_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600]  # seconds between time labels
+MIN_SPAN = 300.0  # a chart of one point still spans five minutes
+LIMIT_SCALE = 20  # the value axis reaches the limits when they are at most this many times the exposure
+
+
+def _time_ticks(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Round UTC times inside [start, end], about six of them, at a step people read (1, 2, 5, 10... minutes)."""
+    span = (end - start).total_seconds()
+    step = next((s for s in TICK_STEPS if span / s <= 7), TICK_STEPS[-1])
+    epoch = int(start.timestamp())
+    first = epoch + (-epoch) % step
+    return [dt.datetime.fromtimestamp(t, dt.UTC) for t in range(first, int(end.timestamp()) + 1, step)]
+
+
 def exposure_chart(*, now: dt.datetime, current: dict[str, Any], limits: Any) -> dict[str, Any]:
-    """An inline-SVG chart of net and gross exposure over the UTC day, from snapshots plus the live point."""
-    start = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """An inline-SVG chart of net and gross exposure over the UTC day, from snapshots plus the live point.
+    The time axis spans the data (15 minutes of data fill the chart); the value axis includes the limits, so
+    their lines are drawn inside the chart, each labelled."""
+    day_start = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = list(
-        ExposureSnapshot.objects.filter(taken_at__gte=start, taken_at__lte=now)
+        ExposureSnapshot.objects.filter(taken_at__gte=day_start, taken_at__lte=now)
         .order_by("taken_at")
         .values_list("taken_at", "net_exposure", "gross_exposure")
     )
     rows.append((now, current["net_exposure"], current["gross_exposure"]))
-    # Scaled to the day's exposure, not to the limits (they are often far above it and would flatten the
-    # lines); a limit inside the scale is drawn as a line, one above it is named under the chart.
-    peak = max([*(abs(r[2]) for r in rows), *(abs(r[1]) for r in rows)])
-    top = (peak * Decimal("1.25")) if peak > 0 else limits.max_gross_exposure
-    day = 86400.0
+    start = min(rows[0][0], now - dt.timedelta(seconds=MIN_SPAN))
+    span = max((now - start).total_seconds(), MIN_SPAN)
+    gross_limit, net_limit = limits.max_gross_exposure, limits.max_net_exposure
+    values = [v for r in rows for v in (r[1], r[2])]
+    peak = max([*(abs(v) for v in values), Decimal(1)])
+    # The value axis holds the limits when they are within LIMIT_SCALE of the exposure; a limit far above it
+    # would flatten the lines to nothing, so then the axis fits the data and that limit is named at the top
+    # edge, inside the chart ("off the scale"), instead of being drawn.
+    with_limits = max(gross_limit, net_limit) <= peak * LIMIT_SCALE
+    top = (max(peak, gross_limit, net_limit) if with_limits else peak) * Decimal("1.08")
+    negative = min(values) < 0
+    bottom = -top if negative else ZERO
 
     def x(ts: dt.datetime) -> float:
-        return round((ts - start).total_seconds() / day * CHART_W, 1)
+        return round((ts - start).total_seconds() / span * CHART_W, 1)
 
     def y(value: Decimal) -> float:
-        # Net may be negative: the axis runs from -top to +top, zero in the middle.
-        return round(CHART_H / 2 - float(value / top) * (CHART_H / 2 - 4), 1)
+        return round(CHART_H - float((value - bottom) / (top - bottom)) * CHART_H, 1)
 
+    lines = []
+    for kind, value, sign in [("gross", gross_limit, 1), ("net", net_limit, 1), ("net", net_limit, -1)]:
+        if sign < 0 and not negative:
+            continue
+        label = f"{kind} limit {'-' if sign < 0 else ''}{value:,.2f}"
+        if value <= top:
+            lines.append({"y": y(value * sign), "label": label, "kind": kind, "drawn": True})
+        elif sign > 0:
+            pinned = 11.0 + 12 * sum(1 for line in lines if not line["drawn"])
+            lines.append({"y": pinned, "label": f"↑ {label}: off the scale", "kind": kind, "drawn": False})
+    seconds = span < 180
     return {
         "width": CHART_W,
         "height": CHART_H,
         "net": " ".join(f"{x(ts)},{y(net)}" for ts, net, _ in rows),
         "gross": " ".join(f"{x(ts)},{y(gross)}" for ts, _, gross in rows),
-        "gross_limit_y": y(limits.max_gross_exposure) if limits.max_gross_exposure <= top else None,
-        "net_limit_y": y(limits.max_net_exposure) if limits.max_net_exposure <= top else None,
-        "net_limit_neg_y": y(-limits.max_net_exposure),
-        "gross_limit": f"{limits.max_gross_exposure:,.0f}",
-        "net_limit": f"{limits.max_net_exposure:,.0f}",
-        "zero_y": CHART_H / 2,
+        "limit_lines": lines,
+        "gross_limit": f"{gross_limit:,.2f}",
+        "net_limit": f"{net_limit:,.2f}",
+        "zero_y": y(ZERO),
+        "top_y": y(top),
+        "with_limits": with_limits,
         "top_label": f"{top:,.0f}",
+        "bottom_label": f"{bottom:,.0f}",
         "points": len(rows),
-        "hours": [{"x": round(h / 24 * CHART_W, 1), "label": f"{h:02d}:00"} for h in range(0, 25, 3)],
+        "ticks": [
+            {"x": x(t), "label": t.strftime("%H:%M:%S" if seconds else "%H:%M")} for t in _time_ticks(start, now)
+        ],
+        "start": start,
+        "span_minutes": round(span / 60, 1),
         "now_x": x(now),
         "net_now_y": y(current["net_exposure"]),
         "gross_now_y": y(current["gross_exposure"]),
     }
+
+
+def _name_largest(cards: list[dict[str, Any]], positions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The largest-position card says whose position it is (the symbol with the largest exposure)."""
+    held = [p for p in positions if p["quantity"] != 0]
+    if held:
+        largest = max(held, key=lambda p: abs(p["exposure"]))
+        for card in cards:
+            if card["key"] == "max_position_size":
+                card["symbol"], card["quantity"] = largest["symbol"], largest["quantity"]
+    return cards
 
 
 def scope_limits_for(scope: Scope) -> RiskLimits | None:
@@ -133,15 +196,16 @@ def scope_dashboard_context(scope: Scope) -> dict[str, Any]:
         else open_orders.filter(book__desk__code=scope.key)
     )
     state = ScopeState.objects.filter(scope=str(scope)).first()
+    positions = selectors.positions_list(scope)
     return {
         "now": now,
         "scope": str(scope),
         "scope_state": state.trading_state if state else "ACTIVE",
         "metrics": {**selectors.risk_metrics(scope), "open_orders_notional": state.open_volume if state else ZERO},
-        "cards": cards,
+        "cards": _name_largest(cards, positions),
         "kill_switch": selectors.risk_state(),
         "breaker": breaker_state(),
-        "positions": selectors.positions_list(scope),
+        "positions": positions,
         "open_orders": list(open_orders.select_related("user").order_by("-created_at")[:20]),
         "open_orders_count": open_orders.count(),
         "chart": None,
@@ -169,13 +233,15 @@ def dashboard_context() -> dict[str, Any]:
     limits = store.firm_limits()
     state = selectors.risk_state()
     open_orders = Order.objects.filter(status__in=OPEN_STATUSES)
+    positions = selectors.positions_list()
+    cards = [{"key": key, "label": CARD_LABELS[key], **u} for key, u in limit_usages().items()]
     return {
         "now": now,
         "metrics": metrics,
-        "cards": [{"key": key, "label": CARD_LABELS[key], **u} for key, u in limit_usages().items()],
+        "cards": _name_largest(cards, positions),
         "kill_switch": state,
         "breaker": breaker_state(),
-        "positions": selectors.positions_list(),
+        "positions": positions,
         "open_orders": list(open_orders.select_related("user").order_by("-created_at")[:20]),
         "open_orders_count": open_orders.count(),
         "chart": exposure_chart(now=now, current=metrics, limits=limits),

@@ -60,7 +60,7 @@ def test_limits_form_when_open_order_then_usage_shown_beside_each_limit(
     for name in LIMITS:
         assert f'data-usage="{name}"' in page
     # The open order (10 x 150) counts against the day's volume: 1,500.00 of 10,000,000.
-    assert "1,500.00</strong> (today&#x27;s volume incl. open orders)" in page
+    assert "1,500.00 USD</strong> (today&#x27;s volume incl. open orders)" in page
 
 
 def test_kill_switch_when_no_reason_then_refused_and_unchanged(risk_manager: Any, staff_client: Any) -> None:
@@ -195,12 +195,15 @@ def test_admin_when_deactivating_then_sessions_and_tokens_end_at_once(
 def test_admin_when_deactivate_action_then_service_records_each(
     admin_user: Any, trader: Any, trader2: Any, staff_client: Any
 ) -> None:
-    response = staff_client(admin_user).post(
-        "/admin/accounts/user/",
-        {"action": "deactivate_users", "_selected_action": [str(trader.pk), str(trader2.pk)]},
-    )
+    client = staff_client(admin_user)
+    body = {"action": "deactivate_users", "_selected_action": [str(trader.pk), str(trader2.pk)]}
+    review = client.post("/admin/accounts/user/", body)  # an intermediate page asks for the reason first
+    assert review.status_code == 200 and 'id="deactivate-form"' in review.content.decode()
+    assert not Event.objects.filter(event_type="USER_DEACTIVATED").exists()
+    response = client.post("/admin/accounts/user/", {**body, "confirm": "yes", "reason": "desk closed"})
     assert response.status_code == 302
-    assert Event.objects.filter(event_type="USER_DEACTIVATED").count() == 2
+    events = Event.objects.filter(event_type="USER_DEACTIVATED")
+    assert events.count() == 2 and {e.payload["reason"] for e in events} == {"desk closed"}
 
 
 def test_admin_user_form_when_other_fields_posted_then_ignored(admin_user: Any, trader: Any, staff_client: Any) -> None:

@@ -129,9 +129,11 @@ def test_scope_form_when_new_limit_below_usage_then_warns_before_saving(
     response = client.post(f"{LIMITS}desk:EQ/", body)
     page = response.content.decode()
     assert response.status_code == 200 and 'id="scope-limits-warning"' in page
-    assert "below what is used now (15,000" in page
+    assert 'below what is used now (<span class="itirp-num">15,000.00' in page
     assert not RiskLimits.objects.filter(scope="DESK", scope_key="EQ").exists()
-    response = client.post(f"{LIMITS}desk:EQ/", {**body, "confirm": "yes"})
+    # The confirmation names the values it confirms: a bare "yes" (or another value) asks again.
+    assert client.post(f"{LIMITS}desk:EQ/", {**body, "confirm": "yes"}).status_code == 200
+    response = client.post(f"{LIMITS}desk:EQ/", {**body, "confirm": "max_position_size=1000"})
     assert response.status_code == 302
     assert RiskLimits.objects.get(scope="DESK", scope_key="EQ").max_position_size == Decimal("1000")
 

@@ -61,7 +61,7 @@ def test_risk_manager_of_one_desk_sees_and_edits_only_it(
     page.wait_for_selector("#scope-limits-warning")
     _shots(page, "limits-warning")
     assert not RiskLimits.objects.filter(scope="DESK", scope_key="EQ").exists()
-    page.click("input[name=_save]")
+    page.click("#confirm-below")  # the confirmation button, for exactly these values
     page.wait_for_selector(".messagelist")
     assert "Limits of desk:EQ saved" in page.inner_text(".messagelist")
     _shots(page, "limits-saved")
