@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("books.urls")),
     path("", include("market.urls")),
     path("", include("audit.urls")),
+    path("", include("alerts.urls")),
     re_path(r"^health/?$", views.HealthApi.as_view(), name="health"),
     re_path(r"^metrics/?$", views.MetricsApi.as_view(), name="system-metrics"),
 ]
