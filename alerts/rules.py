@@ -119,7 +119,7 @@ def _one(rule: Rule, cause: Cause, windows: Windows) -> list[Candidate]:  # noqa
     if rule.kind == "TRADING_STATE":
         scope, state = str(p.get("scope", "firm")), str(p.get("state", ""))
         who = f" by {cause.actor_username}" if cause.actor_username else ""
-        message = f"Trading state of {scope}: {p.get('previous', '?')} -> {state}{who}. Reason: {p.get('reason', '')}"
+        message = f"Trading state of {scope}: {p.get('previous', '?')} → {state}{who}. Reason: {p.get('reason', '')}"
         severity = rule.severity if state == "HALTED" else "WARNING"
         return [_candidate(rule, cause, scope, message[:1000], f"{scope}|{state}", severity)]
     if rule.kind == "CIRCUIT_BREAKER":
