@@ -196,7 +196,9 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "timestamp": alert.timestamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "cause_event_id": str(alert.cause_event_id) if alert.cause_event_id else None,
         "cause_timestamp": (
-            alert.cause_timestamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if alert.cause_timestamp else None
+            alert.cause_timestamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if alert.cause_timestamp
+            else None
         ),
         "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by_id else None,  # type: ignore[union-attr]
         "acknowledged_at": (
