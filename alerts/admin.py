@@ -3,6 +3,7 @@ webhook deliveries read-only (acknowledging is the banner's, with its note)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin
@@ -28,7 +29,7 @@ class _ConfigAdmin(admin.ModelAdmin):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(_ConfigAdmin):
-    list_display = ["name", "kind", "event_type", "threshold", "count", "window_seconds", "severity", "enabled"]
+    list_display = ["name", "threshold", "count", "window_seconds", "severity", "dedup_seconds", "enabled"]
     list_filter = ["kind", "enabled", "severity"]
 
 
@@ -39,10 +40,14 @@ class AlertWebhookAdmin(_ConfigAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["timestamp", "severity", "kind", "scope", "message", "acknowledged_by", "acknowledged_at", "note"]
+    list_display = ["raised_at", "severity", "scope", "message", "acknowledged_by", "note"]
     list_filter = ["severity", "kind"]
     search_fields = ["scope", "message"]
     date_hierarchy = "timestamp"
+
+    @admin.display(description="raised (UTC)", ordering="timestamp")
+    def raised_at(self, obj: Alert) -> str:
+        return f"{obj.timestamp.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 @admin.register(WebhookDelivery)

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import transaction
 
-from alerts.models import Alert
+from alerts.models import Alert, AlertRule
 from alerts.services import Evaluator
 from audit.models import EventType
 from audit.services import event_record
+
+
+def default_rules() -> None:
+    """The rules of alerts/migrations/0002 (a transactional test's flush removes migrated data)."""
+    seed = importlib.import_module("alerts.migrations.0002_seed_rules")
+    for name, kind, event_type, threshold, count, window, severity in seed.RULES:
+        AlertRule.objects.get_or_create(
+            name=name,
+            defaults={
+                "kind": kind,
+                "event_type": event_type,
+                "threshold": threshold,
+                "count": count,
+                "window_seconds": window,
+                "severity": severity,
+            },
+        )
+
+
+@pytest.fixture(autouse=True)
+def _rules(_market: bool, request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+        default_rules()  # after tests/conftest.py's _market, which opened the database
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from alerts.models import Alert
 from alerts.services import Evaluator
+from tests.alerts.conftest import default_rules
 from tests.browser.conftest import screenshots
 from tests.conftest import PASSWORDS
 
@@ -27,6 +28,7 @@ SHOTS = Path(os.environ.get("ITIRP_SHOTS_DIR", Path(__file__).resolve().parents[
 @pytest.fixture
 def evaluator_running(live_server: Any) -> Iterator[None]:
     """The evaluator process's loop (manage.py run_alerts), on a thread with its own database connection."""
+    default_rules()
     stop = threading.Event()
     Evaluator().run_events()  # the cursor at the trail's end before anything happens
 
@@ -74,3 +76,49 @@ def test_banner_shows_a_halt_by_another_user_within_5_s_and_is_acknowledged_with
     alert = Alert.objects.get(kind="TRADING_STATE")
     assert (alert.acknowledged_by.username, alert.note) == ("risk1", "Halt confirmed with the desk")
     screenshots(page, SHOTS, "banner-acknowledged")
+
+
+def test_risk_manager_edits_a_rule_in_the_admin_and_the_change_is_an_event(
+    page: Any, admin_login: Any, make_user: Any
+) -> None:
+    from alerts.models import AlertRule
+    from audit.models import Event
+
+    default_rules()
+    make_user("risk1", "RISK_MANAGER")
+    admin_login(page, "risk1", PASSWORDS["RISK_MANAGER"])
+    page.goto("/admin/alerts/alertrule/")
+    assert page.locator("#result_list tbody tr").count() == 10
+    screenshots(page, SHOTS, "rules")
+    rule = AlertRule.objects.get(name="Burst of rejections")
+    page.goto(f"/admin/alerts/alertrule/{rule.pk}/change/")
+    page.fill("#id_count", "8")
+    screenshots(page, SHOTS, "rule-change")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    assert AlertRule.objects.get(pk=rule.pk).count == 8
+    event = Event.objects.filter(event_type="ALERT_CONFIG_CHANGED").latest("sequence")
+    assert (event.actor_username, event.payload["values"]["count"]) == ("risk1", "8")
+    from django.db import transaction
+
+    from alerts import rules, services
+
+    with transaction.atomic():
+        services.alerts_raise(
+            [
+                rules.Candidate(
+                    rule.pk, "REJECTION_BURST", "HIGH", "book:EQ-1", "8 rejected orders on book:EQ-1 within 60 s", "a"
+                ),
+                rules.Candidate(
+                    rule.pk,
+                    "REJECTION_BURST",
+                    "HIGH",
+                    "user:trader1",
+                    "8 rejected orders on user:trader1 within 60 s",
+                    "b",
+                ),
+            ]
+        )
+    page.goto("/admin/alerts/alert/")
+    assert page.locator("#result_list tbody tr").count() == 2
+    screenshots(page, SHOTS, "alerts-list")
