@@ -102,7 +102,6 @@ class AlertCursor(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     last_sequence = models.BigIntegerField(default=0)
-    checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"alerts evaluated up to #{self.last_sequence}"

@@ -54,6 +54,23 @@ class Evaluator:
 
     def __init__(self) -> None:
         self.windows = rules.Windows()
+        self.primed = False
+
+    def _prime(self, upto: int, active: list[rules.Rule]) -> None:
+        """After a restart, refill the burst windows with the causes already read (up to the cursor) that are
+        still inside their windows, raising nothing: a burst that straddles a restart still counts."""
+        self.primed = True
+        bursts = [r for r in active if r.count and r.window_seconds and r.event_type]
+        if not bursts:
+            return
+        longest = max(r.window_seconds or 0 for r in bursts)
+        since = timezone.now() - dt.timedelta(seconds=longest)
+        silent = rules.Windows()
+        for event in Event.objects.filter(
+            sequence__lte=upto, timestamp__gte=since, event_type__in={r.event_type for r in bursts}
+        ).order_by("sequence"):
+            rules.on_event(bursts, _cause(event), silent)
+        self.windows = silent
 
     def run_events(self) -> list[Alert]:
         """One pass over the events committed since the cursor (a first pass starts at the trail's end)."""
@@ -61,6 +78,7 @@ class Evaluator:
             cursor, created = AlertCursor.objects.select_for_update().get_or_create(id=1)
             head = Event.objects.aggregate(m=Max("sequence"))["m"] or 0
             if created or cursor.last_sequence > head:  # a fresh start (or a reset trail) does not replay history
+                self.primed = True
                 cursor.last_sequence = head
                 cursor.save(update_fields=["last_sequence"])
                 return []
@@ -70,21 +88,15 @@ class Evaluator:
             # `head` is committed and none is skipped by moving the cursor there.
             upto = min(head, cursor.last_sequence + BATCH)
             active = rules_enabled()
+            if not self.primed:
+                self._prime(cursor.last_sequence, active)
             types = {r.event_type for r in active if r.event_type} | {"LOGIN_LOCKED_OUT"}
             events = Event.objects.filter(
                 sequence__gt=cursor.last_sequence, sequence__lte=upto, event_type__in=types
             ).order_by("sequence")
             candidates: list[rules.Candidate] = []
             for event in events:
-                cause = rules.Cause(
-                    event_id=str(event.event_id),
-                    event_type=event.event_type,
-                    timestamp=event.timestamp,
-                    actor_username=event.actor_username,
-                    symbol=event.symbol,
-                    payload=event.payload,
-                )
-                candidates += rules.on_event(active, cause, self.windows)
+                candidates += rules.on_event(active, _cause(event), self.windows)
             cursor.last_sequence = upto
             cursor.save(update_fields=["last_sequence"])
             return alerts_raise(candidates)
@@ -102,6 +114,17 @@ class Evaluator:
             return []
         with transaction.atomic():
             return alerts_raise(found)
+
+
+def _cause(event: Event) -> rules.Cause:
+    return rules.Cause(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        timestamp=event.timestamp,
+        actor_username=event.actor_username,
+        symbol=event.symbol,
+        payload=event.payload,
+    )
 
 
 def usage_readings() -> list[rules.Usage]:

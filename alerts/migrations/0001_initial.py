@@ -21,7 +21,6 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
                 ('last_sequence', models.BigIntegerField(default=0)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(

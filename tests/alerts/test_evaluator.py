@@ -9,6 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from alerts.models import Alert, AlertRule
+from alerts.services import Evaluator
 from audit.models import Event, EventType
 from risk.models import Position
 from tests.alerts.conftest import kinds
@@ -124,3 +125,13 @@ def test_disabled_rule_does_not_fire(evaluator, cause) -> None:
     AlertRule.objects.filter(kind="CIRCUIT_BREAKER").update(enabled=False)
     cause("CIRCUIT_BREAKER_OPENED", {"failures": 5})
     assert evaluator.run_events() == []
+
+
+def test_burst_straddling_an_evaluator_restart_still_fires(evaluator, cause) -> None:
+    AlertRule.objects.filter(kind="LOGIN_FAILURE_BURST").update(count=3, window_seconds=60)
+    cause("LOGIN_FAILED", {"username": "mallory"})
+    cause("LOGIN_FAILED", {"username": "mallory"})
+    assert evaluator.run_events() == []
+    restarted = Evaluator()  # a new process: empty windows, the cursor kept in the database
+    cause("LOGIN_FAILED", {"username": "mallory"})
+    assert [(a.kind, a.scope) for a in restarted.run_events()] == [("LOGIN_FAILURE_BURST", "user:mallory")]
