@@ -10,6 +10,18 @@ TRADING = ["orders.submit_order", "orders.view_order", "risk.view_risk_metrics"]
 RISK_CONTROL = ["risk.manage_limits", "risk.toggle_kill_switch", "orders.view_all_orders", "orders.cancel_any_order"]
 AUDIT = ["audit.view_audit_trail", "audit.export_audit"]
 MARKET_DATA = ["market.push_market_data"]
+# Alerts (the alerts app): who receives and acknowledges them, and who edits rules and webhooks in the admin.
+_ALERTS_SEE = ["alerts.receive_alerts", "alerts.view_alert", "alerts.view_alertrule"]
+_ALERTS_RISK = [*_ALERTS_SEE, "alerts.change_alertrule", "alerts.view_webhookdelivery"]
+_ALERTS_ADMIN = [
+    *_ALERTS_RISK,
+    "alerts.add_alertrule",
+    "alerts.delete_alertrule",
+    "alerts.view_alertwebhook",
+    "alerts.add_alertwebhook",
+    "alerts.change_alertwebhook",
+    "alerts.delete_alertwebhook",
+]
 
 # Admin-site model permissions (what each role sees in the back office).
 # Instruments: risk managers edit the reference data (status, ticks, lots), compliance reads it; both read the
@@ -41,15 +53,22 @@ _USER_ADMIN = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TRADER: TRADING,
-    Role.RISK_MANAGER: TRADING + RISK_CONTROL + _RISK_ADMIN,
-    Role.COMPLIANCE: TRADING + RISK_CONTROL + AUDIT + _COMPLIANCE_ADMIN,
-    Role.ADMIN: TRADING + RISK_CONTROL + AUDIT + MARKET_DATA + _RISK_ADMIN + _COMPLIANCE_ADMIN + _USER_ADMIN,
+    Role.RISK_MANAGER: TRADING + RISK_CONTROL + _RISK_ADMIN + _ALERTS_RISK,
+    Role.COMPLIANCE: TRADING + RISK_CONTROL + AUDIT + _COMPLIANCE_ADMIN + _ALERTS_SEE,
+    Role.ADMIN: TRADING
+    + RISK_CONTROL
+    + AUDIT
+    + MARKET_DATA
+    + _RISK_ADMIN
+    + _COMPLIANCE_ADMIN
+    + _USER_ADMIN
+    + _ALERTS_ADMIN,
     # An external feed's account: pushes prices (POST /market-data), reads like any authenticated user.
     Role.MARKET_DATA: MARKET_DATA,
 }
 
 # Apps whose permissions may not exist yet when accounts' migration makes the groups (see role_groups_ensure).
-MIGRATED_LATER = {"market"}
+MIGRATED_LATER = {"market", "alerts"}
 
 # Roles that may sign in to the admin site (is_staff follows the role).
 STAFF_ROLES = {Role.RISK_MANAGER, Role.COMPLIANCE, Role.ADMIN}

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "risk",
     "orders",
     "approvals",
+    "alerts",
     "itirp.apps.ItirpConfig",  # the project's own system checks (itirp/checks.py)
 ]
 
@@ -452,3 +453,19 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # the cached counts are rebuilt from scratch after METRICS_RECOUNT_SECONDS (see itirp/counts.py).
 METRICS_COUNT_SETTLE_SECONDS = env.float("METRICS_COUNT_SETTLE_SECONDS", default=10.0)
 METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)
+
+# ALERTS (alerts app; rules are data edited in the admin, these are the delivery plumbing) --------------------
+# The evaluator (manage.py run_alerts) reads new audit events this often, and re-checks limit usage and stale
+# marks this often; the stream answers for this long before the browser reconnects (a gunicorn thread each).
+ALERTS_POLL_SECONDS = env.float("ALERTS_POLL_SECONDS", default=0.25)
+ALERTS_CHECK_SECONDS = env.float("ALERTS_CHECK_SECONDS", default=2.0)
+ALERTS_STREAM_SECONDS = env.float("ALERTS_STREAM_SECONDS", default=25.0)
+# Who gets an alert by e-mail (comma-separated); empty = the active users of the RISK_MANAGER role.
+ALERTS_EMAIL_TO = env.list("ALERTS_EMAIL_TO", default=[])
+ALERTS_EMAIL_MIN_SEVERITY = env("ALERTS_EMAIL_MIN_SEVERITY", default="WARNING")
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=3.0)
+ALERTS_WEBHOOK_MAX_RETRIES = env.int("ALERTS_WEBHOOK_MAX_RETRIES", default=5)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="itirp-alerts@localhost")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("market.urls")),
     path("", include("audit.urls")),
     path("", include("approvals.urls")),
+    path("", include("alerts.urls")),
     re_path(r"^health/?$", views.HealthApi.as_view(), name="health"),
     re_path(r"^metrics/?$", views.MetricsApi.as_view(), name="system-metrics"),
 ]

@@ -194,7 +194,9 @@ class InternalBookApi(APIView):
     def get(self, request: Any, symbol: str) -> Response:
         params = serializers.DepthIn(data=request.query_params)
         params.is_valid(raise_exception=True)
-        return Response(serializers.InternalBookOut(internal.depth(_symbol(symbol), params.validated_data["depth"])).data)
+        return Response(
+            serializers.InternalBookOut(internal.depth(_symbol(symbol), params.validated_data["depth"])).data
+        )
 
 
 class InternalTradesApi(APIView):
