@@ -58,6 +58,7 @@ class EventType(models.TextChoices):
     MARKET_HISTORY_LOADED = "MARKET_HISTORY_LOADED"
     ORDER_EXPIRED = "ORDER_EXPIRED"
     ORDER_RESTING = "ORDER_RESTING"
+    VAR_LIMIT_BREACHED = "VAR_LIMIT_BREACHED"
 
 
 class Event(models.Model):
