@@ -33,6 +33,7 @@ from scipy import special, stats
 
 FloatArray = NDArray[np.float64]
 METHODS = ("historical", "parametric", "monte_carlo")
+DISTRIBUTIONS = ("normal", "student_t")
 DAYS_PER_YEAR = 365.0
 CHUNK = 2_000  # Monte Carlo paths revalued at a time: bounds memory at 1,000 holdings x 10,000 paths
 
@@ -263,6 +264,8 @@ def monte_carlo(
 ) -> Risk:
     """Correlated draws with the daily returns' covariance (mean zero): normal, or Student-t with `df`
     degrees of freedom scaled to the same covariance; each path revalued fully like a historical scenario."""
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {distribution!r}: use one of {', '.join(DISTRIBUTIONS)}")
     observations = returns.shape[0]
     if len(book) == 0 or observations < 2:
         return Risk(0.0, 0.0, observations, paths=paths, pnl=np.zeros(0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def validate(shocks: Mapping[str, object], known_symbols: set[str]) -> dict[str,
         raise ShockError('shocks: give an object of at least one shock, e.g. {"asset_class:EQUITY": -0.10}')
     clean: dict[str, float] = {}
     for key, raw in shocks.items():
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
             raise ShockError(f"{key}: a number is required")
         try:
             value = float(raw)
