@@ -89,14 +89,38 @@ def scope_quantities(scope: Scope) -> list[tuple[str | None, str, Decimal]]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """Daily closes of many instruments read once (the scheduled run measures many scopes over one history)."""
+
+    closes: FloatArray
+    days: list[dt.date]
+    symbols: list[str]
+
+    @classmethod
+    def load(cls, symbols: list[str], lookback: int, now: dt.datetime) -> History:
+        return cls(*_closes(sorted(symbols), lookback, now))
+
+    def of(self, symbols: list[str]) -> tuple[FloatArray, list[dt.date], list[str]]:
+        column = {s: i for i, s in enumerate(self.symbols)}
+        missing = np.full((len(self.days), 1), np.nan)
+        padded = (
+            np.concatenate([self.closes, missing], axis=1) if self.closes.size else np.full((len(self.days), 1), np.nan)
+        )
+        picked = padded[:, [column.get(s, len(self.symbols)) for s in symbols]]
+        return picked, self.days, symbols
+
+
 def portfolio(
     scope: Scope,
     *,
     extra: OrderIntent | None = None,
     lookback: int | None = None,
     now: dt.datetime | None = None,
+    history: History | None = None,
 ) -> Portfolio:
-    """Everything a VaR or stress run of `scope` needs, read once: positions, instruments, marks, history."""
+    """Everything a VaR or stress run of `scope` needs, read once: positions, instruments, marks, history
+    (`history` when the caller read it already for every instrument)."""
     now = now or timezone.now()
     lookback = lookback or settings.ANALYTICS_LOOKBACK_DAYS
     reporting = settings.REPORTING_CURRENCY
@@ -116,7 +140,10 @@ def portfolio(
             )
     needed |= {pair for pair, _ in pairs.values()}
     last = {m.symbol: float(m.last) for m in Mark.objects.filter(symbol__in=needed)}
-    closes, days, factors = _closes(sorted(needed), lookback, now)
+    if history is not None:
+        closes, days, factors = history.of(sorted(needed))
+    else:
+        closes, days, factors = _closes(sorted(needed), lookback, now)
     for i, symbol in enumerate(factors):  # no mark yet: the last close stands in
         if symbol not in last and closes.shape[0] and not math.isnan(closes[-1, i]):
             last[symbol] = float(closes[-1, i])

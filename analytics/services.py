@@ -22,6 +22,7 @@ from analytics import selectors
 from analytics.models import VarSnapshot
 from audit.models import EventType
 from audit.services import event_record
+from market import directory
 from risk import store
 from risk.models import FIRM_STATE_ID, RiskLimits, RiskState, ScopeState, TradingState
 from risk.scopes import FIRM, Scope
@@ -80,10 +81,15 @@ def var_limits_check(*, now: dt.datetime | None = None) -> list[VarSnapshot]:
     confidence = settings.ANALYTICS_LIMIT_CONFIDENCE
     horizon = settings.ANALYTICS_LIMIT_HORIZON_DAYS
     snapshots = []
+    # One read of the daily history for every scope of the run (the scopes share their instruments).
+    history = selectors.History.load(list(directory.all_terms()), settings.ANALYTICS_LOOKBACK_DAYS, now)
     for scope, max_var in var_limited_scopes():
         try:
             figures = selectors.var_of(
-                selectors.portfolio(scope, now=now), method=method, confidence=confidence, horizon_days=horizon
+                selectors.portfolio(scope, now=now, history=history),
+                method=method,
+                confidence=confidence,
+                horizon_days=horizon,
             )
         except Exception:  # noqa: BLE001 - one scope's bad data must not blind the run to the others
             logger.exception("VaR of %s could not be computed", scope)
