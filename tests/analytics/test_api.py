@@ -14,7 +14,7 @@ from scipy import stats
 from audit.models import Event
 from books.services import grant_add
 from risk.models import Position, RiskLimits, ScopeState
-from tests.analytics.conftest import random_walk
+from tests.support.analytics import random_walk
 
 pytestmark = pytest.mark.django_db
 

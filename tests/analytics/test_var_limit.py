@@ -14,7 +14,7 @@ from analytics.services import var_limits_check
 from audit.models import Event, EventType
 from risk.models import RiskLimits, RiskState, ScopeState, TradingState
 from risk.store import CHECKED_LIMITS
-from tests.analytics.conftest import random_walk
+from tests.support.analytics import random_walk
 
 pytestmark = pytest.mark.django_db
 
