@@ -75,12 +75,12 @@ class StressApi(APIView):
         scope = _figures_scope(request, data["scope"])
         name = data.get("scenario")
         if name is not None:
-            found = {s["name"]: s for s in selectors.scenarios_list()}.get(name)
+            found = selectors.scenario_shocks(name)
             if found is None:
                 raise ValidationError(
                     {"scenario": f"Unknown scenario {name!r}: GET /risk/stress/scenarios lists them."}
                 )
-            shocks: dict[str, float] = dict(found["shocks"])
+            shocks: dict[str, float] = found
         else:
             try:
                 shocks = scenarios.validate(data["shocks"], set(directory.all_terms()))

@@ -326,6 +326,16 @@ def scenarios_list(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     return named + replays(now=now)
 
 
+def scenario_shocks(name: str) -> dict[str, float] | None:
+    """A named scenario's shocks (None if there is none of that name); the history is read for a replay only."""
+    for named in scenarios.NAMED:
+        if named["name"] == name:
+            return dict(named["shocks"])  # type: ignore[call-overload]
+    if name in {replay[0] for replay in scenarios.REPLAYS}:
+        return next(dict(r["shocks"]) for r in replays() if r["name"] == name)
+    return None
+
+
 def replays(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Each replay: every priced instrument's move over the worst window (of its length) of the equal-weighted
     equity basket in the stored daily history."""

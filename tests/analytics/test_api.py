@@ -276,3 +276,14 @@ def test_risk_manager_and_compliance_see_any_scope(
 def test_anonymous_401(api: Any) -> None:
     assert api.get("/api/v1/risk/var").status_code == 401
     assert api.post("/api/v1/risk/stress", {}, format="json").status_code == 401
+
+
+def test_stress_replay_moves_each_position_by_its_move_in_the_worst_window(
+    aapl: list[float], risk_manager: Any, client_for: Any
+) -> None:
+    client = client_for(risk_manager)
+    listed = {s["name"]: s for s in client.get("/api/v1/risk/stress/scenarios").json()["scenarios"]}
+    shock = listed["replay_2020"]["shocks"]["symbol:AAPL"]
+    data = client.post("/api/v1/risk/stress", {"scope": "firm", "scenario": "replay_2020"}, format="json").json()
+    assert data["scenario"] == "replay_2020" and data["shocks"]["symbol:AAPL"] == shock
+    assert abs(D(data["pnl"]) - D(round(shock * 1000 * AAPL_PRICE, 2))) <= Decimal("0.10")
