@@ -15,7 +15,11 @@ from core.admin import ReadOnlyAdminMixin
 from core.exceptions import InvalidInput
 from risk import admin_scopes, admin_views, services, store
 from risk.models import LimitScope, Position, RiskLimits
+from risk.scopes import FIRM
 from risk.store import LIMIT_FIELDS
+
+# Beside the four seed limits, the firm's VaR limit: measured by the scheduled risk-analytics run, not per order.
+VAR_FIELD = "max_var"
 
 USAGE_LABEL = {
     "max_position_size": "largest position",
@@ -37,7 +41,11 @@ class RiskLimitsForm(forms.ModelForm):
 
     class Meta:
         model = RiskLimits
-        fields = [*LIMIT_FIELDS]
+        fields = [*LIMIT_FIELDS, VAR_FIELD]
+        help_texts = {
+            VAR_FIELD: "Value at Risk limit (reporting currency): the risk-analytics run measures it every minute and"
+            " moves the firm over it to REDUCING; never checked per order. Blank = none."
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,6 +70,8 @@ class RiskLimitsForm(forms.ModelForm):
         values = {name: cleaned[name] for name in LIMIT_FIELDS if cleaned.get(name) is not None}
         try:
             cleaned.update(services.limits_validate(values))
+            if VAR_FIELD in self.fields:
+                cleaned.update(services.scope_limits_validate(FIRM, {VAR_FIELD: cleaned.get(VAR_FIELD)}))
         except InvalidInput as exc:
             for field, message in exc.fields.items():
                 self.add_error(field if field in self.fields else None, message)
@@ -76,7 +86,7 @@ class RiskLimitsForm(forms.ModelForm):
 class RiskLimitsAdmin(admin.ModelAdmin):
     form = RiskLimitsForm
     fieldsets = [
-        ("Firm-wide limits", {"fields": [*LIMIT_FIELDS]}),
+        ("Firm-wide limits", {"fields": [*LIMIT_FIELDS, VAR_FIELD]}),
         ("Change", {"fields": ["reason"]}),
         ("Last change", {"fields": ["updated_at", "updated_by"]}),
     ]
@@ -105,9 +115,13 @@ class RiskLimitsAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RiskLimits, form: Any, change: bool) -> None:
         values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
-        updated = services.risk_limits_update(
-            actor=signed_in_user(request), reason=form.cleaned_data.get("reason", ""), **values
-        )
+        actor, reason = signed_in_user(request), form.cleaned_data.get("reason", "")
+        if VAR_FIELD in form.changed_data:
+            # The same write with the VaR limit in it: one LIMITS_CHANGED event for the whole form.
+            changes = {**values, VAR_FIELD: form.cleaned_data[VAR_FIELD]}
+            updated = services.scope_limits_update(actor=actor, scope=FIRM, changes=changes, reason=reason)
+        else:
+            updated = services.risk_limits_update(actor=actor, reason=reason, **values)
         obj.pk, obj.updated_at, obj.updated_by = updated.pk, updated.updated_at, updated.updated_by
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

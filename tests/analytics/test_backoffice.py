@@ -71,3 +71,38 @@ def test_risk_manager_sees_only_the_desks_they_manage_compliance_sees_all(
 def test_scope_picker_redirects_to_the_page(market: None, compliance: Any) -> None:
     response = _client(compliance).get("/admin/analytics/varsnapshot/risk/", {"scope": "book:FXMAIN"})
     assert response.status_code == 302 and response["Location"].endswith("/risk/book:FXMAIN/")
+
+
+FIRM_FORM = {
+    "max_position_size": "1000000.00",
+    "max_daily_volume": "10000000.00",
+    "max_net_exposure": "5000000.00",
+    "max_gross_exposure": "15000000.00",
+}
+
+
+def test_firm_limits_form_sets_max_var_with_one_event(risk_manager: Any) -> None:
+    from audit.models import Event
+    from risk.store import firm_limits
+
+    url = f"/admin/risk/risklimits/{firm_limits().pk}/change/"
+    client = _client(risk_manager)
+    assert 'name="max_var"' in client.get(url).content.decode()
+    response = client.post(url, {**FIRM_FORM, "max_var": "250000", "reason": "VaR budget"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert firm_limits().max_var == 250000
+    (event,) = Event.objects.filter(event_type="LIMITS_CHANGED")
+    assert event.payload["changed"] == {"max_var": {"old": None, "new": "250000.00"}}
+    refused = client.post(url, {**FIRM_FORM, "max_var": "-1", "reason": "x"})
+    assert refused.status_code == 200 and firm_limits().max_var == 250000
+
+
+def test_scope_limits_form_sets_max_var(risk_manager: Any) -> None:
+    from books.models import Desk
+
+    grant_add(actor=None, obj=Desk.objects.get(code="EQ"), user=risk_manager, permission="manage")
+    response = _client(risk_manager).post(
+        "/admin/risk/risklimits/scopes/desk:EQ/", {"max_var": "5000", "reason": "desk VaR budget"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert RiskLimits.objects.get(scope="DESK", scope_key="EQ").max_var == 5000
