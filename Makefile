@@ -50,9 +50,10 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The order path on the embedded database of `make run` (SQLite, no Redis): the tests that need neither.
+# The order path and risk analytics on the embedded database of `make run` (SQLite, no Redis): the tests that
+# need neither.
 test-sqlite: install-dev
-	ITIRP_TEST_DATABASE=sqlite $(BIN)/python -m pytest tests/orders tests/risk tests/execution $(PYTEST_ARGS)
+	ITIRP_TEST_DATABASE=sqlite $(BIN)/python -m pytest tests/orders tests/risk tests/execution tests/analytics $(PYTEST_ARGS)
 
 # The same without the slow worker, browser and fault tests.
 test-fast: install-dev

@@ -137,6 +137,11 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         r["audit"]["output"],
         "```",
         "",
+        *(
+            [f"## Risk analytics (`{r['analytics']['command']}`)", "", r["analytics"]["output"], ""]
+            if r.get("analytics")
+            else []
+        ),
         "## Event store queries (API through Django's test client, compliance token)",
         "",
     ]

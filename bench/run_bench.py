@@ -312,6 +312,13 @@ def back_end(args: argparse.Namespace, env: dict[str, str], trader: Any, report:
     report["audit"] = {"command": shlex.join(cmd), "output": (done.stdout + done.stderr).strip()}
     log(report["audit"]["output"])
 
+    log("risk analytics: VaR of 1,000 positions, the scheduled VaR run (bench_analytics.py, its own SQLite)")
+    cmd = [str(BIN / "python"), "bench/bench_analytics.py"]
+    quiet = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    done = subprocess.run(cmd, cwd=ROOT, env={**quiet, "LOG_LEVEL": "ERROR"}, capture_output=True, text=True)
+    report["analytics"] = {"command": shlex.join(cmd), "output": (done.stdout + done.stderr).strip()}
+    log(report["analytics"]["output"])
+
     report["events"] = []
     if not args.skip_events:
         compliance = bench_db.http_login_inproc("bench-compliance", "bench-pass-3")

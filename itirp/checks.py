@@ -13,6 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
+from analytics.engine import DISTRIBUTIONS, METHODS
+
 
 def broker_visibility_timeout_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """A message is redelivered only after the visibility timeout: it must outlast one attempt and the longest
@@ -53,4 +55,21 @@ def metrics_networks_check(app_configs: Any = None, **kwargs: Any) -> list[Check
     return errors
 
 
-CHECKS = (broker_visibility_timeout_check, metrics_networks_check)
+def analytics_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The scheduled VaR run's method, confidence and horizon, and the Monte Carlo distribution, are ones the
+    API would accept: a typo would otherwise fail every run (and leave every VaR limit unwatched) silently."""
+    problems = []
+    if settings.ANALYTICS_LIMIT_METHOD not in METHODS:
+        problems.append(f"ANALYTICS_LIMIT_METHOD must be one of {', '.join(METHODS)}")
+    if not 0.5 < settings.ANALYTICS_LIMIT_CONFIDENCE < 0.9999:
+        problems.append("ANALYTICS_LIMIT_CONFIDENCE must be strictly between 0.5 and 0.9999")
+    if not 1 <= settings.ANALYTICS_LIMIT_HORIZON_DAYS <= 250:
+        problems.append("ANALYTICS_LIMIT_HORIZON_DAYS must be between 1 and 250")
+    if settings.ANALYTICS_MC_DISTRIBUTION not in DISTRIBUTIONS:
+        problems.append(f"ANALYTICS_MC_DISTRIBUTION must be one of {', '.join(DISTRIBUTIONS)}")
+    if settings.ANALYTICS_MC_PATHS < 100 or settings.ANALYTICS_LOOKBACK_DAYS < 20:
+        problems.append("ANALYTICS_MC_PATHS must be at least 100 and ANALYTICS_LOOKBACK_DAYS at least 20")
+    return [Error(p, id="itirp.E003") for p in problems]
+
+
+CHECKS = (broker_visibility_timeout_check, metrics_networks_check, analytics_settings_check)

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("orders.urls")),
     path("", include("risk.urls")),
+    path("", include("analytics.urls")),
     path("", include("books.urls")),
     path("", include("market.urls")),
     path("", include("audit.urls")),

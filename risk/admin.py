@@ -22,6 +22,9 @@ from risk.models import LimitScope, Position, RiskLimits
 from risk.scopes import FIRM
 from risk.store import LIMIT_FIELDS
 
+# Beside the four seed limits, the firm's VaR limit: measured by the scheduled risk-analytics run, not per order.
+VAR_FIELD = "max_var"
+
 USAGE_LABEL = {
     "max_position_size": "largest position",
     "max_daily_volume": "today's volume incl. open orders",
@@ -43,7 +46,11 @@ class RiskLimitsForm(forms.ModelForm):
 
     class Meta:
         model = RiskLimits
-        fields = [*LIMIT_FIELDS]
+        fields = [*LIMIT_FIELDS, VAR_FIELD]
+        help_texts = {
+            VAR_FIELD: "Value at Risk limit (reporting currency): the risk-analytics run measures it every minute and"
+            " moves the firm over it to REDUCING; never checked per order. Blank = none."
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +84,8 @@ class RiskLimitsForm(forms.ModelForm):
         values = {name: cleaned[name] for name in LIMIT_FIELDS if cleaned.get(name) is not None}
         try:
             cleaned.update(services.limits_validate(values))
+            if VAR_FIELD in self.fields:
+                cleaned.update(services.scope_limits_validate(FIRM, {VAR_FIELD: cleaned.get(VAR_FIELD)}))
         except InvalidInput as exc:
             for field, message in exc.fields.items():
                 self.add_error(field if field in self.fields else None, message)
@@ -106,8 +115,8 @@ class RiskLimitsAdmin(admin.ModelAdmin):
         last = ("Last change", {"fields": ["updated_at_utc", "updated_by", "last_reason"]})
         if not self.has_change_permission(request, obj):
             # Compliance reads the limits: no empty reason box (it showed "Reason: None"), the last change's instead.
-            return [("Firm-wide limits", {"fields": [*LIMIT_FIELDS]}), last]
-        return [("Firm-wide limits", {"fields": [*LIMIT_FIELDS]}), ("Change", {"fields": ["reason"]}), last]
+            return [("Firm-wide limits", {"fields": [*LIMIT_FIELDS, VAR_FIELD]}), last]
+        return [("Firm-wide limits", {"fields": [*LIMIT_FIELDS, VAR_FIELD]}), ("Change", {"fields": ["reason"]}), last]
 
     @admin.display(description="changed at")
     def updated_at_utc(self, obj: RiskLimits) -> str:
@@ -150,9 +159,13 @@ class RiskLimitsAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RiskLimits, form: Any, change: bool) -> None:
         values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS}
-        updated = services.risk_limits_update(
-            actor=signed_in_user(request), reason=form.cleaned_data.get("reason", ""), **values
-        )
+        actor, reason = signed_in_user(request), form.cleaned_data.get("reason", "")
+        if VAR_FIELD in form.changed_data:
+            # The same write with the VaR limit in it: one LIMITS_CHANGED event for the whole form.
+            changes = {**values, VAR_FIELD: form.cleaned_data[VAR_FIELD]}
+            updated = services.scope_limits_update(actor=actor, scope=FIRM, changes=changes, reason=reason)
+        else:
+            updated = services.risk_limits_update(actor=actor, reason=reason, **values)
         if isinstance(updated, PendingChange):
             obj.pending_change = updated  # type: ignore[attr-defined]  # read by response_change
             return

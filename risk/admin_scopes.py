@@ -40,6 +40,7 @@ SCOPE_LIMIT_FIELDS = (
     "max_gross_exposure",
     "max_daily_loss",
     "price_collar_pct",
+    "max_var",
 )
 LABELS = {
     "max_order_quantity": "Max order quantity",
@@ -50,6 +51,7 @@ LABELS = {
     "max_gross_exposure": "Max gross exposure",
     "max_daily_loss": "Max daily loss",
     "price_collar_pct": "Price collar (%)",
+    "max_var": "Max VaR (checked every minute)",
 }
 REASON_REQUIRED = "A reason is required: it is kept in the audit trail."
 

@@ -53,6 +53,9 @@ class RiskLimits(models.Model):
     max_order_value = models.DecimalField(max_digits=24, decimal_places=2, null=True, blank=True)
     max_daily_loss = models.DecimalField(max_digits=24, decimal_places=2, null=True, blank=True)
     price_collar_pct = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    # Value at Risk (reporting currency): not a pre-trade check; the scheduled run (analytics) moves a scope over it
+    # to REDUCING.
+    max_var = models.DecimalField(max_digits=24, decimal_places=2, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -71,7 +74,8 @@ class RiskLimits(models.Model):
                 & (models.Q(max_order_quantity__isnull=True) | models.Q(max_order_quantity__gt=0))
                 & (models.Q(max_order_value__isnull=True) | models.Q(max_order_value__gt=0))
                 & (models.Q(max_daily_loss__isnull=True) | models.Q(max_daily_loss__gt=0))
-                & (models.Q(price_collar_pct__isnull=True) | models.Q(price_collar_pct__gt=0)),
+                & (models.Q(price_collar_pct__isnull=True) | models.Q(price_collar_pct__gt=0))
+                & (models.Q(max_var__isnull=True) | models.Q(max_var__gt=0)),
                 name="risk_limits_positive",
             ),
             models.CheckConstraint(

@@ -34,6 +34,7 @@ SCOPE_LIMIT_NAMES = (
     "max_gross_exposure",
     "max_daily_loss",
     "price_collar_pct",
+    "max_var",
 )
 
 

@@ -104,6 +104,7 @@ class ScopeLimitsIn(serializers.Serializer):
     max_gross_exposure = _scope_limit(required=False)
     max_daily_loss = _scope_limit(required=False)
     price_collar_pct = _scope_limit(4, required=False)
+    max_var = _scope_limit(required=False, help_text="VaR limit: checked by the scheduled run, not per order")
     reason = serializers.CharField(max_length=500)
 
 
@@ -117,6 +118,7 @@ class ScopeLimitsOut(serializers.Serializer):
     max_gross_exposure = _scope_limit()
     max_daily_loss = _scope_limit()
     price_collar_pct = _scope_limit(4)
+    max_var = _scope_limit()
     usage = serializers.DictField(child=serializers.DecimalField(**MONEY), help_text="{measure: value}")
 
 

@@ -66,6 +66,7 @@ SCOPE_LIMIT_FIELDS: dict[str, tuple[int, int]] = {
     "max_gross_exposure": (2, 22),
     "max_daily_loss": (2, 22),
     "price_collar_pct": (4, 3),
+    "max_var": (2, 22),  # checked by the scheduled VaR run (analytics), never per order
 }
 NO_REASON = "none given"
 
