@@ -70,6 +70,19 @@ EXTRA = {
     ("GET", "/venues"): V1_ROLES,
     ("GET", "/venues/INTERNAL/book/{symbol}"): V1_ROLES,
     ("GET", "/venues/INTERNAL/trades/{symbol}"): V1_ROLES,
+    # Analytics: whoever may read the risk metrics (the v1 roles), for the scopes they may view.
+    ("GET", "/risk/var"): V1_ROLES,
+    ("GET", "/risk/pnl"): V1_ROLES,
+    ("GET", "/risk/stress/scenarios"): V1_ROLES,
+    ("POST", "/risk/stress"): V1_ROLES,
+    # Governance: alerts for risk managers and up; pending changes listed for them and decided by whoever may
+    # manage the scope's limits (v1's matrix gives compliance the limits too), never by the requester.
+    ("GET", "/alerts"): STAFF,
+    ("GET", "/alerts/stream"): STAFF,
+    ("POST", "/alerts/{alert_id}/ack"): STAFF,
+    ("GET", "/approvals"): STAFF,
+    ("POST", "/approvals/{change_id}/approve"): STAFF,
+    ("POST", "/approvals/{change_id}/reject"): STAFF,
 }
 INSTRUMENT = {"symbol": "MATRIX", "name": "Matrix Inc.", "asset_class": "EQUITY", "currency": "USD", "tick_size": "0.01",
               "lot_size": "1"}  # fmt: skip
@@ -96,6 +109,8 @@ def _api_operations() -> set[tuple[str, str]]:
                     ("code", "[^/]+"),
                     ("scope", ".+?"),
                     ("symbol", "[A-Za-z0-9][A-Za-z0-9._/-]{0,19}?"),
+                    ("alert_id", "[0-9a-fA-F-]{36}"),
+                    ("change_id", "[^/]+"),
                 ):
                     path = path.replace(f"(?P<{name}>{pattern_text})", "{" + name + "}")
                 for method in HTTP_METHODS:
@@ -138,6 +153,14 @@ def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
         return client.get("/api/v1" + path.format(symbol=INSTRUMENT["symbol"]))
     if path.startswith("/market-data"):
         return _call_market_data(client, method, path)
+    if path.startswith(("/risk/var", "/risk/pnl", "/risk/stress")):
+        if method == "GET":
+            return client.get("/api/v1" + path + ("?scope=firm" if path != "/risk/stress/scenarios" else ""))
+        return client.post("/api/v1" + path, {"scope": "firm", "shocks": {"asset_class:EQUITY": -0.1}}, format="json")
+    if path.startswith("/alerts"):
+        return _call_alerts(client, method, path)
+    if path.startswith("/approvals"):
+        return _call_approvals(client, method, path, user)
     if path.startswith("/venues"):
         _call_market_data(client, "GET", "/market-data/{symbol}")  # lists AAPL
         return client.get("/api/v1" + path.format(symbol="AAPL"))
@@ -152,6 +175,38 @@ def _call_extra(client: APIClient, method: str, path: str, user: Any) -> Any:
     if method == "PATCH":
         return client.patch(url, {"max_daily_volume": 10**7, "reason": "matrix"}, format="json")
     return client.post(url, {"reason": "matrix"}, format="json")
+
+
+def _call_alerts(client: APIClient, method: str, path: str) -> Any:
+    from alerts.models import Alert
+
+    if method == "GET":
+        return client.get("/api/v1" + path + ("?lifetime=0.1" if path.endswith("stream") else ""))
+    alert = Alert.objects.create(kind="TRADING_STATE", severity="WARNING", scope="firm", message="m", dedup_key="m")
+    return client.post("/api/v1" + path.format(alert_id=alert.alert_id), {"note": "seen"}, format="json")
+
+
+def _call_approvals(client: APIClient, method: str, path: str, user: Any) -> Any:
+    """A limit raise another risk manager asked for (FOUR_EYES_LIMIT_RAISE_PCT on), decided by `user`."""
+    if method == "GET":
+        return client.get("/api/v1" + path)
+    from django.test import override_settings
+
+    from accounts import services as account_services
+
+    requester = account_services.user_create(
+        actor=None, username=f"req-{uuid.uuid4().hex[:6]}", password=PASSWORDS["RISK_MANAGER"], role="RISK_MANAGER"
+    )
+    with override_settings(FOUR_EYES_LIMIT_RAISE_PCT=10):
+        asking = APIClient()
+        asking.force_authenticate(requester)
+        raised = asking.patch(
+            "/api/v1/risk/limits", {"max_gross_exposure": "10000000000", "reason": "m"}, format="json"
+        )
+        assert raised.status_code == 202, raised.content
+        return client.post(
+            "/api/v1" + path.format(change_id=raised.json()["change_id"]), {"reason": "matrix"}, format="json"
+        )
 
 
 def _call_scoped(client: APIClient, method: str, path: str, user: Any) -> Any:
@@ -256,7 +311,13 @@ def test_bad_tokens_are_refused_on_every_protected_operation(admin_user, order_o
         204,
     )
     url = "/api/v1" + path.format(
-        order_id=order_of.pk, correlation_id=order_of.correlation_id, code="MAIN", scope="firm", symbol="AAPL"
+        order_id=order_of.pk,
+        correlation_id=order_of.correlation_id,
+        code="MAIN",
+        scope="firm",
+        symbol="AAPL",
+        alert_id=uuid.uuid4(),
+        change_id=uuid.uuid4(),
     )
     before = Order.objects.count()
     for kind, token in _bad_tokens(admin_user, tokens["access_token"]).items():
