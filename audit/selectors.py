@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import Event
 
@@ -23,8 +23,11 @@ def events_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
     correlation_id: uuid.UUID | None = None,
+    client_order_id: str | None = None,
 ) -> QuerySet[Event]:
     qs = Event.objects.all()
+    if client_order_id:
+        qs = by_client_order_id(qs, client_order_id)
     if event_type:
         qs = qs.filter(event_type=event_type)
     if user:
@@ -40,6 +43,18 @@ def events_filtered(
     if until:
         qs = qs.filter(timestamp__lt=until)
     return qs
+
+
+def client_order_id_q(client_order_id: str) -> Q:
+    """Events that carry the client order id (ORDER_CREATED, ORDER_REFUSED...) and every event of the orders
+    created with it: their trails, where the id is not repeated. payload -> 'client_order_id' is what
+    event_client_order_idx indexes, so both halves are index look-ups."""
+    named = Event.objects.filter(payload__client_order_id=client_order_id, order_id__isnull=False)
+    return Q(payload__client_order_id=client_order_id) | Q(order_id__in=named.values("order_id"))
+
+
+def by_client_order_id(qs: QuerySet[Event], client_order_id: str) -> QuerySet[Event]:
+    return qs.filter(client_order_id_q(client_order_id))
 
 
 def table_estimate(model: Any) -> int | None:
