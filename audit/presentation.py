@@ -115,6 +115,7 @@ def grouped_types() -> list[tuple[str, list[tuple[str, str]]]]:
 
 # --- numbers -------------------------------------------------------------------------------------------
 DECIMAL_TEXT = re.compile(r"^-?\d+\.\d+$")
+INTEGER_TEXT = re.compile(r"^-?\d+$")
 # Integers under these keys are amounts too (a limit of 1000000 is money, a failure_limit of 5 is a count).
 MONEY_KEYS = re.compile(
     r"(limit|projected|price|quantity|exposure|volume|notional|value|position|amount|pnl)", re.IGNORECASE
@@ -138,7 +139,7 @@ def readable_number(key: str, value: Any) -> str | None:
             return money(value)
         except (InvalidOperation, ValueError):
             return None
-    if isinstance(value, int) and MONEY_KEYS.search(key):
+    if MONEY_KEYS.search(key) and (isinstance(value, int) or (isinstance(value, str) and INTEGER_TEXT.match(value))):
         return money(value)
     return None
 

@@ -102,7 +102,9 @@ def period_report(*, since: datetime, until: datetime) -> PeriodReport:
     totals = fills.aggregate(
         fill_count=Count("id"),
         filled_orders=Count("order_id", distinct=True),
-        total_quantity=Coalesce(Sum("quantity"), Decimal(0), output_field=DecimalField(max_digits=38, decimal_places=8)),
+        total_quantity=Coalesce(
+            Sum("quantity"), Decimal(0), output_field=DecimalField(max_digits=38, decimal_places=8)
+        ),
         total_notional=Coalesce(Sum(notional), Decimal(0), output_field=DecimalField(max_digits=38, decimal_places=16)),
     )
     report.fills = {

@@ -49,8 +49,13 @@ def client_order_id_q(client_order_id: str) -> Q:
     """Events that carry the client order id (ORDER_CREATED, ORDER_REFUSED...) and every event of the orders
     created with it: their trails, where the id is not repeated. payload -> 'client_order_id' is what
     event_client_order_idx indexes, so both halves are index look-ups."""
-    named = Event.objects.filter(payload__client_order_id=client_order_id, order_id__isnull=False)
-    return Q(payload__client_order_id=client_order_id) | Q(order_id__in=named.values("order_id"))
+    carries = Q(payload__has_key="client_order_id", payload__client_order_id=client_order_id)
+    # The orders' ids first, as values: inside one query the OR with a subquery made PostgreSQL scan every
+    # event (480 ms at 300k events); as a list both halves are index scans (a client order id is unique per
+    # user, so there are as many orders as users who chose it).
+    orders = Event.objects.filter(carries, order_id__isnull=False).values_list("order_id", flat=True)
+    order_ids = sorted(set(orders[:1000]))
+    return carries | Q(order_id__in=order_ids) if order_ids else carries
 
 
 def by_client_order_id(qs: QuerySet[Event], client_order_id: str) -> QuerySet[Event]:

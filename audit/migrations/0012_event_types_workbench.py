@@ -15,6 +15,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='event',
-            index=models.Index(django.db.models.fields.json.KeyTransform('client_order_id', 'payload'), name='event_client_order_idx'),
+            index=models.Index(django.db.models.fields.json.KeyTransform('client_order_id', 'payload'), name='event_client_order_idx', condition=models.Q(('payload__has_key', 'client_order_id'))),
         ),
     ]

@@ -71,6 +71,7 @@ def test_numbers_as_money_but_ids_and_counts_as_they_are() -> None:
     )
     assert "150.25" in table and "100.00" in table
     assert ">5<" in table and ">7<" in table and "5.00" not in table
+    assert "1,000,000.00" in str(presentation.payload_table({"limit": "1000000"}))
 
 
 def test_search_when_client_order_id_then_its_order_and_refused_attempts(trader: Any, staff: Client) -> None:
