@@ -54,7 +54,7 @@ def client_order_id_q(client_order_id: str) -> Q:
     # event (480 ms at 300k events); as a list both halves are index scans (a client order id is unique per
     # user, so there are as many orders as users who chose it).
     orders = Event.objects.filter(carries, order_id__isnull=False).values_list("order_id", flat=True)
-    order_ids = sorted(set(orders[:1000]))
+    order_ids = sorted({order_id for order_id in orders[:1000] if order_id is not None}, key=str)
     return carries | Q(order_id__in=order_ids) if order_ids else carries
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from audit.models import EventType
@@ -60,10 +63,14 @@ class EventsQuery(serializers.Serializer):
 
 
 class ReportQuery(serializers.Serializer):
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
+    """The period [since, until): until defaults to now, since to a day before until."""
+
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
 
     def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("until", timezone.now())
+        attrs.setdefault("since", attrs["until"] - timedelta(days=1))
         if attrs["since"] >= attrs["until"]:
             raise serializers.ValidationError({"until": "until must be after since"})
         return attrs

@@ -147,7 +147,8 @@ def test_report_api_when_known_data_then_every_figure(data_set: Any, compliance:
 
 def test_report_api_when_bad_or_not_allowed_then_4xx(compliance: Any, trader: Any, client_for: Any) -> None:
     auditor = client_for(compliance)
-    assert auditor.get("/api/v1/audit/report", {"since": PERIOD["since"]}).status_code == 400
+    assert auditor.get("/api/v1/audit/report", {"since": "yesterday"}).status_code == 400
+    assert auditor.get("/api/v1/audit/report").json()["orders"]["total"] == 0  # the last 24 hours
     assert auditor.get("/api/v1/audit/report", {"since": PERIOD["until"], "until": PERIOD["since"]}).status_code == 400
     assert client_for(trader).get("/api/v1/audit/report", PERIOD).status_code == 403
 
