@@ -155,8 +155,9 @@ class TimeRangeFilter(admin.ListFilter):
         ]
 
         def shown(name: str) -> str:
-            if name in self.bounds:
-                return self.bounds[name].strftime("%Y-%m-%d %H:%M:%S")
+            if name in self.bounds:  # as given, so that applying it again selects the same events
+                moment = self.bounds[name]
+                return moment.strftime("%Y-%m-%d %H:%M:%S" + (".%f" if moment.microsecond else ""))
             return str(self.used_parameters.get(name, ""))
 
         yield {"since": shown("since"), "until": shown("until"), "hidden": hidden, "errors": self.errors}
@@ -344,7 +345,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def correlation_link(self, obj: Event) -> str:
         url = reverse("admin:audit_event_trail") + f"?correlation_id={obj.correlation_id}"
         return format_html(
-            '<a href="{}" title="trail of this request" class="request-link">req {}</a>',
+            '<a href="{}" title="trail of this request (correlation id)" class="request-link">{}</a>',
             url,
             str(obj.correlation_id)[:8] + "…",
         )

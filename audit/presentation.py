@@ -174,6 +174,13 @@ def summary(event_type: str, payload: dict[str, Any], width: int = 110) -> str:
     sentences = rejection_sentences(payload)
     if sentences:
         text = "; ".join(sentences)
+    elif event_type == "ORDER_CREATED" and payload.get("symbol"):
+        price = readable_number("price", payload.get("price")) or "market"
+        text = (
+            f"{payload.get('side')} {readable_number('quantity', payload.get('quantity'))} {payload['symbol']} @ {price}"
+            f", book {payload.get('book') or '—'}"
+            + (f", client order id {payload['client_order_id']}" if payload.get("client_order_id") else "")
+        )
     elif event_type == "ORDER_REFUSED":
         text = f"refused: {payload.get('reason')}" + (
             f" (client order id {payload['client_order_id']})" if payload.get("client_order_id") else ""

@@ -91,6 +91,13 @@ def test_search_when_client_order_id_then_its_order_and_refused_attempts(trader:
     }
 
 
+def test_order_created_when_listed_then_one_readable_line() -> None:
+    payload = {"side": "BUY", "quantity": "10.00000000", "symbol": "AAPL", "price": "150.25", "book": "MAIN"}
+    assert presentation.summary("ORDER_CREATED", {**payload, "client_order_id": "c-1"}) == (
+        "BUY 10.00 AAPL @ 150.25, book MAIN, client order id c-1"
+    )
+
+
 def test_search_when_short_order_id_then_that_order(trader: Any, staff: Client) -> None:
     order, other = make_order(trader, "p-1"), make_order(trader, "p-2")
     short = str(order.pk)[:8]
