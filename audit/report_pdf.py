@@ -4,14 +4,18 @@ page and the CSV (audit.report.sections)."""
 from __future__ import annotations
 
 import io
+import re
 
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from audit.report import PeriodReport, _text, counts_line, sections
+
+NUMERIC = re.compile(r"^-?[\d,]+(\.\d+)?$")  # counts and amounts: right-aligned, as on the page
 
 
 def as_pdf(report: PeriodReport, *, generated_by: str, generated_at: str) -> bytes:
@@ -28,6 +32,7 @@ def as_pdf(report: PeriodReport, *, generated_by: str, generated_at: str) -> byt
     )
     styles = getSampleStyleSheet()
     cell = styles["BodyText"].clone("cell", fontSize=8, leading=10)
+    number = cell.clone("number", alignment=TA_RIGHT)
     story = [
         Paragraph("ITIRP period report", styles["Title"]),
         Paragraph(f"From {_text(report.since)} to {_text(report.until)} (end excluded)", styles["Normal"]),
@@ -41,7 +46,7 @@ def as_pdf(report: PeriodReport, *, generated_by: str, generated_at: str) -> byt
             story.append(Paragraph("None in this period.", styles["Normal"]))
             continue
         data = [[Paragraph(f"<b>{c}</b>", cell) for c in columns]]
-        data += [[Paragraph(_escape(value), cell) for value in row] for row in rows]
+        data += [[Paragraph(_escape(value), number if NUMERIC.match(value) else cell) for value in row] for row in rows]
         table = Table(data, repeatRows=1, hAlign="LEFT")
         table.setStyle(
             TableStyle(
