@@ -40,8 +40,10 @@ class BackofficeLoginForm(AdminAuthenticationForm):
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            with transaction.atomic():
-                event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username, "channel": "admin"})
+            # user_cache is set when the password was right but the account may not use the back office
+            services.login_failed_record(
+                request=self.request, username=username, channel="admin", authenticated=self.user_cache
+            )
             raise
         user = self.get_user()
         if user is None:  # a blank field: its "required" error stands, no sign-in was attempted (was a 500)

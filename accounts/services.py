@@ -73,18 +73,7 @@ def auth_login(*, request: HttpRequest, username: str, password: str) -> dict[st
     """Check credentials (django-axes counts failures and locks a username out) and issue a token pair."""
     user = authenticate(request=request, username=username, password=password)
     if user is None:
-        # Django's authenticate() swallows axes' PermissionDenied, so a lockout is only visible as the flag
-        # axes leaves on the request: set when this failure reached the limit or the username was locked.
-        counted = getattr(request, "axes_failures_since_start", None) is not None
-        locked = bool(getattr(request, "axes_locked_out", False))
-        with transaction.atomic():
-            if counted or not locked:
-                event_record(event_type=EventType.LOGIN_FAILED, payload={"username": username[:150]})
-            if locked:
-                event_record(
-                    event_type=EventType.LOGIN_LOCKED_OUT,
-                    payload={"username": username[:150], "failure_limit": settings.AXES_FAILURE_LIMIT},
-                )
+        locked = login_failed_record(request=request, username=username)
         if locked:
             raise LockedOut(lockout_message())
         raise AuthenticationError()
@@ -95,6 +84,53 @@ def auth_login(*, request: HttpRequest, username: str, password: str) -> dict[st
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         event_record(event_type=EventType.LOGIN_SUCCEEDED, actor=user, payload={"role": user.role})
     return pair
+
+
+class ClaimedUser:
+    """The actor of a failed sign-in: the username typed (and the account's key when it exists), so the
+    trail's user filter finds the attempts made on an account, and attempts on names that do not exist."""
+
+    def __init__(self, username: str, pk: int | None) -> None:
+        self.username, self.pk = username, pk
+
+
+def login_failed_record(
+    *, request: HttpRequest | None, username: str, channel: str = "api", authenticated: User | None = None
+) -> bool:
+    """LOGIN_FAILED (and LOGIN_LOCKED_OUT when axes locks the name) with why: `locked_out`, `unknown_user`,
+    `inactive`, `not_staff` (the right password at /admin/ for a user who may not use it: `authenticated`)
+    or `bad_password`. The actor columns carry the username typed. Returns whether the name is locked.
+
+    Django's authenticate() swallows axes' PermissionDenied, so a lockout is only visible as the flag axes
+    leaves on the request: set when this failure reached the limit or the username was locked already."""
+    name = username[:150]
+    counted = getattr(request, "axes_failures_since_start", None) is not None
+    locked = bool(getattr(request, "axes_locked_out", False))
+    account = authenticated or User.objects.filter(**{User.USERNAME_FIELD: name}).first()
+    if locked:
+        reason = "locked_out"
+    elif account is None:
+        reason = "unknown_user"
+    elif not account.is_active:
+        reason = "inactive"  # said without checking the password: no second hash per attempt
+    elif authenticated is not None:
+        reason = "not_staff"
+    else:
+        reason = "bad_password"
+    actor = ClaimedUser(name, account.pk if account is not None else None)
+    payload: dict[str, Any] = {"username": name, "reason": reason}
+    if channel != "api":
+        payload["channel"] = channel
+    with transaction.atomic():
+        if counted or not locked:
+            event_record(event_type=EventType.LOGIN_FAILED, actor=actor, payload=payload)
+        if locked:
+            event_record(
+                event_type=EventType.LOGIN_LOCKED_OUT,
+                actor=actor,
+                payload={**payload, "failure_limit": settings.AXES_FAILURE_LIMIT},
+            )
+    return locked
 
 
 def lockout_message() -> str:

@@ -1,8 +1,10 @@
-"""Audit endpoints (compliance and admin): event pages and trails."""
+"""Audit endpoints (compliance and admin): event pages, trails and the period report."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -10,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit import selectors, serializers
+from audit.report import period_report
 from core.exceptions import NotFound
 from core.permissions import has_perms
 from core.schema import ERRORS
@@ -42,6 +45,7 @@ class EventsApi(APIView):
             order_id=q.get("order_id"),
             symbol=q.get("symbol"),
             correlation_id=q.get("correlation_id"),
+            client_order_id=q.get("client_order_id"),
             since=q.get("since") or q.get("start_time"),
             until=q.get("until") or q.get("end_time"),
         )
@@ -83,3 +87,32 @@ class OrderTrailApi(APIView):
         return Response(
             {"order_id": str(oid), "events": serializers.EventOut(events, many=True).data, "total_events": len(events)}
         )
+
+
+class ReportApi(APIView):
+    """GET /audit/report?since=&until= (API.md, Governance): the period report as JSON. Reading it is not an
+    export (the back office's CSV and PDF downloads are, and are recorded as AUDIT_EXPORTED)."""
+
+    permission_classes = [CanAudit]
+
+    @extend_schema(
+        parameters=[serializers.ReportQuery], responses={200: serializers.ReportOut, **ERRORS()}, tags=["audit"]
+    )
+    def get(self, request: Any) -> Response:
+        query = serializers.ReportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = period_report(since=query.validated_data["since"], until=query.validated_data["until"])
+        return Response(_jsonable(report.as_json()))
+
+
+def _jsonable(value: Any) -> Any:
+    """Times as ISO 8601 UTC, amounts as JSON numbers (API.md: money is a number, not a string)."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value

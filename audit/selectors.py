@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from audit.models import Event
 
@@ -23,8 +23,11 @@ def events_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
     correlation_id: uuid.UUID | None = None,
+    client_order_id: str | None = None,
 ) -> QuerySet[Event]:
     qs = Event.objects.all()
+    if client_order_id:
+        qs = by_client_order_id(qs, client_order_id)
     if event_type:
         qs = qs.filter(event_type=event_type)
     if user:
@@ -40,6 +43,23 @@ def events_filtered(
     if until:
         qs = qs.filter(timestamp__lt=until)
     return qs
+
+
+def client_order_id_q(client_order_id: str) -> Q:
+    """Events that carry the client order id (ORDER_CREATED, ORDER_REFUSED...) and every event of the orders
+    created with it: their trails, where the id is not repeated. payload -> 'client_order_id' is what
+    event_client_order_idx indexes, so both halves are index look-ups."""
+    carries = Q(payload__has_key="client_order_id", payload__client_order_id=client_order_id)
+    # The orders' ids first, as values: inside one query the OR with a subquery made PostgreSQL scan every
+    # event (480 ms at 300k events); as a list both halves are index scans (a client order id is unique per
+    # user, so there are as many orders as users who chose it).
+    orders = Event.objects.filter(carries, order_id__isnull=False).values_list("order_id", flat=True)
+    order_ids = sorted({order_id for order_id in orders[:1000] if order_id is not None}, key=str)
+    return carries | Q(order_id__in=order_ids) if order_ids else carries
+
+
+def by_client_order_id(qs: QuerySet[Event], client_order_id: str) -> QuerySet[Event]:
+    return qs.filter(client_order_id_q(client_order_id))
 
 
 def table_estimate(model: Any) -> int | None:

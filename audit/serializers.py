@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from audit.models import EventType
@@ -52,7 +55,35 @@ class EventsQuery(serializers.Serializer):
     order_id = serializers.UUIDField(required=False)
     correlation_id = serializers.UUIDField(required=False)
     symbol = serializers.CharField(max_length=20, required=False)
+    client_order_id = serializers.CharField(max_length=64, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     start_time = serializers.DateTimeField(required=False)
     end_time = serializers.DateTimeField(required=False)
+
+
+class ReportQuery(serializers.Serializer):
+    """The period [since, until): until defaults to now, since to a day before until."""
+
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("until", timezone.now())
+        attrs.setdefault("since", attrs["until"] - timedelta(days=1))
+        if attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "until must be after since"})
+        return attrs
+
+
+class ReportOut(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    orders = serializers.DictField()
+    rejections = serializers.ListField(child=serializers.DictField())
+    refusals = serializers.DictField(child=serializers.IntegerField())
+    fills = serializers.DictField()
+    trading_state_periods = serializers.ListField(child=serializers.DictField())
+    limit_changes = serializers.ListField(child=serializers.DictField())
+    user_changes = serializers.ListField(child=serializers.DictField())
+    verifications = serializers.ListField(child=serializers.DictField())

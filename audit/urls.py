@@ -6,6 +6,7 @@ from audit import apis
 
 urlpatterns = [
     re_path(r"^audit/events/?$", apis.EventsApi.as_view(), name="audit-events"),
+    re_path(r"^audit/report/?$", apis.ReportApi.as_view(), name="audit-report"),
     re_path(
         r"^audit/correlation/(?P<correlation_id>[^/]+)/?$", apis.CorrelationTrailApi.as_view(), name="audit-correlation"
     ),

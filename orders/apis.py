@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -61,6 +61,15 @@ class OrdersApi(APIView):
 
     def get_throttles(self) -> list[Any]:
         return [OrderSubmitThrottle()] if self.request.method == "POST" else []
+
+    def throttled(self, request: Any, wait: float) -> NoReturn:
+        # Only a refused submission comes here (the throttle is on POST only): the attempt joins the trail.
+        try:
+            body = request.data
+        except Exception:  # noqa: BLE001 - an unreadable body is refused all the same, with no fields
+            body = {}
+        submission.refused_throttled_record(user=request.user, body=body, wait=wait)
+        super().throttled(request, wait)
 
     @extend_schema(
         request=serializers.OrderIn, responses={200: serializers.OrderSubmitOut, **ERRORS(403, 409)}, tags=["orders"]

@@ -243,12 +243,13 @@ def _group_commit() -> GroupCommit[Submission, Decided]:
 
 def _decide_batch(submissions: Sequence[Submission]) -> list[Decided | Exception]:
     """A batch in its own transaction. Should the unique index refuse the batch as a whole (an order
-    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409."""
+    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409:
+    the key's owner is committed by then, so the duplicate is refused under the lock like any other, with
+    its ORDER_REFUSED event (a lone submission too)."""
     try:
         return orders_decide(submissions)
     except DuplicateOrder:
-        if len(submissions) == 1:
-            raise
+        pass
     results: list[Decided | Exception] = []
     for submission in submissions:
         try:
@@ -301,12 +302,15 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 client_id = submission.request.client_order_id
                 if client_id is not None and (submission.user.pk, client_id) in ids:
                     key, existing = ids[(submission.user.pk, client_id)]
-                    outcomes.append(
+                    refused: Conflict = (
                         DuplicateOrder(existing) if key == submission.key else ClientOrderIdReused(existing, client_id)
                     )
+                    outcomes.append(refused)
+                    groups.append(_refusal(submission, refused.code, existing=existing))
                     continue
                 if submission.key in taken:
                     outcomes.append(DuplicateOrder(taken[submission.key]))
+                    groups.append(_refusal(submission, DuplicateOrder.code, existing=taken[submission.key]))
                     continue
                 order_scopes = submission.scopes
                 market = locked.markets.get(submission.request.symbol)
@@ -445,7 +449,11 @@ def _grants(submissions: Sequence[Submission]) -> Statement | None:
     return Statement(sql, [*user_params, *book_params, *user_params, *book_params])
 
 
-def _refusal(submission: Submission, reason: str) -> EventGroup:
+def _refusal(submission: Submission, reason: str, *, existing: Existing | None = None) -> EventGroup:
+    """ORDER_REFUSED for a submission refused before any check: the attempt stays in the trail beside the
+    orders (its client_order_id finds it), written in the batch's own INSERT, so it costs approved orders
+    nothing. A duplicate names the order that holds the key (not its order_id: the refusal is no event of
+    that order's own trail)."""
     request = submission.request
     spec = EventSpec(
         EventType.ORDER_REFUSED,
@@ -457,12 +465,50 @@ def _refusal(submission: Submission, reason: str) -> EventGroup:
             "quantity": request.quantity,
             "price": request.price,
             "client_order_id": request.client_order_id,
+            **({"existing_order_id": str(existing.order_id)} if existing is not None else {}),
         },
         symbol=request.symbol,
     )
     return EventGroup(
         [spec], actor=submission.user, correlation_id=submission.correlation_id, address=submission.address
     )
+
+
+def refused_throttled_record(*, user: User, body: Any, wait: float | None) -> None:
+    """ORDER_REFUSED for a submission the rate limit refused (429) before it was read as an order: one event
+    per refused request, with what the body said (unvalidated: cut to the columns' sizes), so the attempt
+    is in the trail under its client_order_id. Approved orders never come here."""
+    fields = body if isinstance(body, dict) else {}
+
+    def text(key: str, size: int) -> str | None:
+        value = fields.get(key)
+        return str(value)[:size] if value is not None and value != "" else None
+
+    symbol = (text("symbol", 20) or "").upper()
+    with transaction.atomic():
+        events_record_groups(
+            [
+                EventGroup(
+                    [
+                        EventSpec(
+                            EventType.ORDER_REFUSED,
+                            {
+                                "reason": "throttled",
+                                "retry_after_seconds": round(wait, 3) if wait is not None else None,
+                                "book": text("book", 50),
+                                "symbol": symbol or None,
+                                "side": text("side", 10),
+                                "quantity": text("quantity", 40),
+                                "price": text("price", 40),
+                                "client_order_id": text("client_order_id", 64),
+                            },
+                            symbol=symbol,
+                        )
+                    ],
+                    actor=user,
+                )
+            ]
+        )
 
 
 def _new_order(submission: Submission, decision: checks.Decision, now: datetime, intent: checks.OrderIntent) -> Order:

@@ -40,7 +40,7 @@ def test_trader_when_logging_in_to_admin_then_refused(client: Any, trader: Any) 
     assert "staff account" in response.content.decode()
     assert client.get("/admin/").status_code == 302
     failed = Event.objects.get(event_type="LOGIN_FAILED")
-    assert failed.payload == {"username": "trader1", "channel": "admin"}
+    assert failed.payload == {"username": "trader1", "channel": "admin", "reason": "not_staff"}
 
 
 def test_risk_manager_when_logging_in_to_admin_then_in_and_recorded(client: Any, risk_manager: Any) -> None:

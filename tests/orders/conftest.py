@@ -31,6 +31,16 @@ def written() -> dict[str, Any]:
     }
 
 
+def written_but_refusal(before: dict[str, Any], reason: str, client_order_id: str | None = None) -> None:
+    """A refused submission wrote exactly one thing: its ORDER_REFUSED event, with why (issue 18.3)."""
+    after = written()
+    assert {**after, "events": after["events"] - 1} == before
+    refusal = Event.objects.order_by("-sequence").first()
+    assert refusal is not None and refusal.event_type == "ORDER_REFUSED"
+    assert refusal.payload["reason"] == reason and refusal.payload["client_order_id"] == client_order_id
+    assert refusal.order_id is None
+
+
 @pytest.fixture
 def submit() -> Callable[..., Any]:
     """Submit through the service (not HTTP): returns (order, decision)."""

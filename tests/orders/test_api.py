@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from audit.models import Event, EventType
 from orders.models import Order, OrderStatus
 from risk.models import Position, RiskState
-from tests.orders.conftest import body, written
+from tests.orders.conftest import body, written, written_but_refusal
 from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +104,7 @@ def test_post_order_when_any_role_then_allowed(make_user, client_for, role) -> N
     assert post(client_for(user)).status_code == 200
 
 
-def test_post_order_when_same_execution_key_then_409_and_nothing_written(trader, client_for) -> None:
+def test_post_order_when_same_execution_key_then_409_and_only_its_refusal_written(trader, client_for) -> None:
     client = client_for(trader)
     assert post(client, client_order_id="dup-1").status_code == 200
     before = written()
@@ -112,7 +112,7 @@ def test_post_order_when_same_execution_key_then_409_and_nothing_written(trader,
     assert response.status_code == 409
     assert response.json()["code"] == "duplicate_order"
     assert "Duplicate order" in response.json()["detail"]
-    assert written() == before
+    written_but_refusal(before, "duplicate_order", "dup-1")
 
 
 def test_post_order_when_resent_after_a_lost_answer_then_the_409_names_the_order_already_made(

@@ -29,7 +29,7 @@ from orders.submission import DuplicateOrder, OrderRequest, Submission, book_for
 from risk import store
 from risk.checks import Violation
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
-from tests.orders.conftest import written
+from tests.orders.conftest import written, written_but_refusal
 
 WAIT = 10  # seconds: the bound of every wait on another thread
 
@@ -277,7 +277,7 @@ def test_orders_decide_when_the_same_key_twice_in_a_batch_then_the_second_is_a_d
 @pytest.mark.postgres
 @pytest.mark.django_db
 @pytest.mark.parametrize("client_order_id", ["in-db", None], ids=["keyed", "keyless"])
-def test_orders_decide_when_the_key_is_already_in_the_database_then_duplicate_and_nothing_written_for_it(
+def test_orders_decide_when_the_key_is_already_in_the_database_then_duplicate_and_only_its_refusal_written(
     trader, settings, client_order_id
 ) -> None:
     settings.ORDER_DUPLICATE_WINDOW_SECONDS = 5
@@ -286,7 +286,8 @@ def test_orders_decide_when_the_key_is_already_in_the_database_then_duplicate_an
     before = written()
 
     assert isinstance(orders_decide([submission(trader, client_order_id=client_order_id)])[0], DuplicateOrder)
-    assert written() == before
+    written_but_refusal(before, "duplicate_order", client_order_id)
+    before = written()
 
     dup, fresh = orders_decide([submission(trader, client_order_id=client_order_id), submission(trader, symbol="DDD")])
     assert isinstance(dup, DuplicateOrder)
@@ -298,7 +299,7 @@ def test_orders_decide_when_the_key_is_already_in_the_database_then_duplicate_an
     assert fresh[1].approved
     after = written()
     assert after["orders"] == before["orders"] + 1
-    assert after["events"] == before["events"] + 3
+    assert after["events"] == before["events"] + 1 + 3  # the duplicate's ORDER_REFUSED, the order's three
     assert after["open_volume"] == before["open_volume"] + 1000
     assert Order.objects.filter(execution_key=done[0].execution_key).count() == 1
 

@@ -19,7 +19,7 @@ from orders.services import OrderNotCancellable, order_cancel
 from orders.submission import ClientOrderIdReused, DuplicateOrder
 from risk import checks
 from risk.models import Position, RiskState
-from tests.orders.conftest import written
+from tests.orders.conftest import written, written_but_refusal
 from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
@@ -132,13 +132,13 @@ def test_submit_when_event_write_fails_then_no_order_and_no_reservation(trader, 
 # --- duplicates ----------------------------------------------------------------------------------------
 
 
-def test_submit_when_same_execution_key_then_duplicate_and_nothing_written(trader, submit) -> None:
+def test_submit_when_same_execution_key_then_duplicate_and_only_its_refusal_written(trader, submit) -> None:
     submit(trader, client_order_id="X-1")
     before = written()
     with pytest.raises(DuplicateOrder) as info:
         submit(trader, client_order_id="X-1")
     assert info.value.status_code == 409
-    assert written() == before
+    written_but_refusal(before, "duplicate_order", "X-1")
 
 
 def test_submit_when_same_key_with_numbers_written_differently_then_duplicate(trader, submit) -> None:
@@ -168,7 +168,7 @@ def test_submit_when_the_client_order_id_differs_then_not_a_duplicate(trader, su
 
 
 @pytest.mark.parametrize("change", [{"quantity": 101}, {"price": "150.26"}, {"side": "SELL"}, {"symbol": "MSFT"}])
-def test_submit_when_a_client_order_id_is_reused_for_another_order_then_409_and_nothing_written(
+def test_submit_when_a_client_order_id_is_reused_for_another_order_then_409_and_only_its_refusal_written(
     trader, submit, change
 ) -> None:
     first, _ = submit(trader, client_order_id="X-1")
@@ -176,7 +176,7 @@ def test_submit_when_a_client_order_id_is_reused_for_another_order_then_409_and_
     with pytest.raises(ClientOrderIdReused) as info:
         submit(trader, **{"client_order_id": "X-1", **change})
     assert info.value.status_code == 409 and info.value.details["order_id"] == str(first.pk)
-    assert written() == before
+    written_but_refusal(before, "client_order_id_reused", "X-1")
 
 
 def test_submit_when_another_user_uses_the_same_key_then_not_a_duplicate(trader, trader2, submit) -> None:
@@ -191,7 +191,7 @@ def test_submit_when_keyless_identical_order_inside_window_then_duplicate(trader
     before = written()
     with pytest.raises(DuplicateOrder):
         submit(trader)
-    assert written() == before
+    written_but_refusal(before, "duplicate_order")
 
 
 def test_submit_when_keyless_identical_order_after_window_then_accepted(trader, submit, settings) -> None:
