@@ -26,7 +26,10 @@ SHOTS = Path(os.environ.get("ITIRP_SHOTS_DIR", Path(__file__).resolve().parents[
 
 
 def _firm() -> RiskLimits:
-    return RiskLimits.objects.get(scope="FIRM", scope_key="")
+    # The firm row as the platform makes it (a transactional test before this one may have flushed it).
+    from risk import store
+
+    return store.firm_limits()
 
 
 @override_settings(FOUR_EYES_LIMIT_RAISE_PCT=20, FOUR_EYES_RELEASE_HALT=True)
