@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -269,8 +270,12 @@ def alert_acknowledge(*, actor: User, alert_id: str, note: str) -> Alert:
     note = (note or "").strip()
     if not note:
         raise InvalidInput("A note is required to acknowledge an alert", fields={"note": "Say what was done."})
+    try:
+        key = uuid.UUID(str(alert_id))
+    except ValueError:
+        raise NotFound(f"No alert {str(alert_id)[:64]}") from None  # the route takes any 36 hex-ish characters
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().filter(alert_id=alert_id).first()
+        alert = Alert.objects.select_for_update().filter(alert_id=key).first()
         if alert is None:
             raise NotFound(f"No alert {alert_id}")
         if alert.acknowledged_at is not None:

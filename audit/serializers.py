@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 from django.utils import timezone
@@ -68,7 +69,13 @@ class ReportQuery(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
+    EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
     def validate(self, attrs: dict) -> dict:
+        for name in ("since", "until"):
+            # found by schemathesis: the year 273 is a valid ISO time and no period any trail holds
+            if name in attrs and not self.EARLIEST <= attrs[name] < dt.datetime(9999, 1, 1, tzinfo=dt.UTC):
+                raise serializers.ValidationError({name: "must be a time from 1970 on (UTC)"})
         attrs.setdefault("until", timezone.now())
         attrs.setdefault("since", attrs["until"] - timedelta(days=1))
         if attrs["since"] >= attrs["until"]:

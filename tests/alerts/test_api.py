@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -125,3 +126,11 @@ def test_stream_without_redis_polls_the_rows_and_resumes_after_last_event_id(ris
     chunks = [c.decode() for c in stream]
     assert [f["scope"] for f in _frames(chunks)] == ["book:B"]
     assert new.id > old.id
+
+
+def test_ack_of_a_malformed_alert_id_is_404_not_500(risk_manager: Any, client_for: Any) -> None:
+    # found by schemathesis: the route admits 36 characters of hex digits and dashes that are no UUID
+    response = client_for(risk_manager).post(
+        "/api/v1/alerts/0Ec0f3Dc097f1EaA1edFf002B99ee959b79B/ack", {"note": "x"}, format="json"
+    )
+    assert response.status_code == 404

@@ -211,3 +211,11 @@ def test_report_download_when_no_export_permission_then_403_and_nothing_written(
     response = staff(fresh).get("/admin/audit/event/report/", {**PERIOD, "download": "pdf"})
     assert response.status_code == 403
     assert not Event.objects.filter(event_type=EventType.AUDIT_EXPORTED).exists()
+
+
+def test_report_of_a_period_before_1970_is_400_not_500(client_for: Any, compliance: Any) -> None:
+    # found by schemathesis
+    response = client_for(compliance).get(
+        "/api/v1/audit/report/?since=0273-07-27T02%3A18%3A23.433880%2B01%3A37&until=1354-06-27T05%3A34%3A46Z"
+    )
+    assert response.status_code == 400 and "since" in str(response.json())
