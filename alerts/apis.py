@@ -7,6 +7,7 @@ CSRF token on POST), API clients with their bearer token.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -74,7 +75,12 @@ class AlertStreamApi(_AlertsApi):
     def get(self, request: Any) -> StreamingHttpResponse:
         raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_id") or ""
         last = int(raw) if raw.isdigit() else selectors.last_id()
-        lifetime = float(request.query_params.get("lifetime") or settings.ALERTS_STREAM_SECONDS)
+        try:
+            lifetime = float(request.query_params.get("lifetime") or settings.ALERTS_STREAM_SECONDS)
+        except ValueError:
+            lifetime = settings.ALERTS_STREAM_SECONDS
+        if not math.isfinite(lifetime) or lifetime <= 0:
+            lifetime = settings.ALERTS_STREAM_SECONDS
         response = StreamingHttpResponse(
             alert_stream(last, min(lifetime, settings.ALERTS_STREAM_SECONDS)), content_type="text/event-stream"
         )
