@@ -105,6 +105,18 @@ from risk import services as r
 a.user_create(actor=None, username="bench-trader", password="bench-pass-1", role="TRADER")
 risk = a.user_create(actor=None, username="bench-risk", password="bench-pass-2", role="RISK_MANAGER")
 r.risk_limits_update(actor=risk, reason="benchmark", **{k: Decimal(v) for k, v in %r.items()})
+try:  # a commit that decides orders at market must know the bench's instruments, or it refuses every order
+    import datetime as dt
+    from market import prices
+    from market.models import Instrument
+except ImportError:
+    pass
+else:
+    symbols = [f"SYM{n}" for n in range(50)]
+    Instrument.objects.bulk_create([Instrument(symbol=s, name=s, asset_class="EQUITY", currency="USD",
+        tick_size=Decimal("0.01"), lot_size=Decimal(1), initial_price=Decimal(100), staleness_seconds=86400)
+        for s in symbols])  # no feed runs for it: one price, never stale during the run
+    prices.record(prices.Quote(s, Decimal(100), dt.datetime.now(dt.UTC), "bench") for s in symbols)
 """
 
 
