@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 import uuid
@@ -181,7 +182,10 @@ def test_report_csv_when_downloaded_then_figures_and_audit_exported(data_set: An
     assert exported.payload["orders"] == 6
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (Debian poppler-utils) not installed")
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None and os.environ.get("REQUIRE_SERVICES") != "1",  # CI: a missing tool fails
+    reason="pdftotext (Debian poppler-utils) not installed",
+)
 def test_report_pdf_when_downloaded_then_pdftotext_finds_the_counts(
     data_set: Any, compliance: Any, tmp_path: Any
 ) -> None:
