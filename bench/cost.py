@@ -17,6 +17,7 @@ from servers import log
 
 BATCH_SIZE = "itirp_order_batch_size"
 BATCH_SECONDS = "itirp_order_batch_seconds"
+LOCK_HOLD = "itirp_risk_lock_hold_seconds"
 EXECUTIONS = "itirp_execution_seconds"
 
 
@@ -116,6 +117,7 @@ def measure_orders(
     figures["executions"] = _executions(before, after) if after else None
     figures["batch_size"] = histogram_delta(before, after, BATCH_SIZE)
     figures["batch_seconds"] = histogram_delta(before, after, BATCH_SECONDS)
+    figures["lock_hold"] = histogram_delta(before, after, LOCK_HOLD)
     per_order = ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms_per_order"].items())
     log(f"   CPU ms per order: {per_order}; drained {drained:.1f} s, queue left {left}")
     return figures
@@ -163,25 +165,39 @@ def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], dr
         "From itirp_order_batch_size and itirp_order_batch_seconds (orders/batching.py), read from /metrics"
         " before and after each run. A batch's seconds are the wall time of its transaction (the run_batch"
         " call: waiting for the risk lock, holding it, checks, inserts, commit): **an upper bound of the lock's"
-        " hold time**, not the hold itself; percentiles are bucket bounds (the bucket holding that rank).",
+        " hold time**, not the hold itself; percentiles are bucket bounds (the bucket holding that rank)."
+        " The hold is itirp_risk_lock_hold_seconds (orders/submission.py): from the answer of the read that"
+        " takes the lock to the end of the commit, **a lower bound** of the hold (the lock is granted during"
+        " that read's round trip). Hold s per s of window is the share of time the lock was held by"
+        " submissions; orders per s of lock held = orders in batches / hold seconds, the rate at which the"
+        " lock alone would saturate (DESIGN-NOTES.md, scale-out).",
         "",
         "| run | connections | batches | orders in batches | mean size | p50 size ≤ | p99 size ≤ | mean batch ms"
-        " | p50 ms ≤ | p99 ms ≤ | batch s per s of window | sizes: bucket ≤ bound: batches |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | p50 ms ≤ | p99 ms ≤ | batch s per s of window | mean hold ms | p99 hold ms ≤ | hold s per s of window"
+        " | orders per s of lock held | sizes: bucket ≤ bound: batches |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, f in runs:
         size, secs = f.get("batch_size"), f.get("batch_seconds")
         if not size or not secs or not size["count"]:
-            lines.append(f"| {label} | {f['connections']} | not recorded by this server | | | | | | | | | |")
+            lines.append(f"| {label} | {f['connections']} | not recorded by this server | | | | | | | | | | | | | |")
             continue
         n = size["count"]
         window = f["duration_us"] / 1e6
         spread = ", ".join(f"≤{b:g}: {c}" for b, c in size["buckets"].items() if c)
+        hold = f.get("lock_hold")
+        if hold and hold["count"]:
+            held = (
+                f" {hold['sum'] * 1000 / hold['count']:.2f} | {histogram_percentile(hold, 99) * 1000:g} |"
+                f" {hold['sum'] / window:.2f} | {size['sum'] / hold['sum']:.0f} |"
+            )
+        else:
+            held = " not recorded | | | |"
         lines.append(
             f"| {label} | {f['connections']} | {n} | {size['sum']:.0f} | {size['sum'] / n:.2f} |"
             f" {histogram_percentile(size, 50):g} | {histogram_percentile(size, 99):g} |"
             f" {secs['sum'] * 1000 / n:.2f} | {histogram_percentile(secs, 50) * 1000:g} |"
-            f" {histogram_percentile(secs, 99) * 1000:g} | {secs['sum'] / window:.2f} | {spread} |"
+            f" {histogram_percentile(secs, 99) * 1000:g} | {secs['sum'] / window:.2f} |{held} {spread} |"
         )
     lines += [
         "",

@@ -151,6 +151,12 @@ ORDER_BATCH_SECONDS = Histogram(
     "Wall time of one group-commit batch (its transaction: risk lock wait and hold, checks, inserts, commit)",
     buckets=BATCH_SECONDS_BUCKETS,
 )
+RISK_LOCK_HOLD_SECONDS = Histogram(
+    "itirp_risk_lock_hold_seconds",
+    "Hold of the risk lock by one group-commit batch: from the answer of the read that took it to the end of"
+    " the commit (a lower bound: the lock is granted during that read's round trip)",
+    buckets=BATCH_SECONDS_BUCKETS,
+)
 HTTP_SECONDS = Histogram(
     "itirp_http_request_seconds",
     "HTTP requests served, by method, route name and status class",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from books.directory import BookRef
 from books.models import DEFAULT_BOOK
 from core import context
 from core.exceptions import Conflict, InvalidInput, ItirpError
+from core.metrics import RISK_LOCK_HOLD_SECONDS
 from core.sql import BulkInsert, Statement, one_of
 from orders.batching import GroupCommit
 from orders.execution import enqueue
@@ -269,6 +271,7 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
     RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
     window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
     scopes = [scope for s in submissions for scope in s.scopes.all]
+    commits = not transaction.get_connection().in_atomic_block  # this transaction's commit ends the hold
     try:
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
@@ -278,6 +281,7 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 symbols=sorted({s.request.symbol for s in submissions}),
                 also=[q for q in (grants_query, keys_query) if q],
             )
+            locked_at = time.perf_counter()
             now = timezone.now()  # under the lock: creation times follow the order of decisions
             tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()
             taken: dict[str, Existing] = {}
@@ -348,6 +352,8 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
                 events_record_groups(groups, with_rows=[BulkInsert(Order, orders)] if orders else [])
                 store.reserve(state=locked.state, reservations=reservations)
+        if commits:
+            RISK_LOCK_HOLD_SECONDS.observe(time.perf_counter() - locked_at)
     except IntegrityError as exc:
         if "execution_key" in str(exc) or "order_execution_key_unique" in str(exc):
             # Inserted by a transaction the lock did not see (the key's owner committed after our read):
@@ -410,7 +416,9 @@ def _keys_taken(submissions: Sequence[Submission], *, since: datetime) -> Statem
         params += [*key_params, connection.ops.adapt_datetimefield_value(since)]
     if not clauses:
         return None
-    columns = ", ".join(qn(c) for c in ("execution_key", "user_id", "client_order_id", "id", "status", "correlation_id"))
+    columns = ", ".join(
+        qn(c) for c in ("execution_key", "user_id", "client_order_id", "id", "status", "correlation_id")
+    )
     # Oldest first: for a key-less key, the dict built from the rows keeps the newest order of the window.
     sql = f"SELECT {columns} FROM {qn(Order._meta.db_table)} WHERE {' OR '.join(clauses)} ORDER BY {qn('created_at')}"  # noqa: S608
     return Statement(sql, params)

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.metrics import exposition
 from orders.batching import GroupCommit
+from orders.submission import orders_decide
 
 WAIT = 10
 
@@ -70,3 +71,28 @@ def test_group_commit_when_batches_run_then_sizes_and_times_recorded(cost: Any) 
     seconds = cost.histogram_delta(before, after, "itirp_order_batch_seconds")
     assert seconds["count"] == 3 and seconds["sum"] > 0
     assert cost.histogram_delta(before, after, "itirp_not_recorded_here") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_risk_lock_hold_when_a_batch_commits_its_own_transaction_then_one_hold_recorded_and_none_inside_a_caller(
+    cost: Any, trader: Any
+) -> None:
+    from django.db import transaction
+
+    from tests.orders.test_group_commit import set_limits, submission
+
+    set_limits()
+    before = scrape()
+    outcomes = orders_decide([submission(trader, client_order_id="hold-1"), submission(trader, client_order_id="h2")])
+    assert all(not isinstance(o, Exception) and o[1].approved for o in outcomes)
+    middle = scrape()
+    with transaction.atomic():  # the caller's transaction: the lock is held until it commits, not measured here
+        orders_decide([submission(trader, client_order_id="hold-3")])
+    after = scrape()
+
+    hold = cost.histogram_delta(before, middle, "itirp_risk_lock_hold_seconds")
+    batch = cost.histogram_delta(before, middle, "itirp_order_batch_seconds")
+    assert hold["count"] == 1 and hold["sum"] > 0
+    assert batch is None or batch["count"] == 0  # orders_decide alone: no group-commit wrapper around it
+    assert cost.histogram_delta(middle, after, "itirp_risk_lock_hold_seconds")["count"] == 0
