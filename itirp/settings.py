@@ -429,6 +429,10 @@ VENUE_SEED = env("VENUE_SEED", default="")  # set: outcomes are a function of (s
 VENUE_TIMEOUT_SECONDS = env.float("VENUE_TIMEOUT_SECONDS", default=5.0)
 # A limit order the market has not reached rests; execution checks it again this often.
 VENUE_RECHECK_SECONDS = env.float("VENUE_RECHECK_SECONDS", default=2.0)
+# Execution in groups (orders.execution.order_execute): a worker that takes an order to the venue also takes up
+# to this many - 1 other orders waiting for their first venue call, sends them at the same time (one thread
+# each) and books their fills in one transaction under one hold of the risk lock. 1: one order at a time.
+EXECUTION_GROUP_MAX = env.int("EXECUTION_GROUP_MAX", default=16)
 # Deterministic answers for failure drills, e.g. "fail,fail,ok" (ok|fail|timeout|reject); past its end the
 # random model answers. Scope "global": one sequence shared by every worker; "order": a sequence per order.
 VENUE_SCRIPT = env("VENUE_SCRIPT", default="")

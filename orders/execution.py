@@ -1,11 +1,15 @@
 """Order execution use-cases: start, attempt, complete or fail an order at the venue, and sweep stuck orders.
 
-One attempt (order_execute, what the Celery task calls):
-  1. execution_start: lock the order row; nothing to do unless it is APPROVED (a redelivered or duplicated
-     message is harmless); APPROVED -> EXECUTING, EXECUTION_STARTED.
-  2. Ask the shared circuit breaker for leave; call the venue with a timeout. No lock is held meanwhile.
-  3. A fill: execution_complete (one transaction: RiskState lock, order lock, Fill row, EXECUTED,
-     position/P&L/volume and the reservation released via risk.store.fill_book, EXECUTION_COMPLETED).
+One attempt (order_execute, what the Celery task calls), for the asked order and a group of others:
+  1. executions_start: lock the order row; nothing to do unless it is APPROVED (a redelivered or duplicated
+     message is harmless). A SIM order takes with it up to EXECUTION_GROUP_MAX - 1 other orders waiting for
+     their first venue call (locked with SKIP LOCKED, so two workers never share one); all APPROVED ->
+     EXECUTING in one statement, their EXECUTION_STARTED events in one insert.
+  2. For each, ask the shared circuit breaker for leave; call the venue with a timeout, the group's calls at
+     the same time (one thread each). No lock is held meanwhile.
+  3. The fills: executions_complete (one transaction, the RiskState lock taken once for the group; per
+     order: order lock, Fill row, EXECUTED, position/P&L/volume and the reservation released via
+     risk.store.fill_book, EXECUTION_COMPLETED). The other answers are recorded order by order.
      A transient failure (timeout, venue unavailable, breaker open): execution_attempt_failed; with
      attempts left the order goes back to APPROVED and a new message is queued after the backoff (1 s,
      2 s, 4 s); the last attempt ends the order FAILED. A venue rejection is final at once.
@@ -27,19 +31,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import threading
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.models import Event, EventType
-from audit.services import event_record
+from audit.services import EventGroup, EventSpec, event_record, events_record_groups
 from core import context
 from orders import breaker
 from orders.models import (
@@ -120,79 +128,159 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
     `resume` (the sweeper's re-queue of an order left EXECUTING by a dead worker) also takes an order that
     is already EXECUTING: the venue call is repeated and answered idempotently by the venue.
     """
+    group = executions_start(order_id=order_id, resume=resume)
+    return group[0] if group else None
+
+
+def executions_start(*, order_id: Any, resume: bool = False, group_max: int = 1) -> list[Order]:
+    """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
+    other orders waiting for their first venue call (APPROVED, never started, at SIM; the oldest first; rows
+    another transaction holds are skipped): all APPROVED -> EXECUTING in one statement, their
+    EXECUTION_STARTED events in one insert. The asked order first; [] when it has nothing to execute.
+
+    Only never-started orders join a group: an order waiting for a retry's backoff or resting at the venue
+    until its next check keeps its own schedule, and the message of an order that joined someone else's
+    group finds it no longer APPROVED and is skipped."""
     with transaction.atomic():
         order = _locked_order(order_id)
         if order is None:
             logger.warning("execution of unknown order %s skipped", order_id)
-            return None
+            return []
         if order.resting_seq is not None:
             # Resting in the internal book: it waits for a counterparty there, not for a venue call (a stale
             # or duplicated message must not take it out of the book).
             _log(logging.INFO, "execution_skipped", order, status=order.status, resting=True)
-            return None
-        if order.status == OrderStatus.APPROVED:
-            order.transition(OrderStatus.EXECUTING)
-        elif not (resume and order.status == OrderStatus.EXECUTING):
+            return []
+        fresh = order.status == OrderStatus.APPROVED
+        if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
-            return None
-        else:
-            order.updated_at = timezone.now()
-        order.save(update_fields=["status", "updated_at"])
-        event_record(
-            event_type=EventType.EXECUTION_STARTED,
-            payload={
-                "attempt": order.retry_count + 1,
-                "venue": order.venue if order.venue == VenueCode.INTERNAL else _venue_name(),
-                "resumed": resume,
-            },
-            order_id=order.pk,
-            symbol=order.symbol,
-            correlation_id=order.correlation_id,
+            return []
+        group = [order]
+        if fresh and group_max > 1 and order.venue == VenueCode.SIM:
+            group += _waiting_first_call(exclude=order.pk, limit=group_max - 1)
+        now = timezone.now()
+        for member in group:
+            if member.status == OrderStatus.APPROVED:
+                member.transition(OrderStatus.EXECUTING)
+            member.updated_at = now
+        Order.objects.filter(pk__in=[member.pk for member in group]).update(
+            status=OrderStatus.EXECUTING, updated_at=now
         )
-    _log(logging.INFO, "execution_started", order, attempt=order.retry_count + 1)
-    return order
+        venue_name = _venue_name()
+        events_record_groups(
+            [
+                EventGroup(
+                    [
+                        EventSpec(
+                            EventType.EXECUTION_STARTED,
+                            {
+                                "attempt": member.retry_count + 1,
+                                "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
+                                "resumed": resume and member is order,
+                            },
+                            order_id=member.pk,
+                            symbol=member.symbol,
+                        )
+                    ],
+                    correlation_id=member.correlation_id,
+                    address=None,
+                )
+                for member in group
+            ]
+        )
+    for member in group:
+        _log(logging.INFO, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
+    return group
+
+
+def _waiting_first_call(*, exclude: Any, limit: int) -> list[Order]:
+    """Up to `limit` other orders waiting for their first call to the simulated venue, locked (rows locked by
+    another transaction skipped), oldest first. Never started = no EXECUTION_STARTED in the trail, which also
+    leaves out orders resting at the venue and orders waiting for a retry."""
+    started = Event.objects.filter(order_id=OuterRef("pk"), event_type=EventType.EXECUTION_STARTED)
+    return list(
+        Order.objects.select_related("user")
+        .select_for_update(of=("self",), skip_locked=True)
+        .filter(status=OrderStatus.APPROVED, venue=VenueCode.SIM, resting_seq__isnull=True, retry_count=0)
+        .exclude(pk=exclude)
+        .exclude(Exists(started))
+        .order_by("updated_at")[:limit]
+    )
 
 
 def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = None) -> Order | None:
     """Book the venue's execution of an order it was sent (fill_record: Fill, position and volume, the
-    reservation of the filled part released, one event). The simulated venue fills an order whole.
+    reservation of the filled part released, one event).
 
     Idempotent: a report already booked (the same venue execution id) is ignored and recorded."""
+    return executions_complete([(order_id, fill, attempt)])[order_id]
+
+
+def executions_complete(reports: Sequence[tuple[Any, Execution, int | None]]) -> dict[Any, Order | None]:
+    """Book the venue's executions of orders it was sent, `(order_id, fill, attempt)` each, in one
+    transaction under one hold of the risk lock: for each, what execution_complete does for one. Answers
+    each order id with its order (booked, or a duplicate report ignored and recorded) or None (unknown, or
+    no longer executing)."""
+    booked: dict[Any, Order | None] = {}
+    logged: list[tuple[Order, int, Execution]] = []
     with transaction.atomic():
         state = store.lock()
-        order = _locked_order(order_id)
-        if order is None:
-            return None
-        if Fill.objects.filter(venue_execution_id=fill.venue_execution_id).exists():
-            _duplicate_report(order, fill)
-            return order
-        if order.status == OrderStatus.APPROVED:
-            # Re-queued while this call was at the venue; the venue's answer stands.
-            order.transition(OrderStatus.EXECUTING)
-        if order.status != OrderStatus.EXECUTING:
-            _log(
-                logging.ERROR,
-                "fill_for_closed_order",
-                order,
-                status=order.status,
-                venue_execution_id=fill.venue_execution_id,
+        ids = [order_id for order_id, _, _ in reports]
+        orders = {
+            order.pk: order
+            for order in Order.objects.select_related("user")
+            .select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .order_by("pk")
+        }
+        seen = set(
+            Fill.objects.filter(venue_execution_id__in=[fill.venue_execution_id for _, fill, _ in reports]).values_list(
+                "venue_execution_id", flat=True
             )
-            return None
-        attempt = attempt or order.retry_count + 1
-        order.retry_count = attempt - 1
-        fill_record(
-            state=state,
-            order=order,
-            quantity=fill.quantity,
-            price=fill.price,
-            venue=fill.venue,
-            venue_execution_id=fill.venue_execution_id,
-            now=timezone.now(),
-            factor=store.price_factor(order.symbol),
-            attempt=attempt,
         )
-    _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
-    return order
+        factors: dict[str, Decimal] = {}
+        now = timezone.now()
+        for order_id, fill, attempt in reports:
+            order = orders.get(uuid.UUID(str(order_id)))
+            booked[order_id] = order
+            if order is None:
+                continue
+            if fill.venue_execution_id in seen:
+                _duplicate_report(order, fill)
+                continue
+            if order.status == OrderStatus.APPROVED:
+                # Re-queued while this call was at the venue; the venue's answer stands.
+                order.transition(OrderStatus.EXECUTING)
+            if order.status != OrderStatus.EXECUTING:
+                _log(
+                    logging.ERROR,
+                    "fill_for_closed_order",
+                    order,
+                    status=order.status,
+                    venue_execution_id=fill.venue_execution_id,
+                )
+                booked[order_id] = None
+                continue
+            attempt = attempt or order.retry_count + 1
+            order.retry_count = attempt - 1
+            if order.symbol not in factors:
+                factors[order.symbol] = store.price_factor(order.symbol)
+            fill_record(
+                state=state,
+                order=order,
+                quantity=fill.quantity,
+                price=fill.price,
+                venue=fill.venue,
+                venue_execution_id=fill.venue_execution_id,
+                now=now,
+                factor=factors[order.symbol],
+                attempt=attempt,
+            )
+            seen.add(fill.venue_execution_id)
+            logged.append((order, attempt, fill))
+    for order, attempt, fill in logged:
+        _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
+    return booked
 
 
 PRICE_PLACES = Decimal("0.00000001")
@@ -463,46 +551,136 @@ def enqueue(order_id: Any, correlation_id: Any = None, *, countdown: float | Non
 
 
 def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = False) -> Outcome:
-    """One execution attempt of an order (what the Celery task calls); queues the next one if due."""
+    """One execution attempt of an order (what the Celery task calls), and of the orders waiting for their
+    first venue call that join it (executions_start, up to EXECUTION_GROUP_MAX): each is sent to the venue,
+    then their fills are booked together (executions_complete). Queues the next attempt of any that is due
+    one. Answers the asked order's outcome."""
     context.bind(correlation=context.parse_uuid(correlation_id))
-    order = execution_start(order_id=order_id, resume=resume)
-    if order is None:
+    group = executions_start(order_id=order_id, resume=resume, group_max=settings.EXECUTION_GROUP_MAX)
+    if not group:
         return Outcome("SKIPPED")
-    attempt = order.retry_count + 1
-    if order.venue == VenueCode.INTERNAL:
+    order = group[0]
+    if order.venue == VenueCode.INTERNAL:  # alone: only SIM orders join a group
         from orders import internal
 
-        return Outcome(internal.order_match(order_id=order.pk), attempt=attempt)
-    about = {"order_id": str(order.pk), "symbol": order.symbol}
-    try:
-        permit = breaker.breaker_acquire(correlation_id=order.correlation_id, context=about)
-    except breaker.BreakerOpen as exc:
-        return _transient(
-            order, attempt, f"{BREAKER_OPEN_REASON}: {exc.reason}" if exc.reason != BREAKER_OPEN_REASON else exc.reason
+        return Outcome(internal.order_match(order_id=order.pk), attempt=order.retry_count + 1)
+    fills, outcomes = _venue_calls(group)
+    if fills:
+        booked = executions_complete(fills)
+        for member_id, _, attempt in fills:
+            done = "EXECUTED" if booked[member_id] is not None else "SKIPPED"
+            outcomes[member_id] = Outcome(done, attempt=attempt or 1)
+    return outcomes[order.pk]
+
+
+@dataclass
+class _Call:
+    """One order's venue call in a group: its breaker permit and request, then the venue's answer."""
+
+    order: Order
+    permit: Any
+    request: VenueOrder
+    answer: Execution | None = None
+    error: BaseException | None = None
+
+
+def _venue_calls(group: Sequence[Order]) -> tuple[list[tuple[Any, Execution, int | None]], dict[Any, Outcome]]:
+    """Send a group's EXECUTING orders to the venue through the circuit breaker: the fills, and the outcome
+    of every order that got none (refused by the breaker, resting, cancelled, a retry queued, failed), each
+    already recorded. On PostgreSQL the calls of a group run at the same time (a pool of EXECUTION_GROUP_MAX
+    threads per process, which write nothing): a venue's latency is paid once per group, not once per order."""
+    outcomes: dict[Any, Outcome] = {}
+    calls: list[_Call] = []
+    for order in group:
+        about = {"order_id": str(order.pk), "symbol": order.symbol}
+        try:
+            permit = breaker.breaker_acquire(correlation_id=order.correlation_id, context=about)
+        except breaker.BreakerOpen as exc:
+            reason = f"{BREAKER_OPEN_REASON}: {exc.reason}" if exc.reason != BREAKER_OPEN_REASON else exc.reason
+            outcomes[order.pk] = _transient(order, order.retry_count + 1, reason)
+            continue
+        market_order = order.order_type == OrderType.MARKET
+        request = VenueOrder(
+            order_id=str(order.pk),
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.leaves_quantity,
+            price=order.protection_price if market_order else order.price,
+            order_type=order.order_type,
         )
-    market_order = order.order_type == OrderType.MARKET
-    request = VenueOrder(
-        order_id=str(order.pk),
-        symbol=order.symbol,
-        side=order.side,
-        quantity=order.leaves_quantity,
-        price=order.protection_price if market_order else order.price,
-        order_type=order.order_type,
-    )
+        calls.append(_Call(order, permit, request))
+    if len(calls) == 1 or connection.vendor != "postgresql":
+        # SQLite (the embedded mode) has one writer and its test databases one shared cache: a pool thread's
+        # read of prices there would wait for this thread's transaction. One call after the other.
+        for call in calls:
+            _call(call)
+    elif calls:
+        for future in [_pool().submit(_call, call, close_connections=True) for call in calls]:
+            future.result()
+    fills: list[tuple[Any, Execution, int | None]] = []
+    for call in calls:
+        answer = _venue_answer(call)
+        if isinstance(answer, Outcome):
+            outcomes[call.order.pk] = answer
+        else:
+            fills.append((call.order.pk, answer, call.order.retry_count + 1))
+    return fills, outcomes
+
+
+def _call(call: _Call, *, close_connections: bool = False) -> None:
     try:
-        fill = venue().execute(request, timeout=settings.VENUE_TIMEOUT_SECONDS)
-    except VenueNotMarketable as exc:
+        call.answer = venue().execute(call.request, timeout=settings.VENUE_TIMEOUT_SECONDS)
+    except BaseException as exc:  # noqa: BLE001 - handed to _venue_answer, in the group's own thread
+        call.error = exc
+    finally:
+        if close_connections:  # a pool thread: a database read of the venue's (prices without Redis) ends here
+            connections.close_all()
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor  # noqa: PLW0603 - one per process, created on first use (after the pool's fork)
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=settings.EXECUTION_GROUP_MAX, thread_name_prefix="venue")
+    return _executor
+
+
+def _after_fork_in_child() -> None:
+    global _executor, _executor_lock  # noqa: PLW0603 - a forked child has none of its parent's threads
+    _executor, _executor_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _venue_answer(call: _Call) -> Execution | Outcome:
+    """What the venue's answer to one call means: its fill, or the outcome of an answer that is none,
+    recorded (and the breaker told either way)."""
+    order, permit = call.order, call.permit
+    attempt = order.retry_count + 1
+    about = {"order_id": str(order.pk), "symbol": order.symbol}
+    exc = call.error
+    if exc is None:
+        assert call.answer is not None
+        breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
+        return call.answer
+    if isinstance(exc, VenueNotMarketable):
         # The venue answered: the order rests until the market reaches its limit, or it ends; an IOC or FOK
         # order (or a market order beyond its protection) does not rest: it ends CANCELLED.
         breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
-        if market_order or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+        if order.order_type == OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             execution_unfilled(order_id=order.pk, reason=f"{order.time_in_force} not filled: {exc.reason}")
             return Outcome("CANCELLED", exc.reason, attempt=attempt)
         if execution_resting(order_id=order.pk, reason=exc.reason, market=exc.market) is None:
             return Outcome("SKIPPED", exc.reason, attempt=attempt)
         enqueue(order.pk, order.correlation_id, countdown=settings.VENUE_RECHECK_SECONDS)
         return Outcome("RESTING", exc.reason, retry_in=settings.VENUE_RECHECK_SECONDS, attempt=attempt)
-    except VenueError as exc:
+    if isinstance(exc, VenueError):
         # A rejection is an answer: the venue is up, so the breaker counts it as a success.
         breaker.breaker_record(
             permit=permit, success=not exc.transient, correlation_id=order.correlation_id, context=about
@@ -511,13 +689,12 @@ def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = F
             return _transient(order, attempt, exc.reason)
         execution_attempt_failed(order_id=order.pk, reason=exc.reason, attempt=attempt, retry=False)
         return Outcome("FAILED", exc.reason, attempt=attempt)
-    except Exception as exc:  # noqa: BLE001 - an adapter bug or a time limit: transient, counted by the breaker
-        logger.exception("venue adapter raised for order %s", order.pk)
-        breaker.breaker_record(permit=permit, success=False, correlation_id=order.correlation_id, context=about)
-        return _transient(order, attempt, f"Venue error: {type(exc).__name__}")
-    breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
-    done = execution_complete(order_id=order.pk, fill=fill, attempt=attempt)
-    return Outcome("EXECUTED" if done is not None else "SKIPPED", attempt=attempt)
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, a task's hard limit: not ours to keep
+        raise exc
+    # an adapter bug or a time limit: transient, counted by the breaker
+    logger.error("venue adapter raised for order %s", order.pk, exc_info=exc)
+    breaker.breaker_record(permit=permit, success=False, correlation_id=order.correlation_id, context=about)
+    return _transient(order, attempt, f"Venue error: {type(exc).__name__}")
 
 
 def _transient(order: Order, attempt: int, reason: str) -> Outcome:

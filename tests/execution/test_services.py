@@ -101,9 +101,10 @@ def test_sweeper_when_orders_stuck_then_requeued_once_and_fresh_or_final_left_al
 ):
     settings.ORDER_STUCK_AFTER_SECONDS = 60
     old = timezone.now() - timedelta(seconds=120)
-    approved, executing, fresh, done = (submit(trader, quantity=str(n)) for n in (1, 2, 3, 4))
+    done = submit(trader, quantity="4")
+    execution.order_execute(order_id=done.pk)  # first: its group would take the orders waiting below with it
+    approved, executing, fresh = (submit(trader, quantity=str(n)) for n in (1, 2, 3))
     execution.execution_start(order_id=executing.pk)
-    execution.order_execute(order_id=done.pk)
     Order.objects.filter(pk__in=[approved.pk, executing.pk, done.pk]).update(updated_at=old)
     with django_capture_on_commit_callbacks(execute=True):
         assert sorted(execution.orders_sweep()) == sorted([approved.pk, executing.pk])
@@ -113,3 +114,98 @@ def test_sweeper_when_orders_stuck_then_requeued_once_and_fresh_or_final_left_al
     assert execution.orders_sweep() == []  # their clocks restarted
     assert [e.payload["status"] for e in events_of(executing, EventType.ORDER_REQUEUED)] == ["EXECUTING"]
     assert execution.order_execute(order_id=executing.pk, resume=True).status == "EXECUTED"
+
+
+# --- execution in groups (orders.execution: executions_start, the group's venue calls, executions_complete) ---
+class _Venue:
+    """The venue boundary, answering by the order's quantity: 1 rejected, 2 not marketable, anything else
+    filled at its price. With `together`, no call answers before that many calls are in progress at once."""
+
+    name = "SIM"
+
+    def __init__(self, together: int = 0) -> None:
+        import threading
+
+        self.barrier = threading.Barrier(together, timeout=10) if together else None
+        self.calls: list[str] = []
+
+    def execute(self, order: venue.VenueOrder, *, timeout: float) -> venue.Execution:
+        self.calls.append(order.order_id)
+        if self.barrier is not None:
+            self.barrier.wait()  # BrokenBarrierError (a venue error to execution) unless the calls overlap
+        if order.quantity == 1:
+            raise venue.VenueRejected("Rejected by venue")
+        if order.quantity == 2:
+            raise venue.VenueNotMarketable("Not marketable", D(101))
+        return venue.Execution("SIM", f"G-{order.order_id}", order.quantity, order.price)
+
+
+def _risk_locks(queries: list[dict]) -> int:
+    return sum('FROM "risk_riskstate"' in q["sql"] and "FOR UPDATE" in q["sql"] for q in queries)
+
+
+@pytest.mark.postgres
+def test_order_execute_when_orders_wait_for_their_first_call_then_one_group_books_them_under_one_risk_lock(
+    trader, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sim = _Venue(together=4)  # the four calls overlap, or all of them fail
+    monkeypatch.setattr(execution, "venue", lambda: sim)
+    first, *others = (submit(trader, quantity=str(n)) for n in (10, 11, 12, 13))
+    with CaptureQueriesContext(connection) as queries:
+        assert execution.order_execute(order_id=first.pk).status == "EXECUTED"
+
+    for order in (first, *others):
+        assert Order.objects.get(pk=order.pk).status == OrderStatus.EXECUTED
+        assert len(events_of(order, EventType.EXECUTION_STARTED)) == 1
+        assert len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
+        assert Fill.objects.filter(order=order).count() == 1
+    assert _risk_locks(queries.captured_queries) == 1  # the fills of the group: one hold of the risk lock
+    position = Position.objects.get(scope="firm", symbol="AAPL")
+    assert (position.quantity, position.open_buy_quantity) == (D(46), D(0))
+    # the message of an order that went with the group finds nothing left to do
+    assert execution.order_execute(order_id=others[0].pk).status == "SKIPPED"
+
+
+def test_group_when_others_wait_for_a_retry_rest_at_the_venue_or_exceed_its_size_then_they_are_left(
+    trader, settings, monkeypatch, local_stores
+):
+    settings.EXECUTION_GROUP_MAX = 2
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    resting = submit(trader, quantity="2")
+    assert execution.order_execute(order_id=resting.pk).status == "RESTING"  # back to APPROVED, started once
+    retrying = submit(trader, quantity="5")
+    Order.objects.filter(pk=retrying.pk).update(retry_count=1)  # a failed attempt, its backoff running
+    asked, oldest_fresh, newest_fresh = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
+
+    assert execution.order_execute(order_id=asked.pk).status == "EXECUTED"
+
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert status[asked.pk] == status[oldest_fresh.pk] == OrderStatus.EXECUTED  # a group of two, oldest first
+    assert status[newest_fresh.pk] == status[retrying.pk] == status[resting.pk] == OrderStatus.APPROVED
+    assert len(events_of(resting, EventType.EXECUTION_STARTED)) == 1
+    assert not events_of(retrying, EventType.EXECUTION_STARTED)
+    assert [str(pk) for pk, _ in local_stores] == [str(resting.pk)]  # its one re-check, nothing more
+
+
+def test_group_when_the_venue_answers_differently_then_each_order_gets_its_own_outcome(
+    trader, settings, monkeypatch, local_stores
+):
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    filled, rejected, resting = (submit(trader, quantity=str(n)) for n in (7, 1, 2))
+
+    assert execution.order_execute(order_id=filled.pk).status == "EXECUTED"
+
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert (status[filled.pk], status[rejected.pk], status[resting.pk]) == (
+        OrderStatus.EXECUTED,
+        OrderStatus.FAILED,
+        OrderStatus.APPROVED,
+    )
+    assert [e.payload["reason"] for e in events_of(rejected, EventType.EXECUTION_FAILED)] == ["Rejected by venue"]
+    assert len(events_of(resting, EventType.ORDER_RESTING)) == 1
+    assert Fill.objects.filter(order=filled).count() == 1 and not Fill.objects.exclude(order=filled).exists()
+    position = Position.objects.get(scope="firm", symbol="AAPL")
+    assert (position.quantity, position.open_buy_quantity) == (D(7), D(2))  # the resting order still reserved
