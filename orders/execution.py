@@ -49,6 +49,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from audit.services import EventGroup, EventSpec, event_record, events_record_groups
 from core import context
+from core.sql import BulkInsert, Statement, column, run
 from orders import breaker
 from orders.models import (
     CANCELLABLE_STATUSES,
@@ -141,6 +142,8 @@ def executions_start(*, order_id: Any, resume: bool = False, group_max: int = 1)
     Only never-started orders join a group: an order waiting for a retry's backoff or resting at the venue
     until its next check keeps its own schedule, and the message of an order that joined someone else's
     group finds it no longer APPROVED and is skipped."""
+    if not resume and _taken(order_id):
+        return []
     with transaction.atomic():
         order = _locked_order(order_id)
         if order is None:
@@ -193,6 +196,36 @@ def executions_start(*, order_id: Any, resume: bool = False, group_max: int = 1)
     return group
 
 
+def _taken(order_id: Any) -> bool:
+    """Whether the order is already past APPROVED (executed with another order's group, or by an earlier
+    message), read without a lock: its message is then skipped at the cost of one indexed read. An APPROVED
+    (or unknown) order goes on to the locked read, which decides."""
+    pk = Order._meta.pk
+    assert pk is not None
+    qn = connection.ops.quote_name
+    statement = Statement(
+        f"SELECT {qn('status')}, {qn('user_id')}, {qn('correlation_id')} FROM {qn(Order._meta.db_table)} "  # noqa: S608
+        f"WHERE {qn(column(pk))} = %s",
+        [pk.get_db_prep_value(order_id, connection)],
+    )
+    found = run([statement])[0]
+    if not found or found[0][0] == OrderStatus.APPROVED:
+        return False
+    status, user_id, correlation_id = found[0]
+    logger.info(
+        "execution_skipped",
+        extra={
+            "component": "execution",
+            "event": "execution_skipped",
+            "order_id": str(order_id),
+            "correlation_id": str(uuid.UUID(str(correlation_id))),
+            "user_id": user_id,
+            "status": status,
+        },
+    )
+    return True
+
+
 def _waiting_first_call(*, exclude: Any, limit: int) -> list[Order]:
     """Up to `limit` other orders waiting for their first call to the simulated venue, locked (rows locked by
     another transaction skipped), oldest first. Never started = no EXECUTION_STARTED in the trail, which also
@@ -216,16 +249,16 @@ def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = 
     return executions_complete([(order_id, fill, attempt)])[order_id]
 
 
-def executions_complete(reports: Sequence[tuple[Any, Execution, int | None]]) -> dict[Any, Order | None]:
+def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) -> dict[Any, Order | None]:
     """Book the venue's executions of orders it was sent, `(order_id, fill, attempt)` each, in one
-    transaction under one hold of the risk lock: for each, what execution_complete does for one. Answers
+    transaction under one hold of the risk lock (fills_record: the group's writes in a few round trips). Answers
     each order id with its order (booked, or a duplicate report ignored and recorded) or None (unknown, or
     no longer executing)."""
     booked: dict[Any, Order | None] = {}
     logged: list[tuple[Order, int, Execution]] = []
     with transaction.atomic():
         state = store.lock()
-        ids = [order_id for order_id, _, _ in reports]
+        ids = [order_id for order_id, _, _ in answers]
         orders = {
             order.pk: order
             for order in Order.objects.select_related("user")
@@ -234,13 +267,14 @@ def executions_complete(reports: Sequence[tuple[Any, Execution, int | None]]) ->
             .order_by("pk")
         }
         seen = set(
-            Fill.objects.filter(venue_execution_id__in=[fill.venue_execution_id for _, fill, _ in reports]).values_list(
+            Fill.objects.filter(venue_execution_id__in=[fill.venue_execution_id for _, fill, _ in answers]).values_list(
                 "venue_execution_id", flat=True
             )
         )
         factors: dict[str, Decimal] = {}
+        reports: list[FillReport] = []
         now = timezone.now()
-        for order_id, fill, attempt in reports:
+        for order_id, fill, attempt in answers:
             order = orders.get(uuid.UUID(str(order_id)))
             booked[order_id] = order
             if order is None:
@@ -265,19 +299,21 @@ def executions_complete(reports: Sequence[tuple[Any, Execution, int | None]]) ->
             order.retry_count = attempt - 1
             if order.symbol not in factors:
                 factors[order.symbol] = store.price_factor(order.symbol)
-            fill_record(
-                state=state,
-                order=order,
-                quantity=fill.quantity,
-                price=fill.price,
-                venue=fill.venue,
-                venue_execution_id=fill.venue_execution_id,
-                now=now,
-                factor=factors[order.symbol],
-                attempt=attempt,
+            reports.append(
+                FillReport(
+                    order,
+                    fill.quantity,
+                    fill.price,
+                    fill.venue,
+                    fill.venue_execution_id,
+                    factors[order.symbol],
+                    attempt,
+                )
             )
             seen.add(fill.venue_execution_id)
             logged.append((order, attempt, fill))
+        if reports:
+            fills_record(state=state, fills=reports, now=now)
     for order, attempt, fill in logged:
         _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
     return booked
@@ -298,66 +334,114 @@ def fill_record(
     factor: Decimal,
     attempt: int | None = None,
 ) -> Fill:
-    """Book one fill of an order (whole or a part): the Fill row; the order's executed quantity, VWAP and
-    leaves; EXECUTED when nothing is left, else PARTIALLY_FILLED; the position, P&L and volume of every scope
-    with the reservation of the filled part released (risk.store.fill_book); EXECUTION_COMPLETED (the last
-    fill) or ORDER_PARTIALLY_FILLED. Caller holds the risk lock and the order's row, and saves nothing."""
-    if quantity > order.leaves_quantity:
-        raise ValueError(f"fill of {quantity} exceeds what order {order.pk} has open ({order.leaves_quantity})")
-    row = Fill.objects.create(
-        order=order, venue=venue, venue_execution_id=venue_execution_id, quantity=quantity, price=price, created_at=now
+    """Book one fill of an order (fills_record). Caller holds the risk lock and the order's row."""
+    report = FillReport(order, quantity, price, venue, venue_execution_id, factor, attempt)
+    return fills_record(state=state, fills=[report], now=now)[0]
+
+
+@dataclass(frozen=True)
+class FillReport:
+    """One fill of an order as a venue reported it, with the instrument's price factor (multiplier x FX)."""
+
+    order: Order
+    quantity: Decimal
+    price: Decimal
+    venue: str
+    venue_execution_id: str
+    factor: Decimal
+    attempt: int | None = None
+
+
+_ORDER_FILLED_FIELDS = (
+    "status",
+    "executed_quantity",
+    "executed_price",
+    "leaves_quantity",
+    "resting_seq",
+    "retry_count",
+    "updated_at",
+)
+
+
+def fills_record(*, state: RiskState, fills: Sequence[FillReport], now: dt.datetime) -> list[Fill]:
+    """Book fills of orders (whole or in parts; an order may have several, in order): the Fill rows; each
+    order's executed quantity, VWAP and leaves; EXECUTED when nothing is left, else PARTIALLY_FILLED; the
+    position, P&L and volume of every scope with the reservation of the filled part released
+    (risk.store.fills_book); per fill EXECUTION_COMPLETED (an order's last) or ORDER_PARTIALLY_FILLED.
+    Caller holds the risk lock and the orders' rows, and saves nothing.
+
+    The writes of the whole group in three round trips on PostgreSQL, whatever its size: the positions and
+    volumes (fills_book), the orders, the Fill rows with the events."""
+    rows: list[Fill] = []
+    bookings: list[store.FillBooking] = []
+    groups: list[EventGroup] = []
+    orders: dict[Any, Order] = {}
+    for fill in fills:
+        order, quantity, price = fill.order, fill.quantity, fill.price
+        if quantity > order.leaves_quantity:
+            raise ValueError(f"fill of {quantity} exceeds what order {order.pk} has open ({order.leaves_quantity})")
+        rows.append(
+            Fill(
+                order=order,
+                venue=fill.venue,
+                venue_execution_id=fill.venue_execution_id,
+                quantity=quantity,
+                price=price,
+                created_at=now,
+            )
+        )
+        bookings.append(store.FillBooking(store.Reservation.of(order, quantity), quantity, price, fill.factor))
+        before = order.executed_quantity or ZERO
+        filled = before + quantity
+        order.executed_price = (((order.executed_price or ZERO) * before + price * quantity) / filled).quantize(
+            PRICE_PLACES, ROUND_HALF_EVEN
+        )
+        order.executed_quantity = filled
+        order.leaves_quantity -= quantity
+        done = order.leaves_quantity == 0
+        if done:
+            order.resting_seq = None
+        order.transition(OrderStatus.EXECUTED if done else OrderStatus.PARTIALLY_FILLED)
+        orders[order.pk] = order
+        spec = EventSpec(
+            EventType.EXECUTION_COMPLETED if done else EventType.ORDER_PARTIALLY_FILLED,
+            {
+                "fill_quantity": quantity,
+                "fill_price": price,
+                "order_price": order.price,
+                "order_quantity": order.quantity,
+                "side": order.side,
+                "venue": fill.venue,
+                "venue_execution_id": fill.venue_execution_id,
+                "attempt": fill.attempt or order.retry_count + 1,
+                "factor": fill.factor,  # multiplier x FX: the fill's realised P&L in the reporting currency
+                "executed_quantity": filled,
+                "executed_price": order.executed_price,
+                "leaves_quantity": order.leaves_quantity,
+            },
+            order_id=order.pk,
+            symbol=order.symbol,
+        )
+        groups.append(EventGroup([spec], correlation_id=order.correlation_id))
+    store.fills_book(state=state, fills=bookings, now=now)
+    run([_order_filled(order) for order in orders.values()])
+    events_record_groups(groups, with_rows=[BulkInsert(Fill, rows)])
+    return rows
+
+
+def _order_filled(order: Order) -> Statement:
+    """The UPDATE of an order's fill columns, its text the same for every order (prepared on PostgreSQL)."""
+    meta = Order._meta
+    fields = [f for f in meta.concrete_fields if f.name in _ORDER_FILLED_FIELDS]
+    qn = connection.ops.quote_name
+    assignments = ", ".join(f"{qn(column(f))} = %s" for f in fields)
+    values = [f.get_db_prep_save(getattr(order, f.attname), connection) for f in fields]
+    pk = meta.pk
+    assert pk is not None
+    return Statement(
+        f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(column(pk))} = %s",  # noqa: S608 - our own names
+        [*values, pk.get_db_prep_value(order.pk, connection)],
     )
-    store.fill_book(
-        state=state,
-        reservation=store.Reservation.of(order, quantity),
-        fill_quantity=quantity,
-        fill_price=price,
-        now=now,
-        factor=factor,
-    )
-    before = order.executed_quantity or ZERO
-    filled = before + quantity
-    order.executed_price = (((order.executed_price or ZERO) * before + price * quantity) / filled).quantize(
-        PRICE_PLACES, ROUND_HALF_EVEN
-    )
-    order.executed_quantity = filled
-    order.leaves_quantity -= quantity
-    done = order.leaves_quantity == 0
-    if done:
-        order.resting_seq = None
-    order.transition(OrderStatus.EXECUTED if done else OrderStatus.PARTIALLY_FILLED)
-    order.save(
-        update_fields=[
-            "status",
-            "executed_quantity",
-            "executed_price",
-            "leaves_quantity",
-            "resting_seq",
-            "retry_count",
-            "updated_at",
-        ]
-    )
-    event_record(
-        event_type=EventType.EXECUTION_COMPLETED if done else EventType.ORDER_PARTIALLY_FILLED,
-        payload={
-            "fill_quantity": quantity,
-            "fill_price": price,
-            "order_price": order.price,
-            "order_quantity": order.quantity,
-            "side": order.side,
-            "venue": venue,
-            "venue_execution_id": venue_execution_id,
-            "attempt": attempt or order.retry_count + 1,
-            "factor": factor,  # multiplier x FX: the fill's realised P&L in the reporting currency
-            "executed_quantity": filled,
-            "executed_price": order.executed_price,
-            "leaves_quantity": order.leaves_quantity,
-        },
-        order_id=order.pk,
-        symbol=order.symbol,
-        correlation_id=order.correlation_id,
-    )
-    return row
 
 
 def _duplicate_report(order: Order, fill: Execution) -> None:

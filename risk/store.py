@@ -599,6 +599,17 @@ def price_factor(symbol: str) -> Decimal:
     return _plain(factor) or Decimal(1)
 
 
+@dataclass(frozen=True)
+class FillBooking:
+    """One fill to book: the reservation of the filled part (quantity and the order's prices and scopes), what
+    was filled at what price, and the instrument's price factor (multiplier x FX, price_factor)."""
+
+    reservation: Reservation
+    quantity: Decimal
+    price: Decimal
+    factor: Decimal = Decimal(1)
+
+
 def fill_book(
     *,
     state: RiskState,
@@ -608,47 +619,70 @@ def fill_book(
     now: dt.datetime,
     factor: Decimal = Decimal(1),
 ) -> Position:
-    """Book a fill in every scope of the order: release its reservation; position, average price, realised
-    P&L, mark; the day's volume. Answers the firm's position. Caller holds the risk lock.
+    """Book one fill (fills_book); answers the firm's position in its symbol. Caller holds the risk lock."""
+    booked = fills_book(state=state, fills=[FillBooking(reservation, fill_quantity, fill_price, factor)], now=now)
+    return booked[(FIRM_SCOPE, reservation.symbol)]
+
+
+def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.datetime) -> dict[tuple[str, str], Position]:
+    """Book fills, in order, in every scope of their orders: release each one's reservation; position, average
+    price, realised P&L, mark; the day's volume. Answers the positions written, by (scope, symbol). Caller holds
+    the risk lock.
 
     Daily volume counts the filled quantity at the order's limit price, the same notional that was
     reserved and checked, so slippage can never push the day over its limit after approval.
 
-    Each scope's row is read once (locked) and written once: the four position rows in one UPDATE, the four
-    scopes' volumes in another, whatever the number of scopes."""
-    notional, exposure = reservation.notional, reservation.exposure
-    buy = reservation.side == checks.Side.BUY
-    scopes = reservation.scopes.positions
+    Each (scope, symbol) row is read once (locked) and written once whatever the number of fills (a group's
+    fills of one symbol follow each other on the row in memory, as one by one), and the scopes' volumes
+    summed: one round trip of reads and one of writes for a whole group of executions."""
     today = utc_today(now)
+    symbols = sorted({f.reservation.symbol for f in fills})
+    scopes = sorted({scope for f in fills for scope in f.reservation.scopes.positions})
     rows = {
-        p.scope: p for p in Position.objects.select_for_update().filter(symbol=reservation.symbol, scope__in=scopes)
+        (p.scope, p.symbol): p
+        for p in Position.objects.select_for_update().filter(symbol__in=symbols, scope__in=scopes).order_by("pk")
     }
-    # Realised P&L in the reporting currency: price differences times `factor` (multiplier x FX, price_factor).
-    for scope in scopes:
-        position = rows.get(scope) or Position(scope=scope, symbol=reservation.symbol)
-        if buy:  # the reservation released
-            position.open_buy_quantity -= reservation.quantity
-            position.open_buy_notional -= exposure
-        else:
-            position.open_sell_quantity -= reservation.quantity
-            position.open_sell_notional -= exposure
-        if position.pnl_day != today:  # the row's first fill of the UTC day: the day starts from what it holds
-            position.pnl_day, position.day_realized_pnl = today, ZERO
-            position.sod_quantity, position.sod_average_price = position.quantity, position.average_price
-        new = apply_fill(
-            PositionState(position.quantity, position.average_price, ZERO),
-            side=reservation.side,
-            quantity=fill_quantity,
-            price=fill_price,
+    written: dict[tuple[str, str], Position] = {}
+    executed_by_scope: dict[str, Decimal] = {}
+    released_by_scope: dict[str, Decimal] = {}
+    executed_total = released_total = ZERO
+    for fill in fills:
+        reservation = fill.reservation
+        buy = reservation.side == checks.Side.BUY
+        for scope in reservation.scopes.positions:
+            key = (scope, reservation.symbol)
+            position = rows.get(key) or Position(scope=scope, symbol=reservation.symbol)
+            if buy:  # the reservation released
+                position.open_buy_quantity -= reservation.quantity
+                position.open_buy_notional -= reservation.exposure
+            else:
+                position.open_sell_quantity -= reservation.quantity
+                position.open_sell_notional -= reservation.exposure
+            if position.pnl_day != today:  # the row's first fill of the UTC day: the day starts from what it holds
+                position.pnl_day, position.day_realized_pnl = today, ZERO
+                position.sod_quantity, position.sod_average_price = position.quantity, position.average_price
+            new = apply_fill(
+                PositionState(position.quantity, position.average_price, ZERO),
+                side=reservation.side,
+                quantity=fill.quantity,
+                price=fill.price,
+            )
+            # Realised P&L in the reporting currency: price differences times the factor.
+            realized = (new.realized_pnl * fill.factor).quantize(PLACES, ROUND_HALF_EVEN)
+            position.quantity, position.average_price = new.quantity, new.average_price
+            position.realized_pnl += realized
+            position.day_realized_pnl += realized
+            position.mark_price, position.updated_at = fill.price, now
+            rows[key] = written[key] = position
+        executed = fill.quantity * (
+            reservation.price if reservation.notional_price is None else reservation.notional_price
         )
-        realized = (new.realized_pnl * factor).quantize(PLACES, ROUND_HALF_EVEN)
-        position.quantity, position.average_price = new.quantity, new.average_price
-        position.realized_pnl += realized
-        position.day_realized_pnl += realized
-        position.mark_price, position.updated_at = fill_price, now
-        rows[scope] = position
-    Position.objects.bulk_create([p for p in rows.values() if p.pk is None])
-    executed = fill_quantity * (reservation.price if reservation.notional_price is None else reservation.notional_price)
+        executed_total += executed
+        released_total += reservation.notional
+        for scope in reservation.scopes.volumes:
+            executed_by_scope[scope] = executed_by_scope.get(scope, ZERO) + executed
+            released_by_scope[scope] = released_by_scope.get(scope, ZERO) + reservation.notional
+    Position.objects.bulk_create([p for p in written.values() if p.pk is None])
     position_table, scope_table = Position._meta.db_table, ScopeState._meta.db_table
     # One round trip on PostgreSQL (core.sql.run pipelines), each statement's text fixed (prepared).
     run(
@@ -676,10 +710,10 @@ def fill_book(
                         p.pk,
                     ],
                 )
-                for p in rows.values()
+                for p in written.values()
             ),
             # Each scope's executed volume of the UTC day grows (its first fill of a new day starts it at
-            # zero) and its open volume gives the reservation back.
+            # zero) and its open volume gives the reservations back.
             *(
                 Statement(
                     f'INSERT INTO "{scope_table}" ("scope", "trading_state", "reason", "trading_day", '  # noqa: S608
@@ -688,18 +722,18 @@ def fill_book(
                     f'excluded."trading_day" THEN "{scope_table}"."executed_volume" + excluded."executed_volume" '
                     'ELSE excluded."executed_volume" END, "trading_day" = excluded."trading_day", '
                     f'"open_volume" = "{scope_table}"."open_volume" - %s, "updated_at" = excluded."updated_at"',
-                    [scope, today, executed, now, notional],
+                    [scope, today, executed_by_scope[scope], now, released_by_scope[scope]],
                 )
-                for scope in reservation.scopes.volumes
+                for scope in executed_by_scope
             ),
             Statement(
                 f'UPDATE "{RiskState._meta.db_table}" SET "open_volume" = "open_volume" - %s WHERE "id" = %s',  # noqa: S608
-                [notional, state.pk],
+                [released_total, state.pk],
             ),
         ]
     )
-    _volume_add(state=state, notional=executed, now=now)
-    return rows[FIRM_SCOPE]
+    _volume_add(state=state, notional=executed_total, now=now)
+    return written
 
 
 def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> None:
