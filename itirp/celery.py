@@ -13,6 +13,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "itirp.settings")
 app = Celery("itirp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Celery's Django fixup closes every database connection before and after each task unless this is set, so a
+# worker opened a new PostgreSQL connection (a backend forked, authenticated) for every execution message.
+# Connections are kept for this many tasks instead; Django's own rules for persistent connections
+# (CONN_MAX_AGE, CONN_HEALTH_CHECKS, a connection that saw an error) are applied before each task by
+# _database_connections_checked below, as Django does at each request.
+app.conf.CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 
 # --- Broker loss: the worker survives it (issue 20, item 2) ---------------------------------------------------
@@ -143,6 +149,16 @@ def _task_argument(task: object, args: tuple | None, kwargs: dict | None, name: 
     except (TypeError, ValueError):
         return (kwargs or {}).get(name)
     return bound.arguments.get(name)
+
+
+@signals.task_prerun.connect
+def _database_connections_checked(**kwargs: object) -> None:
+    """Before each task, what Django does before each request: a connection older than CONN_MAX_AGE, or one
+    that saw an error and no longer answers, is closed (the next query opens a new one); with
+    CONN_HEALTH_CHECKS a kept one is checked at its first use."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @signals.task_prerun.connect
