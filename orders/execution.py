@@ -133,11 +133,14 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
     return group[0] if group else None
 
 
-def executions_start(*, order_id: Any, resume: bool = False, group_max: int = 1) -> list[Order]:
+def executions_start(
+    *, order_id: Any, resume: bool = False, group_max: int = 1, with_ids: Sequence[Any] = ()
+) -> list[Order]:
     """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
-    other orders waiting for their first venue call (APPROVED, never started, at SIM; the oldest first; rows
-    another transaction holds are skipped): all APPROVED -> EXECUTING in one statement, their
-    EXECUTION_STARTED events in one insert. The asked order first; [] when it has nothing to execute.
+    other orders waiting for their first venue call (APPROVED, never started, at SIM): first those named by
+    `with_ids` (the rest of its submission batch), then the oldest others (rows another transaction holds are
+    skipped); all APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one insert. The
+    asked order first; [] when it has nothing to execute.
 
     Only never-started orders join a group: an order waiting for a retry's backoff or resting at the venue
     until its next check keeps its own schedule, and the message of an order that joined someone else's
@@ -160,7 +163,12 @@ def executions_start(*, order_id: Any, resume: bool = False, group_max: int = 1)
             return []
         group = [order]
         if fresh and group_max > 1 and order.venue == VenueCode.SIM:
-            group += _waiting_first_call(exclude=order.pk, limit=group_max - 1)
+            if with_ids:
+                group += _waiting_first_call(exclude=order.pk, limit=group_max - 1, among=with_ids)
+            if len(group) < group_max:
+                taken = {member.pk for member in group}
+                others = _waiting_first_call(exclude=order.pk, limit=group_max - 1)
+                group += [other for other in others if other.pk not in taken][: group_max - len(group)]
         now = timezone.now()
         for member in group:
             if member.status == OrderStatus.APPROVED:
@@ -226,19 +234,21 @@ def _taken(order_id: Any) -> bool:
     return True
 
 
-def _waiting_first_call(*, exclude: Any, limit: int) -> list[Order]:
-    """Up to `limit` other orders waiting for their first call to the simulated venue, locked (rows locked by
-    another transaction skipped), oldest first. Never started = no EXECUTION_STARTED in the trail, which also
-    leaves out orders resting at the venue and orders waiting for a retry."""
+def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) -> list[Order]:
+    """Up to `limit` other orders waiting for their first call to the simulated venue, locked, oldest first.
+    Never started = no EXECUTION_STARTED in the trail, which also leaves out orders resting at the venue and
+    orders waiting for a retry. `among`: those of these orders (the rest of the asked order's batch, named
+    by its message; their rows waited for); else any (rows locked by another transaction skipped)."""
     started = Event.objects.filter(order_id=OuterRef("pk"), event_type=EventType.EXECUTION_STARTED)
-    return list(
+    waiting = (
         Order.objects.select_related("user")
-        .select_for_update(of=("self",), skip_locked=True)
         .filter(status=OrderStatus.APPROVED, venue=VenueCode.SIM, resting_seq__isnull=True, retry_count=0)
         .exclude(pk=exclude)
         .exclude(Exists(started))
-        .order_by("updated_at")[:limit]
     )
+    if among:
+        return list(waiting.select_for_update(of=("self",)).filter(pk__in=among).order_by("pk")[:limit])
+    return list(waiting.select_for_update(of=("self",), skip_locked=True).order_by("updated_at")[:limit])
 
 
 def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = None) -> Order | None:
@@ -622,25 +632,40 @@ def execution_fail(*, order_id: Any, reason: str) -> Order | None:
     return order
 
 
-def enqueue(order_id: Any, correlation_id: Any = None, *, countdown: float | None = None, resume: bool = False) -> bool:
-    """Queue an execution attempt; never waits on a broker that is down (orders.publish).
+def enqueue(
+    order_id: Any,
+    correlation_id: Any = None,
+    *,
+    countdown: float | None = None,
+    resume: bool = False,
+    with_ids: Sequence[Any] = (),
+) -> bool:
+    """Queue an execution attempt; never waits on a broker that is down (orders.publish). `with_ids`: orders
+    executed in the same group (one message for a submission batch's approved orders, at most
+    EXECUTION_GROUP_MAX in all).
 
     False: the broker is down and the message is parked; it is sent within about a second of the broker's
     return, and should this process die first, the worker's requeue on reconnect or the sweeper queues it.
     """
     from orders.publish import Message, publisher
 
-    kwargs = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
+    kwargs: dict[str, Any] = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
+    if with_ids:
+        kwargs["with_ids"] = [str(other) for other in with_ids]
     return publisher().publish(Message(key=str(order_id), args=[str(order_id)], kwargs=kwargs, countdown=countdown))
 
 
-def order_execute(*, order_id: Any, correlation_id: Any = None, resume: bool = False) -> Outcome:
+def order_execute(
+    *, order_id: Any, correlation_id: Any = None, resume: bool = False, with_ids: Sequence[Any] = ()
+) -> Outcome:
     """One execution attempt of an order (what the Celery task calls), and of the orders waiting for their
     first venue call that join it (executions_start, up to EXECUTION_GROUP_MAX): each is sent to the venue,
     then their fills are booked together (executions_complete). Queues the next attempt of any that is due
     one. Answers the asked order's outcome."""
     context.bind(correlation=context.parse_uuid(correlation_id))
-    group = executions_start(order_id=order_id, resume=resume, group_max=settings.EXECUTION_GROUP_MAX)
+    group = executions_start(
+        order_id=order_id, resume=resume, group_max=settings.EXECUTION_GROUP_MAX, with_ids=with_ids
+    )
     if not group:
         return Outcome("SKIPPED")
     order = group[0]

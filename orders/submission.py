@@ -6,7 +6,7 @@
               duplicates refused, each order checked (risk.checks.check_order) on the state that includes
               the orders approved before it, orders and their three events inserted (audit.services),
               the approved orders' exposure reserved (risk.store.reserve)
-      -> enqueue                 after the commit, each approved order's execution (orders.execution)
+      -> enqueue                 after the commit, one execution message for the batch's approved orders
 
 A batch decides exactly what deciding its submissions one by one, in arrival order, would have decided
 (tests/orders/test_group_commit.py). Nobody is answered before the batch commits.
@@ -231,10 +231,8 @@ def order_submit(*, user: User, request: OrderRequest, correlation_id: uuid.UUID
         if decision.approved:
             transaction.on_commit(functools.partial(enqueue, order.pk, order.correlation_id), robust=True)
         return order, decision
-    order, decision = _group_commit().submit(submission)
-    if decision.approved:
-        enqueue(order.pk, order.correlation_id)
-    return order, decision
+    # the batch queued the execution of its approved orders once it committed (_decide_batch)
+    return _group_commit().submit(submission)
 
 
 @functools.cache
@@ -243,10 +241,17 @@ def _group_commit() -> GroupCommit[Submission, Decided]:
 
 
 def _decide_batch(submissions: Sequence[Submission]) -> list[Decided | Exception]:
-    """A batch in its own transaction. Should the unique index refuse the batch as a whole (an order
-    inserted outside the risk lock), each order is decided again alone, so only the duplicate gets a 409:
-    the key's owner is committed by then, so the duplicate is refused under the lock like any other, with
-    its ORDER_REFUSED event (a lone submission too)."""
+    """A batch in its own transaction, then its approved orders queued for execution (_enqueue_batch)."""
+    results = _batch_decided(submissions)
+    _enqueue_batch([outcome[0] for outcome in results if not isinstance(outcome, Exception) and outcome[1].approved])
+    return results
+
+
+def _batch_decided(submissions: Sequence[Submission]) -> list[Decided | Exception]:
+    """Should the unique index refuse the batch as a whole (an order inserted outside the risk lock), each
+    order is decided again alone, so only the duplicate gets a 409: the key's owner is committed by then, so
+    the duplicate is refused under the lock like any other, with its ORDER_REFUSED event (a lone submission
+    too)."""
     try:
         return orders_decide(submissions)
     except DuplicateOrder:
@@ -258,6 +263,16 @@ def _decide_batch(submissions: Sequence[Submission]) -> list[Decided | Exception
         except DuplicateOrder as exc:
             results.append(exc)
     return results
+
+
+def _enqueue_batch(approved: Sequence[Order]) -> None:
+    """One execution message for a committed batch's approved orders (per EXECUTION_GROUP_MAX of them): the
+    worker executes them as one group (orders.execution.order_execute), instead of a message, a task and a
+    transaction per order. A message that is lost loses no order: the sweeper queues it again."""
+    size = max(1, settings.EXECUTION_GROUP_MAX)
+    for start in range(0, len(approved), size):
+        first, *others = approved[start : start + size]
+        enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others])
 
 
 def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception]:

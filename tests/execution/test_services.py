@@ -209,3 +209,17 @@ def test_group_when_the_venue_answers_differently_then_each_order_gets_its_own_o
     assert Fill.objects.filter(order=filled).count() == 1 and not Fill.objects.exclude(order=filled).exists()
     position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.quantity, position.open_buy_quantity) == (D(7), D(2))  # the resting order still reserved
+
+
+def test_group_when_its_message_names_the_rest_of_the_batch_then_those_go_first_before_older_ones(
+    trader, settings, monkeypatch, local_stores
+):
+    settings.EXECUTION_GROUP_MAX = 2
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    older, asked, named = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
+
+    assert execution.order_execute(order_id=asked.pk, with_ids=[str(named.pk)]).status == "EXECUTED"
+
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert status[asked.pk] == status[named.pk] == OrderStatus.EXECUTED
+    assert status[older.pk] == OrderStatus.APPROVED  # left to its own message

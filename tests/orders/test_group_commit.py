@@ -455,3 +455,27 @@ def test_orders_decide_when_a_submission_has_no_address_then_its_events_do_not_t
     first, second = (order for order, _ in outcomes)
     assert set(Event.objects.filter(order_id=first.pk).values_list("address", flat=True)) == {None}
     assert set(Event.objects.filter(order_id=second.pk).values_list("address", flat=True)) == {"203.0.113.7"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_decide_batch_when_it_commits_then_one_execution_message_names_its_approved_orders(
+    trader, settings, monkeypatch
+) -> None:
+    settings.EXECUTION_GROUP_MAX = 2
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(submission_module, "enqueue", lambda order_id, *a, **k: sent.append((order_id, k)) or True)
+    set_limits(max_daily_volume="3000")
+    batch = [
+        submission(trader, quantity=10, price=100, client_order_id="m1"),
+        submission(trader, quantity=10, price=100, client_order_id="m2"),
+        submission(trader, quantity=50, price=100, client_order_id="m3"),  # over the day's volume: rejected
+        submission(trader, quantity=5, price=100, client_order_id="m4"),
+    ]
+
+    outcomes = submission_module._decide_batch(batch)
+
+    approved = [o[0].pk for o in outcomes if not isinstance(o, Exception) and o[1].approved]
+    assert len(approved) == 3
+    # one message per EXECUTION_GROUP_MAX approved orders: the first names the second, the third goes alone
+    assert sent == [(approved[0], {"with_ids": [approved[1]]}), (approved[2], {"with_ids": []})]
