@@ -152,12 +152,15 @@ def _task_argument(task: object, args: tuple | None, kwargs: dict | None, name: 
 
 
 @signals.task_prerun.connect
-def _database_connections_checked(**kwargs: object) -> None:
-    """Before each task, what Django does before each request: a connection older than CONN_MAX_AGE, or one
-    that saw an error and no longer answers, is closed (the next query opens a new one); with
-    CONN_HEALTH_CHECKS a kept one is checked at its first use."""
+def _database_connections_checked(task: object = None, **kwargs: object) -> None:
+    """Before each task a worker runs, what Django does before each request: a connection older than
+    CONN_MAX_AGE, or one that saw an error and no longer answers, is closed (the next query opens a new one);
+    with CONN_HEALTH_CHECKS a kept one is checked at its first use. Not for a task run eagerly (inline, in
+    its caller's transaction), as Celery's own fixup."""
     from django.db import close_old_connections
 
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
     close_old_connections()
 
 

@@ -34,3 +34,14 @@ def test_worker_when_the_connection_outlived_conn_max_age_then_closed_before_the
     with connection.cursor() as cursor:  # the next query opens a new one
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db  # the test's own transaction stands for the caller's
+def test_worker_when_a_task_runs_eagerly_in_its_callers_transaction_then_the_connection_is_left_alone():
+    from types import SimpleNamespace
+
+    connection.ensure_connection()
+    opened = connection.connection
+    _database_connections_checked(task=SimpleNamespace(request=SimpleNamespace(is_eager=True)))
+    assert connection.connection is opened and connection.in_atomic_block
