@@ -188,13 +188,14 @@ def executions_start(
                                 "attempt": member.retry_count + 1,
                                 "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
                                 "resumed": resume and member is order,
+                                # executed with another order's group: taken by that order's task
+                                **({} if member is order else {"group_of": str(order.pk)}),
                             },
                             order_id=member.pk,
                             symbol=member.symbol,
                         )
                     ],
                     correlation_id=member.correlation_id,
-                    address=None,
                 )
                 for member in group
             ]

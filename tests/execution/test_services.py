@@ -163,6 +163,8 @@ def test_order_execute_when_orders_wait_for_their_first_call_then_one_group_book
         assert len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
         assert Fill.objects.filter(order=order).count() == 1
     assert _risk_locks(queries.captured_queries) == 1  # the fills of the group: one hold of the risk lock
+    assert "group_of" not in events_of(first, EventType.EXECUTION_STARTED)[0].payload
+    assert {events_of(o, EventType.EXECUTION_STARTED)[0].payload["group_of"] for o in others} == {str(first.pk)}
     position = Position.objects.get(scope="firm", symbol="AAPL")
     assert (position.quantity, position.open_buy_quantity) == (D(46), D(0))
     # the message of an order that went with the group finds nothing left to do
