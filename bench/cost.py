@@ -164,7 +164,7 @@ def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], dr
         "",
         "From itirp_order_batch_size and itirp_order_batch_seconds (orders/batching.py), read from /metrics"
         " before and after each run. A batch's seconds are the wall time of its transaction (the run_batch"
-        " call: waiting for the risk lock, holding it, checks, inserts, commit): **an upper bound of the lock's"
+        " call: waiting for the risk lock, holding it, checks, inserts, commit, then its one execution message): **an upper bound of the lock's"
         " hold time**, not the hold itself; percentiles are bucket bounds (the bucket holding that rank)."
         " The hold is itirp_risk_lock_hold_seconds (orders/submission.py): from the answer of the read that"
         " takes the lock to the end of the commit, **a lower bound** of the hold (the lock is granted during"

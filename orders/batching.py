@@ -70,7 +70,8 @@ class GroupCommit(Generic[Item, Result]):
                 raise RuntimeError(f"batch of {len(batch)} answered {len(outcomes)} results")
         except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the batch's error, re-raised
             outcomes = [exc] * len(batch)
-        # the whole of run_batch: its transaction's wait for the risk lock, its hold and the commit
+        # the whole of run_batch: its transaction's wait for the risk lock, its hold and the commit, then the
+        # execution message the submissions' batch publishes (orders.submission._enqueue_batch)
         ORDER_BATCH_SECONDS.observe(time.perf_counter() - started)
         ORDER_BATCH_SIZE.observe(len(batch))
         for slot, outcome in zip(batch, outcomes, strict=True):
