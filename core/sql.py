@@ -2,9 +2,9 @@
 
 On the submission path, under the risk lock, each round trip and each statement Django compiles through the
 ORM costs more than the rows it moves. On PostgreSQL, `pipelined` sends statements together (psycopg's
-pipeline mode, server-side binding) and `bulk_insert` writes several models' rows as one multi-row INSERT
-each, values prepared by the model fields exactly as Django prepares them. Errors come out as Django's
-(IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `run` executes the
+pipeline mode, server-side binding) and `bulk_insert` writes several models' rows as one INSERT each (a
+column's values in one array), values prepared by the model fields exactly as Django prepares them. Errors
+come out as Django's (IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `run` executes the
 same statements one by one through Django's cursor and `bulk_insert` is bulk_create per model, so the demo's
 database goes through the same code.
 """
@@ -125,16 +125,35 @@ def column(field: models.Field) -> str:
 
 
 def _values_insert(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
-    """One multi-row INSERT with a parameter per value; the auto primary key, if any, returned in order."""
+    """One INSERT of all the rows: a column's values as one array parameter, unnested in the rows' order. The
+    statement's text is the same whatever the number of rows, so psycopg converts it once and PostgreSQL
+    plans it once per connection (prepared), where a multi-row VALUES list was a new text of its own for every
+    batch size (parsed, planned and converted again each time, with a parameter per value). The auto primary
+    key, if any, is taken in the rows' order (ORDER BY the ordinality) and returned in that order."""
     opts = model._meta
     auto = opts.pk if _is_auto(opts.pk) else None
     fields = [f for f in opts.concrete_fields if f is not auto and not f.generated]
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(column(f)) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs for f in fields]
-    sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES {', '.join([row] * len(objs))}"  # noqa: S608
-    if auto is not None:
-        # rows of a multi-row VALUES are inserted in order; the sequence is taken row by row
-        sql += f" RETURNING {qn(column(auto))}"
+    sql = _unnest_sql(model, tuple(fields), auto)
+    values = [[f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs] for f in fields]
     return sql, values
+
+
+_unnest_texts: dict[tuple[type[models.Model], tuple[models.Field, ...]], str] = {}
+
+
+def _unnest_sql(model: type[models.Model], fields: tuple[models.Field, ...], auto: models.Field | None) -> str:
+    key = (model, fields)
+    sql = _unnest_texts.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        names = [qn(column(f)) for f in fields]
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        sql = (
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(names)}) "  # noqa: S608 - names from the model
+            f"SELECT {', '.join(names)} FROM UNNEST({arrays}) WITH ORDINALITY AS u({', '.join(names)}, n) "
+            "ORDER BY n"
+        )
+        if auto is not None:
+            sql += f" RETURNING {qn(column(auto))}"
+        _unnest_texts[key] = sql
+    return sql

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import Event, EventType
 from core.sql import BulkInsert, bulk_insert, pipelined
@@ -25,6 +26,25 @@ def test_bulk_insert_when_several_rows_then_sequences_set_in_insertion_order() -
     stored = list(Event.objects.order_by("sequence").values_list("sequence", "payload"))
     assert [e.sequence for e in events] == [sequence for sequence, _ in stored]
     assert [payload["n"] for _, payload in stored] == list(range(5))
+
+
+def test_bulk_insert_when_batches_differ_in_size_then_one_statement_text_and_every_value_kept() -> None:
+    # One text for any number of rows: converted once by psycopg and prepared once by PostgreSQL, where a
+    # multi-row VALUES list was a new statement for every batch size. NULLs, JSON and text survive the arrays.
+    texts = set()
+    for size in (1, 3, 7):
+        events = [
+            _event(payload={"n": n, "nested": [1, "two", None]}, symbol=("SYM" if n % 2 else ""), order_id=None)
+            for n in range(size)
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            bulk_insert(BulkInsert(Event, events))
+        texts.add(captured.captured_queries[-1]["sql"].split(" FROM UNNEST")[0])
+        stored = {e.sequence: e for e in Event.objects.filter(sequence__in=[e.sequence for e in events])}
+        assert [stored[e.sequence].payload for e in events] == [e.payload for e in events]
+        assert [stored[e.sequence].symbol for e in events] == [e.symbol for e in events]
+        assert all(stored[e.sequence].order_id is None for e in events)
+    assert len(texts) == 1
 
 
 def test_pipelined_when_a_statement_violates_a_unique_index_then_djangos_integrity_error() -> None:
