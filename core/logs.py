@@ -224,8 +224,20 @@ def configure_structlog() -> None:
     _configured = True
 
 
+# A record that carries its line already shaped (events_logged): the formatters only render it.
+_PREPARED = "itirp_line"
+
+
+def _prepared(record: logging.LogRecord) -> dict[str, Any] | None:
+    return getattr(record, _PREPARED, None)
+
+
 class JsonFormatter(structlog.stdlib.ProcessorFormatter):
     """The one log formatter of ITIRP (settings.LOGGING, gunicorn, Celery): one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _prepared(record)
+        return _dumps(line) if line is not None else super().format(record)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Building the formatter configures structlog too, so the two can never disagree.
@@ -242,9 +254,16 @@ class ConsoleFormatter(structlog.stdlib.ProcessorFormatter):
         configure_structlog()
         if colors is None:
             colors = _colors_wanted()
-        kwargs.setdefault("processors", [*_RENDER_CHAIN[:-1], ConsoleRenderer(colors=colors)])
+        self._renderer = ConsoleRenderer(colors=colors)
+        kwargs.setdefault("processors", [*_RENDER_CHAIN[:-1], self._renderer])
         kwargs.setdefault("foreign_pre_chain", _FOREIGN_CHAIN)
         super().__init__(*args, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = _prepared(record)
+        return (
+            self._renderer(None, record.levelname.lower(), dict(line)) if line is not None else super().format(record)
+        )
 
 
 def _colors_wanted() -> bool:
@@ -326,30 +345,53 @@ _WARNING_EVENTS = frozenset(
         "USER_DEACTIVATED",
     }
 )
-_audit_log = get_logger("audit")
+_audit = logging.getLogger("itirp.audit")
 
 
 def events_logged(events: list[Any]) -> None:
     """Called by audit.services.events_record once its transaction commits: each event logs one line
     (component "audit", event = its type in lower case). A change that rolls back logs nothing, and the
-    lines are written after the caller's locks are released."""
+    lines are written after the caller's locks are released.
+
+    Three or more lines per order on the submission path, so each is shaped here once, in its final form (the
+    same keys, order and redaction as a structlog line through the formatter's chain; tests/observability),
+    and handed to the handlers as a record carrying it: the formatter only renders it (`_prepared`)."""
     try:
+        if not events:
+            return
+        # What structlog would merge from the context (the request's ip and request id, a task's ids): the
+        # event's own order, correlation and user stand instead of the context's, the rest goes in details.
+        extra = {k: v for k, v in structlog.contextvars.get_contextvars().items() if k not in TOP_LEVEL}
+        extra = redact(extra) if extra else extra
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # written together: one instant
         for event in events:
             kind = str(event.event_type)
-            _audit_log.log(
-                30 if kind in _WARNING_EVENTS else 20,
-                kind.lower(),
-                order_id=str(event.order_id) if event.order_id else None,
-                correlation_id=str(event.correlation_id),
-                user_id=event.actor_username or None,
-                details={
-                    "event_type": kind,
-                    "sequence": event.sequence,
-                    "event_id": str(event.event_id),
-                    "symbol": event.symbol or None,
-                    "causation_id": str(event.causation_id) if event.causation_id else None,
-                    "payload": event.payload,
-                },
-            )
+            level = logging.WARNING if kind in _WARNING_EVENTS else logging.INFO
+            if not _audit.isEnabledFor(level):
+                continue
+            name = kind.lower()
+            line: dict[str, Any] = {
+                "timestamp": now,
+                "level": logging.getLevelName(level),
+                "component": "audit",
+                "event": name,
+            }
+            if event.order_id:
+                line["order_id"] = str(event.order_id)
+            line["correlation_id"] = str(event.correlation_id)
+            if event.actor_username:
+                line["user_id"] = redact(event.actor_username)
+            line["process"] = _PROCESS
+            line["details"] = {
+                "event_type": kind,
+                "sequence": event.sequence,
+                "event_id": str(event.event_id),
+                "symbol": event.symbol or None,
+                "causation_id": str(event.causation_id) if event.causation_id else None,
+                "payload": redact(event.payload, 2),
+                **extra,
+            }
+            record = _audit.makeRecord(_audit.name, level, __file__, 0, name, (), None, extra={_PREPARED: line})
+            _audit.handle(record)
     except Exception:  # noqa: BLE001 - observability must never fail the change being recorded
         logging.getLogger("itirp.logs").exception("event_logging_failed")

@@ -8,8 +8,10 @@ import re
 import uuid
 
 import pytest
+import structlog
 
-from core.logs import REDACTED, JsonFormatter, get_logger, redact
+from audit.models import Event, EventType
+from core.logs import REDACTED, JsonFormatter, events_logged, get_logger, redact
 from tests.conftest import PASSWORDS
 from tests.observability.conftest import order_body
 
@@ -46,6 +48,49 @@ def test_log_line_when_structlog_or_stdlib_then_one_json_object_with_the_fields(
     assert "details" not in plain and "order_id" not in plain
     assert (failure["level"], failure["component"], failure["event"]) == ("ERROR", "http", "failed")
     assert "ValueError: boom\nsecond line" in failure["details"]["exception"]
+
+
+@pytest.mark.django_db
+def test_event_line_when_logged_then_the_very_line_structlogs_chain_renders(json_logs):
+    # events_logged shapes its lines itself (three per order on the submission path): the keys, their order,
+    # the context's extras and the redaction must be those of a line through structlog and the formatter.
+    event = Event(
+        event_type=EventType.LOGIN_FAILED,
+        sequence=7,
+        event_id=uuid.uuid4(),
+        order_id=None,
+        correlation_id=uuid.uuid4(),
+        actor_username="trader1",
+        symbol="",
+        payload={"username": "trader1", "password": "hunter2-secret", "nested": {"api_key": "k-123456789"}},
+    )
+    structlog.contextvars.bind_contextvars(ip="127.0.0.1", request_id="r-1", order_id="ctx-order", user_id="ctx")
+    try:
+        events_logged([event])
+        get_logger("audit").log(
+            logging.WARNING,
+            "login_failed",
+            order_id=None,
+            correlation_id=str(event.correlation_id),
+            user_id="trader1",
+            details={
+                "event_type": "LOGIN_FAILED",
+                "sequence": 7,
+                "event_id": str(event.event_id),
+                "symbol": None,
+                "causation_id": None,
+                "payload": event.payload,
+            },
+        )
+    finally:
+        structlog.contextvars.clear_contextvars()
+    prepared, chained = json_logs.lines()[-2:]
+    assert TIMESTAMP.match(prepared.pop("timestamp")) and chained.pop("timestamp")
+    assert list(prepared.items()) == list(chained.items())
+    assert list(prepared["details"]) == list(chained["details"])
+    assert prepared["level"] == "WARNING" and "order_id" not in prepared
+    assert prepared["details"]["ip"] == "127.0.0.1" and prepared["details"]["payload"]["password"] == REDACTED
+    assert "hunter2" not in json_logs.text and "k-123456789" not in json_logs.text
 
 
 def test_formatter_when_microsecond_is_zero_then_still_six_digits(time_machine):
@@ -242,6 +287,39 @@ def test_console_line_when_event_logged_then_one_short_human_line_secrets_still_
     assert "event_id" not in text and order_id not in text
     assert "hunter2-secret" not in text and REDACTED in text
     assert "\x1b[" not in text
+
+
+@pytest.mark.django_db
+def test_console_line_when_an_audit_event_then_rendered_from_its_prepared_line():
+    import io
+
+    from core.logs import ConsoleFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter(colors=False))
+    audit = logging.getLogger("itirp.audit")
+    audit.addHandler(handler)
+    level, audit.level = audit.level, logging.INFO
+    event = Event(
+        event_type=EventType.ORDER_CREATED,
+        sequence=3,
+        event_id=uuid.uuid4(),
+        order_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        actor_username="trader1",
+        symbol="AAPL",
+        payload={"symbol": "AAPL", "side": "BUY", "token": "t-123456789"},
+    )
+    try:
+        events_logged([event])
+    finally:
+        audit.removeHandler(handler)
+        audit.level = level
+    text = stream.getvalue()
+    assert re.match(r"^\d\d:\d\d:\d\d\.\d{3} INFO +test +audit +order_created ", text), text
+    assert f"order={str(event.order_id)[:8]}" in text and "symbol=AAPL side=BUY" in text
+    assert "t-123456789" not in text and REDACTED in text
 
 
 def test_console_line_when_colours_wanted_then_level_coloured():
