@@ -242,15 +242,29 @@ def _fold_bars(quotes: Sequence[Quote], *, close: bool) -> Statement:
 
 
 def latest(symbols: Sequence[str]) -> dict[str, Quote]:
-    """The latest quote of each symbol that has one: from Redis when configured (and up), else the database."""
+    """The latest quote of each symbol that has one: from Redis when configured (and up), else the database.
+
+    Read-through: a symbol Redis lacks (flushed, restarted, never fed since) is read from its Mark and put in
+    Redis, newer-only as `record` writes, so the next reader finds it there: the simulated venue reads a price
+    per call, from pool threads that would otherwise open a database connection for each. Not from inside a
+    transaction, whose reads may include a price it has written and not committed."""
     if settings.REDIS_URL and symbols:
         try:
             raw = _redis().hmget(REDIS_KEY, list(symbols))
+        except Exception:  # noqa: BLE001
+            logger.warning("market data: Redis unavailable, reading the latest prices from the database")
+        else:
             found = {s: Quote.from_json(s, r) for s, r in zip(symbols, raw, strict=True) if r is not None}
             if len(found) == len(symbols):
                 return found
-        except Exception:  # noqa: BLE001
-            logger.warning("market data: Redis unavailable, reading the latest prices from the database")
+            marks = _marks([s for s in symbols if s not in found])
+            if marks and not connection.in_atomic_block:
+                _redis_put(list(marks.values()))
+            return {**found, **marks}
+    return _marks(symbols)
+
+
+def _marks(symbols: Sequence[str]) -> dict[str, Quote]:
     rows = Mark.objects.filter(symbol__in=list(symbols))
     return {m.symbol: Quote(m.symbol, m.last, m.timestamp, m.source, m.bid, m.ask) for m in rows}
 

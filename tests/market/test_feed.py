@@ -187,6 +187,39 @@ def test_latest_when_no_redis_then_reads_the_database(
     assert prices._redis().hget(prices.REDIS_KEY, "AAPL") is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_latest_when_redis_lacks_a_price_then_read_from_the_mark_once_and_put_in_redis(
+    instruments: Any, django_assert_num_queries: Any
+) -> None:
+    # The venue reads a price per call from pool threads: with Redis flushed, each would open a database
+    # connection for it, every time. Read once, then Redis answers.
+    with override_settings(REDIS_URL=""):
+        prices.record([Quote("AAPL", Decimal("150.5"), T0, "feed", Decimal("150.49"), Decimal("150.51"))])
+    assert prices._redis().hget(prices.REDIS_KEY, "AAPL") is None
+    with django_assert_num_queries(1):
+        assert prices.latest(["AAPL"])["AAPL"].ask == Decimal("150.51")
+    with django_assert_num_queries(0):
+        quote = prices.latest(["AAPL"])["AAPL"]
+    assert (quote.last, quote.bid, quote.ask, quote.timestamp) == (
+        Decimal("150.5"),
+        Decimal("150.49"),
+        Decimal("150.51"),
+        T0,
+    )
+    # A newer price recorded since is not replaced by an older one read through.
+    prices.record([Quote("AAPL", Decimal("151"), T0 + dt.timedelta(seconds=1), "feed")])
+    prices._redis_put([Quote("AAPL", Decimal("150.5"), T0, "feed")])
+    assert prices.latest(["AAPL"])["AAPL"].last == Decimal("151")
+
+
+def test_latest_inside_a_transaction_then_nothing_put_in_redis(instruments: Any) -> None:
+    # A transaction may read a price it wrote and has not committed: it never reaches Redis from there.
+    with override_settings(REDIS_URL=""):
+        prices.record([Quote("AAPL", Decimal("150.5"), T0, "feed")])
+    assert prices.latest(["AAPL"])["AAPL"].last == Decimal("150.5")
+    assert prices._redis().hget(prices.REDIS_KEY, "AAPL") is None
+
+
 def test_record_ignores_unknown_symbols(instruments: Any) -> None:
     assert prices.record([Quote("NOPE", Decimal(1), T0, "feed"), Quote("AAPL", Decimal(1), T0, "feed")]) == 1
 
