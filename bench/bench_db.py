@@ -31,7 +31,9 @@ def recreate_database(name: str) -> None:
 
 
 UUID_RE = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
-ARRAY_RE = re.compile(r"'\{([^}']*)\}'(::uuid\[\])")
+# An array parameter as psycopg's mogrify writes it ('{a,b}'::uuid[], '{x}'::varchar(64)[]), elements without
+# quotes or escapes: the bulk inserts' columns (core.sql) and the look-ups' ANY(%s).
+ARRAY_RE = re.compile(r"'\{([^}'\"\\]*)\}'(::[a-z]+(?:\(\d+(?:, ?\d+)?\))?\[\])")
 HEX64_RE = re.compile(r"'([0-9a-f]{64})'")
 
 
@@ -54,15 +56,36 @@ def capture_submission_sql(trader: Any) -> tuple[list[str], str]:
     with CaptureQueriesContext(connection) as captured:
         order_submit(user=trader, request=request(cid))
     statements = [q["sql"] for q in captured.captured_queries]
+    return statements, pgbench_script(statements, cid)
+
+
+def pgbench_script(statements: list[str], cid: str) -> str:
+    """A pgbench script of one submission's statements (as Django's query log writes them) in which every
+    UUID, the execution key and the client order id `cid` are made unique per transaction, also inside the
+    array parameters of the bulk inserts."""
     names: dict[str, str] = {}
 
     def fresh(raw: str) -> str:
         var = names.setdefault(raw.replace("-", ""), f"u{len(names)}")
         return f"md5(:client_id::text || '-' || :seed::text || '-{var}')::uuid"
 
+    hex64 = "(md5(:client_id::text || '-' || :seed::text) || md5(:seed::text))"
+    client_order = "('pg-' || :client_id::text || '-' || :seed::text)"
+
+    def element(item: str) -> str:
+        if item == "NULL":
+            return item
+        if UUID_RE.fullmatch(item):
+            return fresh(item)
+        if re.fullmatch(r"[0-9a-f]{64}", item):
+            return hex64
+        return client_order if item == cid else f"'{item}'"
+
     def array_sub(match: re.Match[str]) -> str:
-        items = [("NULL" if item == "NULL" else fresh(item)) for item in match.group(1).split(",")]
-        return f"ARRAY[{', '.join(items)}]{match.group(2)}"
+        items = match.group(1).split(",") if match.group(1) else []
+        if not any(UUID_RE.fullmatch(i) or re.fullmatch(r"[0-9a-f]{64}", i) or i == cid for i in items):
+            return match.group(0)  # nothing per transaction in it: the literal stays as it is
+        return f"ARRAY[{', '.join(element(item) for item in items)}]{match.group(2)}"
 
     def quoted_uuid(match: re.Match[str]) -> str:
         return fresh(match.group(1))
@@ -72,12 +95,12 @@ def capture_submission_sql(trader: Any) -> tuple[list[str], str]:
         body = sql.strip().rstrip(";")
         if body.upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
             continue
-        body = HEX64_RE.sub("(md5(:client_id::text || '-' || :seed::text) || md5(:seed::text))", body)
+        body = HEX64_RE.sub(hex64, body)
         body = ARRAY_RE.sub(array_sub, body)
         body = re.sub(r"'(" + UUID_RE.pattern + r")'", quoted_uuid, body)
-        body = body.replace(f"'{cid}'", "('pg-' || :client_id::text || '-' || :seed::text)")
+        body = body.replace(f"'{cid}'", client_order)
         script.append(body + ";")
-    return statements, "\n".join(line.replace("\n", " ") for line in script) + "\n"
+    return "\n".join(line.replace("\n", " ") for line in script) + "\n"
 
 
 def seed_to(target: int, budget_s: float, env: dict[str, str]) -> tuple[int, float]:
@@ -164,7 +187,16 @@ def execution_throughput(orders: int, redis_url: str) -> dict[str, Any]:
     from django.utils import timezone
 
     from audit.models import Event, EventType
+    from orders.models import Order, OrderStatus
 
+    # pgbench's baseline ran one submission's SQL thousands of times and left those rows APPROVED with no
+    # message for them: a worker's group takes never-started orders oldest first, so it would execute them
+    # before this phase's own and the rate would read near zero. They are set aside (this database only).
+    set_aside = Order.objects.filter(status=OrderStatus.APPROVED, client_order_id__startswith="pg-").update(
+        status=OrderStatus.CANCELLED
+    )
+    if set_aside:
+        log(f"   {set_aside:,} orders pgbench left APPROVED set aside (CANCELLED) before the phase")
     redis_flush(redis_url)
     be.breaker_reset()
     trader = be.user()

@@ -11,6 +11,15 @@ def ratio(ours: float, base: float) -> str:
     return f"{ours / base:.2f}" if base else "n/a"
 
 
+def before_feed(r: dict[str, Any]) -> str:
+    """Whether the earlier commit carried the same market-data feed as this one (fair) or none."""
+    if r["before"].get("feed"):
+        return "its own market-data feed at the same rate, as this commit had"
+    if any("run_feed" in command for command in r.get("topology", [])):
+        return "**no market-data feed: that commit has none, so its figures lack this commit's feed load**"
+    return "no market-data feed, as for this commit"
+
+
 def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
     ms = lambda us: f"{us / 1000:.1f}"  # noqa: E731
     lines = [
@@ -95,7 +104,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         lines += [
             "",
             f"Before and after, same run: the web server and worker of commit {b['rev']} (its own database, migrated"
-            f" by its own code; no market-data feed runs for it), {b['web']}, 10 s per level:",
+            f" by its own code; {before_feed(r)}), {b['web']}, 10 s per level:",
             "",
             "| connections | before: orders/s | p50 ms | p99 ms | after: orders/s | p50 ms | p99 ms | speed-up |",
             "|---|---|---|---|---|---|---|---|",

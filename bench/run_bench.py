@@ -148,6 +148,15 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         log_path = var / "web-before.log"
         proc = spawn(cmd, {**tree_env, "ITIRP_PROCESS": "web"}, log_path, cwd=tree)
         base = f"http://127.0.0.1:{args.port}"
+        feed = None
+        if args.feed_rate and (tree / "market" / "management" / "commands" / "run_feed.py").exists():
+            # The same moving prices as this commit had: a feed running for one side only was a load the
+            # other side never carried (20 % of the cores at 10 quotes/s a symbol, measured).
+            feed_cmd = [python, "manage.py", "run_feed", "--rate", str(args.feed_rate), "--seed", "42"]
+            feed = spawn(feed_cmd, {**tree_env, "ITIRP_PROCESS": "feed"}, var / "feed-before.log", cwd=tree)
+            args.feed_pgid = feed.pid
+        elif args.feed_rate:
+            log(f"before ({rev}) has no market-data feed: its figures carry none of this commit's feed load")
         wait_http(f"{base}/", proc, log_path)
         wait_log("ready", worker, worker_log)
         token = login(base, "bench-trader", "bench-pass-1")
@@ -166,7 +175,10 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         ]
         stop(proc)
         stop(worker)
-        return {"rev": full.stdout.strip() or rev, "web": desc, "figures": figures}
+        if feed is not None:
+            stop(feed)
+            args.feed_pgid = 0
+        return {"rev": full.stdout.strip() or rev, "web": desc, "figures": figures, "feed": feed is not None}
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
 
@@ -448,7 +460,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
 
     stop(beat)
     stop(worker)
-    if feed is not None:  # the earlier commit runs without a feed: its figures carry none of our feed's load
+    if feed is not None:  # the earlier commit runs its own feed, at the same rate, where it has one
         stop(feed)
         args.feed_pgid = 0
     report["before"] = measure_before(args.before, args, env, var) if args.before else None
