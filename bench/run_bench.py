@@ -170,6 +170,7 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
                 run=f"before-c{c}",
                 components=components(args, proc.pid, [worker.pid], database=database),
                 drain_s=args.drain,
+                database=database,
             )
             for c in (8, 64)
         ]
@@ -433,6 +434,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
             components=parts,
             drain_s=args.drain,
             spread=spread,
+            database=args.database,
         )
 
     if args.orders_only:

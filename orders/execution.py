@@ -201,7 +201,8 @@ def executions_start(
             ]
         )
     for member in group:
-        _log(logging.INFO, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
+        # DEBUG: the EXECUTION_STARTED event's own line (component audit) says it at INFO, with the group.
+        _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
 
 
@@ -326,7 +327,7 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
         if reports:
             fills_record(state=state, fills=reports, now=now)
     for order, attempt, fill in logged:
-        _log(logging.INFO, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))
+        _log(logging.DEBUG, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))  # as above
     return booked
 
 

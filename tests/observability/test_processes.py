@@ -65,6 +65,11 @@ def test_order_executed_by_worker_when_correlation_header_then_same_id_in_web_an
     audit = {line["event"]: line for line in mine if line["component"] == "audit"}
     assert {"execution_started", "execution_completed"} <= set(audit)
     assert all(line["order_id"] == order_id and line["process"] == "worker" for line in audit.values())
+    # One line per event at INFO: the execution's own lines that said the same again are DEBUG.
+    assert [line["event"] for line in mine if line["event"] in ("execution_started", "execution_completed")] == [
+        "execution_started",
+        "execution_completed",
+    ]
     # Celery's own line for the task is bound too (task_prerun), not only the lines that pass ids explicitly.
     succeeded = [line for line in mine if line["component"] == "celery.app.trace" and "succeeded" in line["event"]]
     assert succeeded and succeeded[0]["order_id"] == order_id and succeeded[0]["details"]["task"] == "orders.execute"
