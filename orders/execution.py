@@ -283,7 +283,7 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
                 "venue_execution_id", flat=True
             )
         )
-        factors: dict[str, Decimal] = {}
+        factors = store.price_factors({order.symbol for order in orders.values()})
         reports: list[FillReport] = []
         now = timezone.now()
         for order_id, fill, attempt in answers:
@@ -309,8 +309,6 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
                 continue
             attempt = attempt or order.retry_count + 1
             order.retry_count = attempt - 1
-            if order.symbol not in factors:
-                factors[order.symbol] = store.price_factor(order.symbol)
             reports.append(
                 FillReport(
                     order,

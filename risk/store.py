@@ -19,7 +19,7 @@ on both databases (`make test-sqlite`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -595,8 +595,13 @@ def release(*, state: RiskState, reservation: Reservation) -> None:
 
 def price_factor(symbol: str) -> Decimal:
     """Money per unit of the instrument's price (multiplier x FX rate, from its latest Mark); 1 without one."""
-    factor = Mark.objects.filter(symbol=symbol).values_list("factor", flat=True).first()
-    return _plain(factor) or Decimal(1)
+    return price_factors([symbol])[symbol]
+
+
+def price_factors(symbols: Collection[str]) -> dict[str, Decimal]:
+    """price_factor of each symbol, in one query (an execution group's fills, under the risk lock)."""
+    found = dict(Mark.objects.filter(symbol__in=list(symbols)).values_list("symbol", "factor"))
+    return {symbol: _plain(found.get(symbol)) or Decimal(1) for symbol in symbols}
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,23 @@ def test_order_execute_when_orders_wait_for_their_first_call_then_one_group_book
     assert execution.order_execute(order_id=others[0].pk).status == "SKIPPED"
 
 
+@pytest.mark.postgres
+def test_group_when_its_orders_trade_several_instruments_then_their_price_factors_read_at_once(trader, monkeypatch):
+    # Under the risk lock, one read of the Marks for the group, not one per instrument.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sim = _Venue()
+    monkeypatch.setattr(execution, "venue", lambda: sim)
+    first = submit(trader, symbol="AAPL", quantity="10")
+    second = submit(trader, symbol="MSFT", quantity="5", price="295")
+    with CaptureQueriesContext(connection) as queries:
+        execution.order_execute(order_id=first.pk)
+    assert Order.objects.get(pk=second.pk).status == OrderStatus.EXECUTED
+    assert sum('FROM "market_mark"' in q["sql"] for q in queries.captured_queries) == 1
+    assert Position.objects.get(scope="firm", symbol="MSFT").quantity == D(5)
+
+
 def test_group_when_others_wait_for_a_retry_rest_at_the_venue_or_exceed_its_size_then_they_are_left(
     trader, settings, monkeypatch, local_stores
 ):
