@@ -104,10 +104,20 @@ def wait_log(text: str, proc: subprocess.Popen, log_path: Path, timeout: float =
 
 
 def web_command(server: str, port: int) -> tuple[list[str], str]:
-    """The web server command for --web KIND:WORKERS[xTHREADS]: gunicorn sync or gthread workers."""
+    """The web server command for --web KIND:WORKERS[xTHREADS]: gunicorn sync or gthread workers (production's
+    gunicorn.conf.py); granian:NxT, the same WSGI application under granian (a Rust HTTP server, N processes
+    of T blocking threads each); uvicorn:N, the ASGI application (Django's async handler, uvloop, httptools)."""
     kind, _, size = server.partition(":")
     workers, _, threads = (size or "2").partition("x")
     bind = f"127.0.0.1:{port}"
+    if kind == "granian":
+        cmd = [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--workers", workers, "--blocking-threads", threads or "4", "--no-ws", "itirp.wsgi:application"]
+        return cmd, f"granian WSGI, {workers} workers x {threads or 4} blocking threads"
+    if kind == "uvicorn":
+        cmd = [str(BIN / "uvicorn"), "itirp.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--workers", workers, "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        return cmd, f"uvicorn ASGI (Django's async handler, sync views in its thread), {workers} workers"
     if kind in ("sync", "gthread"):
         cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "itirp.wsgi:application", "--bind", bind]
         cmd += ["--workers", workers, "--worker-class", kind, "--no-control-socket"]

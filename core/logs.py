@@ -29,7 +29,10 @@ from functools import lru_cache
 from typing import Any
 
 import structlog
+from django.http import StreamingHttpResponse
+from django_structlog import signals
 from django_structlog.middlewares.request import RequestMiddleware
+from django_structlog.middlewares.request import logger as _request_log
 
 from core.console import ConsoleRenderer, QuietPeriodicTasks
 
@@ -232,6 +235,20 @@ def _prepared(record: logging.LogRecord) -> dict[str, Any] | None:
     return getattr(record, _PREPARED, None)
 
 
+def log_line(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """What a structlog logger's `log(level, event, **fields)` writes, shaped by the same steps (the context
+    merged, timestamp, component, redaction, shape) without structlog's proxies and the formatter's record
+    copies: for the lines written for every request."""
+    if not logger.isEnabledFor(level):
+        return
+    method = logging.getLevelName(level).lower()
+    event_dict = structlog.contextvars.merge_contextvars(None, method, {"event": event, **fields})
+    event_dict["logger"], event_dict["level"] = logger.name, method
+    for step in (_timestamp, _component, _redact_processor, _shape):
+        event_dict = step(None, method, event_dict)
+    logger.handle(logger.makeRecord(logger.name, level, __file__, 0, event, (), None, extra={_PREPARED: event_dict}))
+
+
 class JsonFormatter(structlog.stdlib.ProcessorFormatter):
     """The one log formatter of ITIRP (settings.LOGGING, gunicorn, Celery): one JSON object per line."""
 
@@ -294,6 +311,9 @@ def get_logger(component: str) -> Any:
 # --- Requests ---------------------------------------------------------------------------------------------
 
 
+_request_logger = logging.getLogger("django_structlog.middlewares.request")
+
+
 class RequestLogMiddleware(RequestMiddleware):
     """django-structlog's request_started/request_finished lines, carrying the validated correlation id.
 
@@ -314,7 +334,18 @@ class RequestLogMiddleware(RequestMiddleware):
         started = getattr(request, "_itirp_log_started", None)
         if started is not None:
             structlog.contextvars.bind_contextvars(duration_ms=round((time.monotonic() - started) * 1000, 2))
-        super().handle_response(request, response)  # logs request_finished, then clears the context
+        if hasattr(request, "_raised_exception") or isinstance(response, StreamingHttpResponse):
+            super().handle_response(request, response)  # logs request_finished, then clears the context
+            return
+        # django-structlog's handle_response for an answer of every request (one line each): the same
+        # request_finished line and signal, the line shaped by log_line instead of structlog's chain.
+        self.bind_user_id(request)
+        fields = {"code": response.status_code, "request": self.format_request(request)}
+        signals.bind_extra_request_finished_metadata.send(
+            sender=RequestMiddleware, request=request, logger=_request_log, response=response, log_kwargs=fields
+        )
+        log_line(_request_logger, self._log_level_for_status_code(response.status_code), "request_finished", **fields)
+        structlog.contextvars.clear_contextvars()
 
 
 def request_log_early_answer(request: Any, response: Any, *, started: float) -> bool:

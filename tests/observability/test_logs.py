@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from audit.models import Event, EventType
-from core.logs import REDACTED, JsonFormatter, events_logged, get_logger, redact
+from core.logs import REDACTED, JsonFormatter, events_logged, get_logger, log_line, redact
 from tests.conftest import PASSWORDS
 from tests.observability.conftest import order_body
 
@@ -91,6 +91,26 @@ def test_event_line_when_logged_then_the_very_line_structlogs_chain_renders(json
     assert prepared["level"] == "WARNING" and "order_id" not in prepared
     assert prepared["details"]["ip"] == "127.0.0.1" and prepared["details"]["payload"]["password"] == REDACTED
     assert "hunter2" not in json_logs.text and "k-123456789" not in json_logs.text
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING, logging.ERROR])
+def test_log_line_when_request_finished_then_the_very_line_structlogs_chain_renders(json_logs, level):
+    # Every request's request_finished goes through log_line: the same line as structlog's logger writes.
+    structlog.contextvars.bind_contextvars(
+        correlation_id="c-1", request_id="r-1", ip="127.0.0.1", user_id="trader1", duration_ms=1.5
+    )
+    fields = {"code": 200, "request": "POST /api/v1/orders?token=abcdefgh123", "authorization": "Bearer x"}
+    try:
+        log_line(logging.getLogger("django_structlog.middlewares.request"), level, "request_finished", **fields)
+        structlog.get_logger("django_structlog.middlewares.request").log(level, "request_finished", **fields)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    prepared, chained = json_logs.lines()[-2:]
+    assert TIMESTAMP.match(prepared.pop("timestamp")) and chained.pop("timestamp")
+    assert list(prepared.items()) == list(chained.items())
+    assert list(prepared["details"]) == list(chained["details"])
+    assert (prepared["component"], prepared["user_id"], prepared["correlation_id"]) == ("http", "trader1", "c-1")
+    assert "abcdefgh123" not in json_logs.text and prepared["details"]["authorization"] == REDACTED
 
 
 def test_formatter_when_microsecond_is_zero_then_still_six_digits(time_machine):
