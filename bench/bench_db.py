@@ -251,9 +251,11 @@ def seed_books(first_trader: Any) -> dict[str, list[str]]:
 BENCH_SYMBOLS = [f"SYM{i}" for i in range(50)]
 
 
-def seed_instruments() -> None:
+def seed_instruments(*, fed: bool = True) -> None:
     """The 50 instruments bench orders trade (SYM0..SYM49, equities around 100), priced once; the feed moves
-    them during the measured runs."""
+    them during the measured runs. Not `fed` (--feed-rate 0): their one price never goes stale during the run,
+    as for the earlier commit (BEFORE_SETUP); with the default 60 s every order after the first minute was
+    refused STALE_MARKET_DATA and the later runs measured refusals."""
     from market import prices
     from market.models import Instrument
 
@@ -268,6 +270,7 @@ def seed_instruments() -> None:
                 lot_size=Decimal(1),
                 initial_price=Decimal(100),
                 volatility=Decimal("0.25"),
+                **({} if fed else {"staleness_seconds": 86400}),
             )
             for symbol in BENCH_SYMBOLS
         ]

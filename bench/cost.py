@@ -86,6 +86,11 @@ def unexecuted(database: str | None) -> int | None:
     the worker still owes, whether or not a message for it is still queued (a group takes orders other
     messages name; a retry waits in the broker's reserved set). The bench's buys and sells are marketable,
     so none rests."""
+    return orders_counted(database, ("APPROVED", "EXECUTING"))
+
+
+def orders_counted(database: str | None, statuses: tuple[str, ...]) -> int | None:
+    """How many orders of the bench database are in one of `statuses` (None without a database)."""
     if not database:
         return None
     import psycopg
@@ -93,9 +98,9 @@ def unexecuted(database: str | None) -> int | None:
 
     try:
         with psycopg.connect(f"{PG}/{database}", autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM orders_order WHERE status IN ('APPROVED', 'EXECUTING')").fetchone()
+            row = conn.execute("SELECT count(*) FROM orders_order WHERE status = ANY(%s)", [list(statuses)]).fetchone()
     except Exception as exc:  # noqa: BLE001 - reported as unknown, the run goes on
-        log(f"   unexecuted orders unreadable: {exc}")
+        log(f"   orders unreadable: {exc}")
         return None
     return int(row[0]) if row else None
 
@@ -116,6 +121,7 @@ def measure_orders(
     drain_s seconds after the window, less once the queue is empty and, with `database`, no order is left
     approved and unexecuted): CPU ms per order answered 200, by component."""
     before = scrape(f"{base}/metrics")
+    rejected_before = orders_counted(database, ("REJECTED",))
     meter = CpuMeter(components)
     meter.start()
     figures = run_wrk(
@@ -135,16 +141,29 @@ def measure_orders(
     figures["drain_s"] = drained
     figures["queue_left"] = left
     figures["unexecuted"] = owed
+    # Answered 200 but refused by a pre-trade check: a refusal costs less than an order, so a run with many
+    # measures something else (the bench's limits or prices gone stale); the table shows them.
+    rejected_after = orders_counted(database, ("REJECTED",))
+    figures["rejected"] = (
+        rejected_after - rejected_before if rejected_after is not None and rejected_before is not None else None
+    )
     figures["executions"] = _executions(before, after) if after else None
     figures["batch_size"] = histogram_delta(before, after, BATCH_SIZE)
     figures["batch_seconds"] = histogram_delta(before, after, BATCH_SECONDS)
     figures["lock_hold"] = histogram_delta(before, after, LOCK_HOLD)
     per_order = ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms_per_order"].items())
-    log(f"   CPU ms per order: {per_order}; drained {drained:.1f} s, queue left {left}, unexecuted {owed}")
+    log(
+        f"   CPU ms per order: {per_order}; drained {drained:.1f} s, queue left {left}, unexecuted {owed},"
+        f" rejected {figures['rejected']}"
+    )
     return figures
 
 
 # --- report -------------------------------------------------------------------------------------------------
+
+
+def _na(value: Any) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def _total(f: dict[str, Any]) -> float:
@@ -159,20 +178,22 @@ def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], dr
         "",
         "CPU time (utime + stime from /proc/<pid>/stat, reaped children included) of each component from the"
         f" start of the wrk run to the end of the worker's drain (up to {drain_s:.0f} s after the window, less if"
-        " the queue emptied), divided by the orders answered 200 in the window. web = gunicorn master and"
+        " the queue emptied), divided by the orders answered 200 in the window (rejected: how many of them a"
+        " pre-trade check refused). web = gunicorn master and"
         " workers; worker = the Celery worker (main process and pool) and beat; PostgreSQL = the backends of"
         " database `itirp_bench` (not the server's shared walwriter, checkpointer, background writer); Redis ="
         " the Redis server, **shared with other users of this machine** (its CPU includes theirs);"
         " feed = the market-data feed's process group, when one runs.",
         "",
-        f"| run | connections | orders/s | p50 ms | p99 ms | {head} | total ms | executions finished | queue left |"
-        " unexecuted |",
-        "|---|---|---|---|---|" + "---|" * len(components) + "---|---|---|---|",
+        f"| run | connections | orders/s | rejected | p50 ms | p99 ms | {head} | total ms | executions finished |"
+        " queue left | unexecuted |",
+        "|---|---|---|---|---|---|" + "---|" * len(components) + "---|---|---|---|",
     ]
     for label, f in runs:
         cells = " | ".join(f"{f['cpu_ms_per_order'].get(name, 0.0):.2f}" for name in components)
         lines.append(
-            f"| {label} | {f['connections']} | {f['rps']:.0f} | {f['p50_us'] / 1000:.1f} | {f['p99_us'] / 1000:.1f} |"
+            f"| {label} | {f['connections']} | {f['rps']:.0f} | {_na(f.get('rejected'))} | {f['p50_us'] / 1000:.1f} |"
+            f" {f['p99_us'] / 1000:.1f} |"
             f" {cells} | **{_total(f):.2f}** | {f['executions'] if f['executions'] is not None else 'n/a'} |"
             f" {f['queue_left'] if f['queue_left'] is not None else 'n/a'} |"
             f" {f['unexecuted'] if f.get('unexecuted') is not None else 'n/a'} |"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime as dt
+import json
 import os
 import platform
 import secrets
@@ -141,6 +142,7 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         subprocess.run(
             [python, "manage.py", "shell", "-c", BEFORE_SETUP % (RAISED,)], cwd=tree, env=tree_env, check=True
         )
+        granted = before_books(tree, tree_env) if not args.no_books else None
         bench_db.redis_flush(args.redis)
         worker_log = var / "worker-before.log"
         worker = spawn(worker_command("bench-before"), {**tree_env, "ITIRP_PROCESS": "worker"}, worker_log, cwd=tree)
@@ -160,7 +162,8 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         wait_http(f"{base}/", proc, log_path)
         wait_log("ready", worker, worker_log)
         token = login(base, "bench-trader", "bench-pass-1")
-        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm-before")
+        spread = spread_over_books(base, token, granted, wanted=True) if granted else None
+        run_wrk(f"{base}/api/v1/orders", token, connections=8, duration=WARM_UP_S, run="warm-before", spread=spread)
         figures = [
             measure_orders(
                 base,
@@ -170,6 +173,7 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
                 run=f"before-c{c}",
                 components=components(args, proc.pid, [worker.pid], database=database),
                 drain_s=args.drain,
+                spread=spread,
                 database=database,
             )
             for c in (8, 64)
@@ -179,9 +183,44 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         if feed is not None:
             stop(feed)
             args.feed_pgid = 0
-        return {"rev": full.stdout.strip() or rev, "web": desc, "figures": figures, "feed": feed is not None}
+        return {
+            "rev": full.stdout.strip() or rev,
+            "web": desc,
+            "figures": figures,
+            "feed": feed is not None,
+            "spread": spread.describe() if spread else "one trader, default book",
+        }
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+# The earlier commit's desks, books and traders, made by its own bench_db.seed_books where it has one.
+BEFORE_BOOKS = """
+import json, sys
+sys.path.insert(0, "bench")
+import bench_db
+from django.contrib.auth import get_user_model
+print("GRANTED=" + json.dumps(bench_db.seed_books(get_user_model().objects.get(username="bench-trader"))))
+"""
+
+
+def before_books(tree: Path, tree_env: dict[str, str]) -> dict[str, list[str]] | None:
+    """The same spread over desks, books and traders for the earlier commit as for this one (the load over
+    one trader and one book touches fewer rows), where its bench can seed them; None otherwise."""
+    if "def seed_books" not in (tree / "bench" / "bench_db.py").read_text(errors="replace"):
+        return None
+    done = subprocess.run(
+        [str(BIN / "python"), "manage.py", "shell", "-c", BEFORE_BOOKS],
+        cwd=tree,
+        env={**tree_env, "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("GRANTED="):
+            return dict(json.loads(line.removeprefix("GRANTED=")))
+    log(f"before: its books could not be seeded ({done.stderr.strip()[-300:]}); one trader, default book")
+    return None
 
 
 def login(base: str, username: str, password: str) -> str:
@@ -385,7 +424,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     risk = account_services.user_create(actor=None, username="bench-risk", password="bench-pass-2", role="RISK_MANAGER")
     account_services.user_create(actor=None, username="bench-compliance", password="bench-pass-3", role="COMPLIANCE")
     granted = bench_db.seed_books(trader)
-    bench_db.seed_instruments()
+    bench_db.seed_instruments(fed=bool(args.feed_rate or args.feed_pgid))
     risk_services.risk_limits_update(actor=risk, reason="benchmark", **{k: Decimal(v) for k, v in RAISED.items()})
     statements, pgbench_script = bench_db.capture_submission_sql(trader)
     report["sql"] = statements
