@@ -242,7 +242,7 @@ def log_line(logger: logging.Logger, level: int, event: str, **fields: Any) -> N
     if not logger.isEnabledFor(level):
         return
     method = logging.getLevelName(level).lower()
-    event_dict = structlog.contextvars.merge_contextvars(None, method, {"event": event, **fields})
+    event_dict = dict(structlog.contextvars.merge_contextvars(None, method, {"event": event, **fields}))
     event_dict["logger"], event_dict["level"] = logger.name, method
     for step in (_timestamp, _component, _redact_processor, _shape):
         event_dict = step(None, method, event_dict)

@@ -43,13 +43,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit.models import Event, EventType
 from audit.services import EventGroup, EventSpec, event_record, events_record_groups
 from core import context
-from core.sql import BulkInsert, Statement, column, run
+from core.sql import BulkInsert, Statement, column, one_of, run
 from orders import breaker
 from orders.models import (
     CANCELLABLE_STATUSES,
@@ -110,7 +109,45 @@ def _log(level: int, message: str, order: Order, **fields: Any) -> None:
 
 def _locked_order(order_id: Any) -> Order | None:
     # The user comes with the order (its reservation is kept per trader too); only the order row is locked.
-    return Order.objects.select_related("user").select_for_update(of=("self",)).filter(pk=order_id).first()
+    found = _orders_locked(f"o.{_qn('id')} = %s", [_order_pk(order_id)])
+    return found[0] if found else None
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _order_pk(order_id: Any) -> Any:
+    pk = Order._meta.pk
+    assert pk is not None
+    return pk.get_db_prep_value(uuid.UUID(str(order_id)), connection)
+
+
+def _orders_locked(condition: str, params: list[Any], *, tail: str = "", skip_locked: bool = False) -> list[Order]:
+    """Orders matching `condition` (SQL on the order row, alias o), rows locked FOR UPDATE (only theirs, not
+    their users'), each with its user's username (what its reservation's trader scope needs).
+
+    Raw SQL with the text fixed per call site: the worker runs these look-ups for every message and group,
+    and compiling the same select_related / select_for_update queryset each time was a tenth of its CPU.
+    Django's raw queryset still turns the rows into orders with each backend's conversions (SQLite too)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
+    sql = (
+        f"SELECT o.*, u.{_qn('username')} AS {_qn('itirp_username')} FROM {_qn(Order._meta.db_table)} o "  # noqa: S608
+        f"JOIN {_qn(user_model._meta.db_table)} u ON u.{_qn('id')} = o.{_qn('user_id')} WHERE {condition}{tail}{lock}"
+    )
+    user_field = Order._meta.get_field("user")
+    orders = list(Order.objects.raw(sql, params))
+    for order in orders:
+        username = order.__dict__.pop("itirp_username")  # the raw query's extra column, not a field of Order
+        user_field.set_cached_value(
+            order, user_model.from_db(connection.alias, ["id", "username"], [order.user_id, username])
+        )
+    return orders
 
 
 def _venue_name() -> str:
@@ -241,16 +278,20 @@ def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) 
     Never started = no EXECUTION_STARTED in the trail, which also leaves out orders resting at the venue and
     orders waiting for a retry. `among`: those of these orders (the rest of the asked order's batch, named
     by its message; their rows waited for); else any (rows locked by another transaction skipped)."""
-    started = Event.objects.filter(order_id=OuterRef("pk"), event_type=EventType.EXECUTION_STARTED)
-    waiting = (
-        Order.objects.select_related("user")
-        .filter(status=OrderStatus.APPROVED, venue=VenueCode.SIM, resting_seq__isnull=True, retry_count=0)
-        .exclude(pk=exclude)
-        .exclude(Exists(started))
+    condition = (
+        f"o.{_qn('status')} = %s AND o.{_qn('venue')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
+        f"o.{_qn('retry_count')} = 0 AND o.{_qn('id')} <> %s AND NOT EXISTS (SELECT 1 FROM "
+        f"{_qn(Event._meta.db_table)} e WHERE e.{_qn('order_id')} = o.{_qn('id')} AND e.{_qn('event_type')} = %s)"
     )
+    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM, _order_pk(exclude), EventType.EXECUTION_STARTED]
     if among:
-        return list(waiting.select_for_update(of=("self",)).filter(pk__in=among).order_by("pk")[:limit])
-    return list(waiting.select_for_update(of=("self",), skip_locked=True).order_by("updated_at")[:limit])
+        named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(other) for other in among])
+        return _orders_locked(
+            f"{condition} AND {named}", [*params, *named_params, limit], tail=f" ORDER BY o.{_qn('id')} LIMIT %s"
+        )
+    return _orders_locked(
+        condition, [*params, limit], tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s", skip_locked=True
+    )
 
 
 def execution_complete(*, order_id: Any, fill: Execution, attempt: int | None = None) -> Order | None:
@@ -271,13 +312,8 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
     with transaction.atomic():
         state = store.lock()
         ids = [order_id for order_id, _, _ in answers]
-        orders = {
-            order.pk: order
-            for order in Order.objects.select_related("user")
-            .select_for_update(of=("self",))
-            .filter(pk__in=ids)
-            .order_by("pk")
-        }
+        named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(order_id) for order_id in ids])
+        orders = {order.pk: order for order in _orders_locked(named, named_params, tail=f" ORDER BY o.{_qn('id')}")}
         seen = set(
             Fill.objects.filter(venue_execution_id__in=[fill.venue_execution_id for _, fill, _ in answers]).values_list(
                 "venue_execution_id", flat=True
