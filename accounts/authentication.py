@@ -23,7 +23,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from accounts.claims import SESSION_CLAIM
 from accounts.models import RevokedAccessToken, User
-from core.sql import column
+from core.sql import Statement, column, run
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations  # a development dependency: used in annotations only
@@ -94,11 +94,12 @@ def _user_with_flags_and_perms(user_id: object, jti: str, session: str) -> Flagg
         pk = model._meta.pk.to_python(user_id)
     except ValidationError as exc:
         raise InvalidToken("Token contained no recognizable user identification") from exc
-    with connection.cursor() as cursor:
-        cursor.execute(_auth_sql(), [jti, session, pk])
-        row = cursor.fetchone()
-    if row is None:
+    # Through core.sql: bound server-side and, run on every request, prepared once per connection (the
+    # permission subqueries are planned once, not per request).
+    rows = run([Statement(_auth_sql(), [jti, session, pk])])[0]
+    if not rows:
         return None
+    row = rows[0]
     # The model from the row's own columns (Model.from_db, as the ORM does), without a RawQuerySet's
     # column mapping on every request; the three computed columns come last.
     fields = _user_columns()

@@ -54,6 +54,11 @@ class OrderSubmitThrottle(SlidingWindowUserThrottle):
         return getattr(self, "_wait", None) if self.outage.down else super().wait()
 
 
+# OrderSubmitOut's timestamp field, once: building a serializer's fields for it deep-copied all eight of them,
+# the violations' nested serializer too, on every submission. A field's representation keeps no state.
+_TIMESTAMP = serializers.OrderSubmitOut._declared_fields["timestamp"]
+
+
 class OrdersApi(APIView):
     def get_permissions(self) -> list[Any]:
         perm = "orders.submit_order" if self.request.method == "POST" else "orders.view_order"
@@ -87,7 +92,7 @@ class OrdersApi(APIView):
                 "order_id": str(order.pk),
                 "status": order.status,
                 "correlation_id": str(order.correlation_id),
-                "timestamp": serializers.OrderSubmitOut().fields["timestamp"].to_representation(order.created_at),
+                "timestamp": _TIMESTAMP.to_representation(order.created_at),
                 "message": decision.message,
                 "client_order_id": order.client_order_id,
                 "book": directory.by_id(order.book_id).code,
