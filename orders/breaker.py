@@ -161,8 +161,18 @@ class RedisStore:
         self.client, self.key = client, key
 
     def update(self, step: Callable[[BreakerState, float], tuple[BreakerState, T]]) -> T:
+        """Apply `step` (pure) to the shared state atomically. Most steps change nothing (a call while CLOSED,
+        a success with no failures counted): the state and the server's time are read in one round trip and,
+        when the step leaves the state as it is, that answer stands (linearised at the read). A step that
+        changes it is decided again on the state read under WATCH and written with MULTI/EXEC."""
         from redis.exceptions import WatchError
 
+        with self.client.pipeline(transaction=False) as read:
+            raw, (seconds, micros) = read.hgetall(self.key).time().execute()
+        state = _decode(raw)
+        new, out = step(state, seconds + micros / 1e6)
+        if new == state:
+            return out
         with self.client.pipeline() as pipe:
             while True:
                 try:

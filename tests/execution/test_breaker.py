@@ -116,6 +116,31 @@ def test_breaker_redis_when_many_processes_race_half_open_then_exactly_one_trial
     store.reset()
 
 
+@pytest.mark.redis
+def test_breaker_redis_when_a_step_changes_nothing_then_one_plain_read_and_no_transaction(settings):
+    # Every venue call acquires and reports: while CLOSED with no failures neither changes the state, and
+    # each took a WATCH/MULTI/EXEC transaction (four round trips); now one pipelined read.
+    client = _client(settings.REDIS_URL)
+    store = RedisStore(client, "itirp-test:breaker-reads")
+    store.reset()
+    transactions: list[bool] = []
+    pipeline = client.pipeline
+
+    def spied(transaction: bool = True, **kwargs):  # noqa: ANN202, FBT001, FBT002 - redis-py's signature
+        transactions.append(transaction)
+        return pipeline(transaction=transaction, **kwargs)
+
+    client.pipeline = spied
+    permit = store.update(lambda state, now: _acquire(state, now, "t1", CFG))
+    assert permit.permit is not None and not permit.permit.trial
+    store.update(lambda state, now: _result(state, now, Permit(), True, CFG))
+    assert transactions == [False, False]
+    # A failure changes the state: written under WATCH/MULTI, and read back.
+    store.update(lambda state, now: _result(state, now, Permit(), False, CFG))
+    assert transactions == [False, False, False, True] and store.read()[0].failures == 1
+    store.reset()
+
+
 @pytest.mark.slow
 def test_breaker_file_store_when_many_processes_race_half_open_then_exactly_one_trial(tmp_path):
     store = FileStore(tmp_path)
