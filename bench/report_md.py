@@ -104,7 +104,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         lines += [
             "",
             f"Before and after, same run: the web server and worker of commit {b['rev']} (its own database, migrated"
-            f" by its own code; {before_feed(r)}), {b['web']}, 10 s per level:",
+            f" by its own code; {before_feed(r)}; the load over {b.get('spread', 'one trader, default book')}),"
+            f" {b['web']}, 10 s per level:",
             "",
             "| connections | before: orders/s | p50 ms | p99 ms | after: orders/s | p50 ms | p99 ms | speed-up |",
             "|---|---|---|---|---|---|---|---|",
