@@ -50,6 +50,16 @@ def test_log_line_when_structlog_or_stdlib_then_one_json_object_with_the_fields(
     assert "ValueError: boom\nsecond line" in failure["details"]["exception"]
 
 
+def _same_last_two_lines(json_logs) -> dict:
+    """The last two lines are the same line but for their timestamps (keys, values and their order): the
+    first of them, without its timestamp."""
+    prepared, chained = json_logs.lines()[-2:]
+    assert TIMESTAMP.match(prepared.pop("timestamp")) and chained.pop("timestamp")
+    assert list(prepared.items()) == list(chained.items())
+    assert list(prepared["details"]) == list(chained["details"])
+    return prepared
+
+
 @pytest.mark.django_db
 def test_event_line_when_logged_then_the_very_line_structlogs_chain_renders(json_logs):
     # events_logged shapes its lines itself (three per order on the submission path): the keys, their order,
@@ -84,10 +94,7 @@ def test_event_line_when_logged_then_the_very_line_structlogs_chain_renders(json
         )
     finally:
         structlog.contextvars.clear_contextvars()
-    prepared, chained = json_logs.lines()[-2:]
-    assert TIMESTAMP.match(prepared.pop("timestamp")) and chained.pop("timestamp")
-    assert list(prepared.items()) == list(chained.items())
-    assert list(prepared["details"]) == list(chained["details"])
+    prepared = _same_last_two_lines(json_logs)
     assert prepared["level"] == "WARNING" and "order_id" not in prepared
     assert prepared["details"]["ip"] == "127.0.0.1" and prepared["details"]["payload"]["password"] == REDACTED
     assert "hunter2" not in json_logs.text and "k-123456789" not in json_logs.text
@@ -105,10 +112,7 @@ def test_log_line_when_request_finished_then_the_very_line_structlogs_chain_rend
         structlog.get_logger("django_structlog.middlewares.request").log(level, "request_finished", **fields)
     finally:
         structlog.contextvars.clear_contextvars()
-    prepared, chained = json_logs.lines()[-2:]
-    assert TIMESTAMP.match(prepared.pop("timestamp")) and chained.pop("timestamp")
-    assert list(prepared.items()) == list(chained.items())
-    assert list(prepared["details"]) == list(chained["details"])
+    prepared = _same_last_two_lines(json_logs)
     assert (prepared["component"], prepared["user_id"], prepared["correlation_id"]) == ("http", "trader1", "c-1")
     assert "abcdefgh123" not in json_logs.text and prepared["details"]["authorization"] == REDACTED
 
