@@ -104,9 +104,9 @@ class History:
     def of(self, symbols: list[str]) -> tuple[FloatArray, list[dt.date], list[str]]:
         column = {s: i for i, s in enumerate(self.symbols)}
         missing = np.full((len(self.days), 1), np.nan)
-        padded = (
-            np.concatenate([self.closes, missing], axis=1) if self.closes.size else np.full((len(self.days), 1), np.nan)
-        )
+        # closes is days x symbols whenever there are symbols, with no day too (0 x n): only with no symbol
+        # at all is it a bare (0, 0). A symbol the history lacks picks the NaN column after the others.
+        padded = np.concatenate([self.closes, missing], axis=1) if self.symbols else missing
         picked = padded[:, [column.get(s, len(self.symbols)) for s in symbols]]
         return picked, self.days, symbols
 

@@ -66,6 +66,16 @@ def test_scope_under_its_limit_or_without_positions_stays_active(aapl: None) -> 
     assert not ScopeState.objects.exclude(trading_state=TradingState.ACTIVE).exists()
 
 
+def test_scheduled_run_when_no_instrument_has_daily_history_then_figures_with_no_observations(hold: Any) -> None:
+    # A fresh platform: instruments listed and held, no daily bar loaded yet. The run's shared history was
+    # 0 days x n instruments, and picking the firm's two instruments from it raised IndexError: the firm's
+    # VaR went unmeasured at every run, with an error line each minute.
+    hold("AAPL", 10, "148")
+    hold("MSFT", 5, "295")
+    (firm,) = var_limits_check()
+    assert firm.scope == "firm" and firm.observations == 0 and firm.var == 0 and not firm.breached
+
+
 def test_max_var_is_not_a_per_order_check() -> None:
     assert "max_var" not in CHECKED_LIMITS
 
