@@ -342,7 +342,7 @@ class RequestLogMiddleware(RequestMiddleware):
         self.bind_user_id(request)
         fields = {"code": response.status_code, "request": self.format_request(request)}
         signals.bind_extra_request_finished_metadata.send(
-            sender=RequestMiddleware, request=request, logger=_request_log, response=response, log_kwargs=fields
+            sender=self.__class__, request=request, logger=_request_log, response=response, log_kwargs=fields
         )
         log_line(_request_logger, self._log_level_for_status_code(response.status_code), "request_finished", **fields)
         structlog.contextvars.clear_contextvars()

@@ -4,9 +4,9 @@ On the submission path, under the risk lock, each round trip and each statement 
 ORM costs more than the rows it moves. On PostgreSQL, `pipelined` sends statements together (psycopg's
 pipeline mode, server-side binding) and `bulk_insert` writes several models' rows as one INSERT each (a
 column's values in one array), values prepared by the model fields exactly as Django prepares them. Errors
-come out as Django's (IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite) `run` executes the
-same statements one by one through Django's cursor and `bulk_insert` is bulk_create per model, so the demo's
-database goes through the same code.
+come out as Django's (IntegrityError, OperationalError, ...), as from any Django cursor. Elsewhere (SQLite)
+`run` executes the same statements one by one through Django's cursor and `bulk_insert` is bulk_create per
+model, so the demo's database goes through the same code.
 """
 
 from __future__ import annotations

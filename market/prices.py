@@ -251,10 +251,10 @@ def latest(symbols: Sequence[str]) -> dict[str, Quote]:
     if settings.REDIS_URL and symbols:
         try:
             raw = _redis().hmget(REDIS_KEY, list(symbols))
+            found = {s: Quote.from_json(s, r) for s, r in zip(symbols, raw, strict=True) if r is not None}
         except Exception:  # noqa: BLE001
             logger.warning("market data: Redis unavailable, reading the latest prices from the database")
         else:
-            found = {s: Quote.from_json(s, r) for s, r in zip(symbols, raw, strict=True) if r is not None}
             if len(found) == len(symbols):
                 return found
             marks = _marks([s for s in symbols if s not in found])
