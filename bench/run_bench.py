@@ -207,7 +207,8 @@ print("GRANTED=" + json.dumps(bench_db.seed_books(get_user_model().objects.get(u
 def before_books(tree: Path, tree_env: dict[str, str]) -> dict[str, list[str]] | None:
     """The same spread over desks, books and traders for the earlier commit as for this one (the load over
     one trader and one book touches fewer rows), where its bench can seed them; None otherwise."""
-    if "def seed_books" not in (tree / "bench" / "bench_db.py").read_text(errors="replace"):
+    seeder = tree / "bench" / "bench_db.py"
+    if not seeder.exists() or "def seed_books" not in seeder.read_text(errors="replace"):
         return None
     done = subprocess.run(
         [str(BIN / "python"), "manage.py", "shell", "-c", BEFORE_BOOKS],
