@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.integrity.hashing import EVENT_FIELDS
@@ -141,17 +142,33 @@ def _gaps_settled(seen_at: dt.datetime, wait_seconds: float) -> bool:
         time.sleep(0.05)
 
 
+def _watermark(start: int, *, batch_size: int, cutoff: dt.datetime) -> int | None:
+    """The highest sequence among the first `batch_size` events from `start` whose time is at or before
+    `cutoff` (settled), or None: found by the database, so that no event is read whole before it is sealed.
+    Under load most of the events after the last seal are not settled yet; reading them all on every seal
+    (and a seal is tried again as soon as the last one was small) cost the worker most of its sealing time."""
+    head = Event.objects.filter(sequence__gte=start).order_by("sequence")
+    last = head.values_list("sequence", flat=True)[batch_size - 1 : batch_size].first()
+    settled = head.filter(timestamp__lte=cutoff)
+    if last is not None:
+        settled = settled.filter(sequence__lte=last)
+    return settled.aggregate(watermark=Max("sequence"))["watermark"]
+
+
 def read_batch(start: int, *, batch_size: int, settle_seconds: float, gap_wait_seconds: float) -> Batch | None:
-    rows = list(Event.objects.filter(sequence__gte=start).order_by("sequence").values(*EVENT_FIELDS)[:batch_size])
-    if not rows:
-        return None
-    seen_at = _db_now() if connection.vendor == "postgresql" else timezone.now()
+    """The next batch: the events from `start` up to the settled watermark (the highest sequence, among the
+    next `batch_size`, of an event older than `settle_seconds`), with the gaps below it recorded or refused
+    (module docstring); None when nothing is settled yet."""
     cutoff = timezone.now() - dt.timedelta(seconds=settle_seconds)
-    settled = [row["sequence"] for row in rows if row["timestamp"] <= cutoff]
-    if not settled:
+    watermark = _watermark(start, batch_size=batch_size, cutoff=cutoff)
+    if watermark is None:
         return None
-    watermark = max(settled)
-    rows = [row for row in rows if row["sequence"] <= watermark]
+    rows = list(
+        Event.objects.filter(sequence__gte=start, sequence__lte=watermark).order_by("sequence").values(*EVENT_FIELDS)
+    )
+    seen_at = _db_now() if connection.vendor == "postgresql" else timezone.now()
+    if not rows:  # deleted since the watermark was read: the next seal's read finds the gap
+        return None
     if not _gaps_of(start, rows):
         return Batch(rows, [])
     _refuse_deleted(_gaps_of(start, rows))

@@ -194,8 +194,13 @@ def sealing_stopped(problem: Problem) -> None:
 
 
 def seal_pending(*, max_batches: int = 1000, **options: Any) -> list[Seal]:
-    """Seal every settled event (batch after batch) and return the new seals; a trail that must not be
-    sealed further stops the run loudly (sealing_stopped) and returns what was sealed before."""
+    """Seal every event settled when the run began (batch after batch) and return the new seals; a trail
+    that must not be sealed further stops the run loudly (sealing_stopped) and returns what was sealed before.
+
+    A batch smaller than the batch size took everything settled at its read: the run ends there, and the
+    events that settle meanwhile wait for the next run. Going on sealed the trickle as it settled, a seal of
+    a few events every few milliseconds while orders flow, each with its lock, checks and witness write."""
+    batch_size = options.get("batch_size") or settings.AUDIT_SEAL_BATCH
     seals: list[Seal] = []
     try:
         for _ in range(max_batches):
@@ -203,6 +208,8 @@ def seal_pending(*, max_batches: int = 1000, **options: Any) -> list[Seal]:
             if seal is None:
                 break
             seals.append(seal)
+            if seal.event_count < batch_size:
+                break
     except TrailBroken as exc:
         sealing_stopped(exc.problem)
     except WitnessUnavailable as exc:

@@ -4,6 +4,7 @@ append-only triggers off is found, at the right event; seals chain, carry known 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test import override_settings
 
 from audit import integrity
+from audit.integrity import sealing
 from audit.models import Event, EventHash, EventType, Seal
 from audit.services import event_record
 from tests.audit.conftest import legacy_gap, legacy_numbering, tamper
@@ -218,6 +220,47 @@ def test_settle_time_leaves_fresh_events_for_the_next_run(record: Any) -> None:
     record(2)
     assert integrity.seal_pending(settle_seconds=3600) == []
     assert len(integrity.seal_pending(settle_seconds=0)) == 1
+
+
+def test_a_seal_reads_only_the_events_it_seals(record: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events not settled yet are left in the database, not read whole (payload decoded) on every try:
+    under load they are most of what follows the last seal."""
+    record(3)
+    time.sleep(0.3)
+    record(5)
+    payload = Event._meta.get_field("payload")
+    decoded: list[Any] = []
+    original = payload.from_db_value
+
+    def counting(value: Any, expression: Any, conn: Any) -> Any:
+        decoded.append(value)
+        return original(value, expression, conn)
+
+    monkeypatch.setattr(payload, "from_db_value", counting)
+    seals = integrity.seal_pending(settle_seconds=0.2, gap_wait_seconds=0)
+    assert [s.event_count for s in seals] == [3]
+    assert len(decoded) == 3  # the five fresh ones were not read
+    assert integrity.seal_pending(settle_seconds=3600) == []
+    assert len(decoded) == 3  # nothing settled: no event read at all
+
+
+def test_a_run_ends_with_its_first_partial_batch(record: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events that settle while a run seals wait for the next run: a run that chased them sealed a few at a
+    time, each seal with its lock, checks and witness write, for as long as orders kept coming."""
+    record(7)
+    seal_next = sealing.seal_next
+
+    def with_traffic(**options: Any) -> Any:
+        sealed = seal_next(**options)
+        record(1)  # an event settles (settle time 0) while the run goes on
+        return sealed
+
+    monkeypatch.setattr(sealing, "seal_next", with_traffic)
+    seals = integrity.seal_pending(batch_size=3, settle_seconds=0, gap_wait_seconds=0)
+    # 1-3, 4-6, 7-9 (two of them recorded meanwhile), then 10 alone: a partial batch ends the run
+    assert [s.event_count for s in seals] == [3, 3, 3, 1]
+    assert Event.objects.filter(sequence__gt=seals[-1].last_sequence).exists()  # the rest waits for the next run
+    assert integrity.verify().ok
 
 
 @pytest.mark.django_db(transaction=True)

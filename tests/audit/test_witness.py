@@ -143,27 +143,33 @@ def test_a_sealed_gap_the_witness_does_not_know_is_reported(record: Any, seal: A
 
 
 @override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
-def test_a_rolled_back_append_leaves_no_gap_and_verifies(record: Any, witness_dir: Path) -> None:
+def test_a_rolled_back_append_leaves_no_gap_and_verifies(
+    record: Any, witness_dir: Path, django_capture_on_commit_callbacks: Any
+) -> None:
     before = record(2)
     with pytest.raises(RuntimeError), transaction.atomic():
         event_record(event_type=EventType.LOGIN_FAILED, payload={"rolled": "back"})
         raise RuntimeError("roll back")
     after = record(2)
     assert after[0].sequence == before[-1].sequence + 1  # the number was given back
-    call_command("verify_audit", "--full")
+    with django_capture_on_commit_callbacks(execute=True):  # the seal's witness write, as on its commit
+        call_command("verify_audit", "--full")
     (entry,) = _entries(witness_dir)
     assert entry["gaps"] == []
     assert Event.objects.filter(event_type=EventType.AUDIT_VERIFIED).latest("sequence").payload["ok"] is True
 
 
 @override_settings(AUDIT_SEAL_SETTLE_SECONDS=0)
-def test_a_legacy_rolled_back_gap_still_verifies_and_is_pinned(record: Any, witness_dir: Path) -> None:
+def test_a_legacy_rolled_back_gap_still_verifies_and_is_pinned(
+    record: Any, witness_dir: Path, django_capture_on_commit_callbacks: Any
+) -> None:
     legacy_numbering()
     before = record(2)
     legacy_gap()
     record(2)
     gap = before[-1].sequence + 1
-    call_command("verify_audit", "--full")  # seals (witnessing through reconciliation), verifies: OK
+    with django_capture_on_commit_callbacks(execute=True):  # the seal's witness write, as on its commit
+        call_command("verify_audit", "--full")  # seals, verifies: OK
     (entry,) = _entries(witness_dir)
     assert entry["gaps"] == [[gap, gap]]
     assert Event.objects.filter(event_type=EventType.AUDIT_VERIFIED).latest("sequence").payload["ok"] is True
