@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.models import EventType
 from orders import breaker, execution, venue
 from orders.models import Fill, Order, OrderStatus
-from risk.models import Position, RiskState
+from risk.models import Position, RiskState, ScopeState
 from tests.execution.conftest import events_of, submit
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +186,35 @@ def test_group_when_its_orders_trade_several_instruments_then_their_price_factor
     assert Order.objects.get(pk=second.pk).status == OrderStatus.EXECUTED
     assert sum('FROM "market_mark"' in q["sql"] for q in queries.captured_queries) == 1
     assert Position.objects.get(scope="firm", symbol="MSFT").quantity == D(5)
+
+
+@pytest.mark.postgres
+def test_group_when_its_fills_are_booked_then_every_position_row_in_one_statement_and_the_firm_row_in_one(
+    trader, monkeypatch
+):
+    # A statement per position row (four scopes per fill) and a refresh and save of the firm's row were the most
+    # frequent statements of the order flow; the group writes them in one UPDATE each.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    first = submit(trader, symbol="AAPL", quantity="10")
+    others = [submit(trader, symbol="MSFT", quantity="5", price="295"), submit(trader, quantity="3")]
+    with CaptureQueriesContext(connection) as queries:
+        execution.order_execute(order_id=first.pk)
+    sqls = [q["sql"] for q in queries.captured_queries]
+    assert sum(sql.startswith('UPDATE "risk_position"') for sql in sqls) == 1
+    assert sum('UPDATE "risk_riskstate"' in sql for sql in sqls) == 1
+    assert not any(sql.startswith('SELECT "risk_riskstate"."id", "risk_riskstate"."trading_day"') for sql in sqls)
+    assert all(Order.objects.get(pk=o.pk).status == OrderStatus.EXECUTED for o in (first, *others))
+    for scope in ("firm", "trader:" + trader.username):
+        assert Position.objects.get(scope=scope, symbol="AAPL").quantity == D(13)
+        assert Position.objects.get(scope=scope, symbol="MSFT").quantity == D(5)
+    state = RiskState.objects.get()
+    trader_volumes = ScopeState.objects.get(scope="trader:" + trader.username)
+    assert (state.open_volume, trader_volumes.open_volume) == (D(0), D(0))
+    assert state.executed_volume == trader_volumes.executed_volume > 0  # the same fills, counted once each
+    assert state.trading_day == trader_volumes.trading_day == timezone.now().date()
 
 
 def test_group_when_others_wait_for_a_retry_rest_at_the_venue_or_exceed_its_size_then_they_are_left(
