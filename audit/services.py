@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from core import context, metrics
 from core.logs import events_logged
-from core.sql import BulkInsert, bulk_insert
+from core.sql import BulkInsert, Statement, bulk_insert
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,12 @@ def events_record(
     )
 
 
-def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[BulkInsert] = ()) -> list[Event]:
+def events_record_groups(
+    groups: Sequence[EventGroup], *, with_rows: Sequence[BulkInsert] = (), changes: Sequence[Statement] = ()
+) -> list[Event]:
     """Append the events of several changes in one INSERT, in order (sequence follows the list); `with_rows`
-    are the change's own rows, inserted first in the same round trip (bulk_insert)."""
+    are the changes' own new rows and `changes` their own statements (UPDATEs), run first, all in the same
+    round trip on PostgreSQL (bulk_insert)."""
     if not connection.in_atomic_block:
         raise RuntimeError("events must be recorded inside the transaction of the change they record")
     now = timezone.now()
@@ -94,7 +97,7 @@ def events_record_groups(groups: Sequence[EventGroup], *, with_rows: Sequence[Bu
             )
             for spec in group.specs
         ]
-    bulk_insert(*with_rows, BulkInsert(Event, events))
+    bulk_insert(*with_rows, BulkInsert(Event, events), before=changes)
     # Logged and counted once committed, never for a change that rolls back, and not while the caller's
     # locks (the risk lock of a submission) are still held.
     transaction.on_commit(partial(events_logged, events), robust=True)

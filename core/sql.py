@@ -46,17 +46,20 @@ def run(statements: Sequence[Statement | tuple[str, Sequence[Any]]]) -> list[lis
     return results
 
 
-def bulk_insert(*inserts: BulkInsert) -> None:
-    """Insert every BulkInsert's rows, in the given order, inside the caller's transaction."""
+def bulk_insert(*inserts: BulkInsert, before: Sequence[Statement] = ()) -> None:
+    """Insert every BulkInsert's rows, in the given order, inside the caller's transaction; `before`: statements
+    run first, in the same round trip on PostgreSQL (the change the inserted rows record, say)."""
     inserts = tuple(insert for insert in inserts if insert.objs)
-    if not inserts:
-        return
     if connection.vendor != "postgresql":
+        if before:
+            run(before)
         for insert in inserts:
             insert.model._default_manager.bulk_create(insert.objs)
         return
-    results = pipelined([_values_insert(insert.model, insert.objs) for insert in inserts])
-    for insert, rows in zip(inserts, results, strict=True):
+    if not inserts and not before:
+        return
+    results = pipelined([*before, *(_values_insert(insert.model, insert.objs) for insert in inserts)])
+    for insert, rows in zip(inserts, results[len(before) :], strict=True):
         pk = insert.model._meta.pk
         if _is_auto(pk):
             for obj, (value,) in zip(insert.objs, rows or [], strict=True):

@@ -211,9 +211,6 @@ def executions_start(
             if member.status == OrderStatus.APPROVED:
                 member.transition(OrderStatus.EXECUTING)
             member.updated_at = now
-        Order.objects.filter(pk__in=[member.pk for member in group]).update(
-            status=OrderStatus.EXECUTING, updated_at=now
-        )
         venue_name = _venue_name()
         events_record_groups(
             [
@@ -235,12 +232,27 @@ def executions_start(
                     correlation_id=member.correlation_id,
                 )
                 for member in group
-            ]
+            ],
+            changes=[_orders_executing([member.pk for member in group], now)],
         )
     for member in group:
         # DEBUG: the EXECUTION_STARTED event's own line (component audit) says it at INFO, with the group.
         _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
+
+
+def _orders_executing(order_ids: Sequence[Any], now: dt.datetime) -> Statement:
+    """The group's orders EXECUTING, in the round trip of their EXECUTION_STARTED events (a text fixed on
+    PostgreSQL, prepared; the ORM's UPDATE was compiled and sent on its own for every group)."""
+    meta = Order._meta
+    pk = meta.pk
+    assert pk is not None
+    updated_at = meta.get_field("updated_at")
+    named, params = one_of(_qn(column(pk)), [_order_pk(order_id) for order_id in order_ids])
+    return Statement(
+        f"UPDATE {_qn(meta.db_table)} SET {_qn('status')} = %s, {_qn('updated_at')} = %s WHERE {named}",  # noqa: S608
+        [OrderStatus.EXECUTING, updated_at.get_db_prep_save(now, connection), *params],
+    )
 
 
 def _taken(order_id: Any) -> bool:
@@ -314,12 +326,9 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
         ids = [order_id for order_id, _, _ in answers]
         named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(order_id) for order_id in ids])
         orders = {order.pk: order for order in _orders_locked(named, named_params, tail=f" ORDER BY o.{_qn('id')}")}
-        seen = set(
-            Fill.objects.filter(venue_execution_id__in=[fill.venue_execution_id for _, fill, _ in answers]).values_list(
-                "venue_execution_id", flat=True
-            )
+        seen, factors = _seen_and_factors(
+            [fill.venue_execution_id for _, fill, _ in answers], {order.symbol for order in orders.values()}
         )
-        factors = store.price_factors({order.symbol for order in orders.values()})
         reports: list[FillReport] = []
         now = timezone.now()
         for order_id, fill, attempt in answers:
@@ -363,6 +372,16 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
     for order, attempt, fill in logged:
         _log(logging.DEBUG, "execution_completed", order, attempt=attempt, fill_price=str(fill.price))  # as above
     return booked
+
+
+def _seen_and_factors(execution_ids: Sequence[str], symbols: Collection[str]) -> tuple[set[str], dict[str, Decimal]]:
+    """Which of the venue's execution ids are booked already, and each symbol's price factor
+    (risk.store.price_factors): one round trip on PostgreSQL, each text fixed (prepared)."""
+    ids, id_params = one_of(_qn("venue_execution_id"), list(execution_ids))
+    seen_sql = f"SELECT {_qn('venue_execution_id')} FROM {_qn(Fill._meta.db_table)} WHERE {ids}"  # noqa: S608
+    factors_statement = store.price_factors_statement(symbols)
+    seen_rows, factor_rows = run([Statement(seen_sql, id_params), factors_statement])
+    return {row[0] for row in seen_rows or ()}, store.price_factors_of(symbols, factor_rows or [])
 
 
 PRICE_PLACES = Decimal("0.00000001")
@@ -470,8 +489,9 @@ def fills_record(*, state: RiskState, fills: Sequence[FillReport], now: dt.datet
         )
         groups.append(EventGroup([spec], correlation_id=order.correlation_id))
     store.fills_book(state=state, fills=bookings, now=now)
-    run([_order_filled(order) for order in orders.values()])
-    events_record_groups(groups, with_rows=[BulkInsert(Fill, rows)])
+    events_record_groups(
+        groups, with_rows=[BulkInsert(Fill, rows)], changes=[_order_filled(order) for order in orders.values()]
+    )
     return rows
 
 
