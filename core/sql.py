@@ -97,6 +97,7 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
         # five times on a connection is prepared: planned once, not at every decision under the risk lock.
         raw.prepare_threshold = PREPARE_THRESHOLD
     results = []
+    tuples = psycopg.pq.ExecStatus.TUPLES_OK
     # psycopg's own exceptions become Django's, and a broken connection is marked as such, as with any
     # Django cursor: a unique violation is an IntegrityError, a database that went away an OperationalError.
     with connection.wrap_database_errors:
@@ -107,7 +108,10 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
                 cursor.execute(sql, params)
                 cursors.append(cursor)
         for cursor in cursors:
-            results.append(cursor.fetchall() if cursor.description is not None else None)
+            # Whether the statement answered rows, from the result's status: `description` would build a
+            # Column object per column of every result (35 for an order row), on every call.
+            answered = cursor.pgresult is not None and cursor.pgresult.status == tuples
+            results.append(cursor.fetchall() if answered else None)
             cursor.close()
     if connection.queries_logged:  # DEBUG, or a CaptureQueriesContext: the log shows these statements too
         literal = psycopg.ClientCursor(raw)

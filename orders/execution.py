@@ -127,27 +127,56 @@ def _orders_locked(condition: str, params: list[Any], *, tail: str = "", skip_lo
     """Orders matching `condition` (SQL on the order row, alias o), rows locked FOR UPDATE (only theirs, not
     their users'), each with its user's username (what its reservation's trader scope needs).
 
-    Raw SQL with the text fixed per call site: the worker runs these look-ups for every message and group,
-    and compiling the same select_related / select_for_update queryset each time was a tenth of its CPU.
-    Django's raw queryset still turns the rows into orders with each backend's conversions (SQLite too)."""
-    from django.contrib.auth import get_user_model
-
-    user_model = get_user_model()
+    The worker runs these look-ups for every message and group: its SQL text is fixed per call site (prepared
+    on PostgreSQL, core.sql.run), the columns are named in the model's order and each row becomes an order as
+    the ORM makes one (Model.from_db after each backend's and field's converters, SQLite's included), without a
+    queryset: compiling the select_related / select_for_update queryset each time was a tenth of the worker's
+    CPU, and Django's raw queryset still worked out its columns and the model's init order on every call."""
+    head, converters, user_model = _order_rows()
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
-    sql = (
-        f"SELECT o.*, u.{_qn('username')} AS {_qn('itirp_username')} FROM {_qn(Order._meta.db_table)} o "  # noqa: S608
-        f"JOIN {_qn(user_model._meta.db_table)} u ON u.{_qn('id')} = o.{_qn('user_id')} WHERE {condition}{tail}{lock}"
-    )
+    rows = run([Statement(f"{head} WHERE {condition}{tail}{lock}", params)])[0] or []
     user_field = Order._meta.get_field("user")
-    orders = list(Order.objects.raw(sql, params))
-    for order in orders:
-        username = order.__dict__.pop("itirp_username")  # the raw query's extra column, not a field of Order
+    orders = []
+    for row in rows:
+        values = list(row[:-1])
+        for index, expression, functions in converters:
+            for convert in functions:
+                values[index] = convert(values[index], expression, connection)
+        order = Order.from_db(connection.alias, (), values)
         user_field.set_cached_value(
-            order, user_model.from_db(connection.alias, ["id", "username"], [order.user_id, username])
+            order, user_model.from_db(connection.alias, ["id", "username"], [order.user_id, row[-1]])
         )
+        orders.append(order)
     return orders
+
+
+_order_rows_cache: dict[str, tuple[str, list[tuple[int, Any, list[Any]]], Any]] = {}
+
+
+def _order_rows() -> tuple[str, list[tuple[int, Any, list[Any]]], Any]:
+    """_orders_locked's SELECT ... FROM ... JOIN (every concrete column of Order in the model's order, then the
+    username) and the converters of each column that has any, once per database vendor."""
+    cached = _order_rows_cache.get(connection.vendor)
+    if cached is None:
+        from django.contrib.auth import get_user_model
+
+        user_model = get_user_model()
+        fields = Order._meta.concrete_fields
+        columns = ", ".join(f"o.{_qn(column(field))}" for field in fields)
+        head = (
+            f"SELECT {columns}, u.{_qn('username')} FROM {_qn(Order._meta.db_table)} o "  # noqa: S608 - names
+            f"JOIN {_qn(user_model._meta.db_table)} u ON u.{_qn('id')} = o.{_qn('user_id')}"
+        )
+        converters = []
+        for index, field in enumerate(fields):
+            expression = field.get_col(Order._meta.db_table)
+            functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            if functions:
+                converters.append((index, expression, functions))
+        cached = _order_rows_cache[connection.vendor] = (head, converters, user_model)
+    return cached
 
 
 def _venue_name() -> str:

@@ -48,6 +48,23 @@ def test_order_execute_when_venue_fills_then_executed_once_and_redelivery_skippe
     assert Order.objects.get(pk=order.pk).status == OrderStatus.EXECUTED
 
 
+def test_locked_order_when_read_without_the_orm_then_every_field_as_the_orm_reads_it(trader):
+    # The worker's look-ups build orders from rows themselves (orders.execution._orders_locked): every column in
+    # its place and converted as the ORM converts it, on PostgreSQL and SQLite alike.
+    from django.db import transaction
+
+    order = submit(trader, quantity="7", price="101.5")
+    Order.objects.filter(pk=order.pk).update(rejection_reason="", executed_price=D("101.25"), resting_seq=None)
+    expected = Order.objects.select_related("user").get(pk=order.pk)
+    with transaction.atomic():
+        found = execution._locked_order(order.pk)
+    assert found is not None and not found._state.adding
+    for field in Order._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+        assert type(getattr(found, field.attname)) is type(getattr(expected, field.attname)), field.name
+    assert found.user.username == trader.username and found.user.pk == trader.pk
+
+
 def test_execution_complete_when_called_twice_then_one_fill_and_one_event(trader):
     order = submit(trader)
     assert execution.execution_start(order_id=order.pk) is not None
