@@ -116,6 +116,41 @@ def test_publish_when_broker_answers_then_sent_at_once_nothing_parked(broker):
     assert len(broker.queued()) == 3
 
 
+def test_publish_when_messages_follow_each_other_then_no_redis_client_made_for_each_one(broker, monkeypatch):
+    """kombu made a redis client (170 response callbacks copied) for every publish; a channel keeps one, before
+    and after an outage (itirp.celery)."""
+    import redis
+
+    import itirp.celery  # noqa: F401 - applies the patch, as every process does on startup
+
+    made = []
+    original = redis.Redis.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting)
+    publisher = Publisher(url=URL)
+    assert publisher.publish(_message(0))  # the connection and its channel made
+    warm = len(made)
+    assert all(publisher.publish(_message(n)) for n in range(1, 21))
+    assert len(made) == warm  # no client per publish
+    assert len(broker.queued()) == 21
+    broker.kill()
+    assert publisher.publish(_message(5)) is False  # parked, sent by the relay when the broker is back
+    broker.start()
+    deadline = time.monotonic() + 5
+    while publisher.parked() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert publisher.parked() == 0
+    assert publisher.publish(_message(6))  # a new connection, channel and client after the outage
+    again = len(made)
+    assert all(publisher.publish(_message(n)) for n in range(7, 27))
+    assert len(made) == again
+    assert {m["headers"]["argsrepr"] for m in broker.queued()} == {repr([str(uuid.UUID(int=n))]) for n in range(5, 27)}
+
+
 def test_publish_when_the_same_order_is_parked_twice_then_one_message_the_newest(broker):
     publisher = Publisher(url=URL, interval=60)  # the relay stays asleep for this test
     broker.kill()
