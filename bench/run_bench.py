@@ -53,6 +53,7 @@ from report_md import render
 from servers import (
     BIN,
     ROOT,
+    assert_port_free,
     load,
     log,
     on_signal,
@@ -148,6 +149,7 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         worker = spawn(worker_command("bench-before"), {**tree_env, "ITIRP_PROCESS": "worker"}, worker_log, cwd=tree)
         cmd, desc = web_command(args.web, args.port)
         log_path = var / "web-before.log"
+        assert_port_free(args.port)
         proc = spawn(cmd, {**tree_env, "ITIRP_PROCESS": "web"}, log_path, cwd=tree)
         base = f"http://127.0.0.1:{args.port}"
         feed = None
@@ -343,6 +345,7 @@ def baselines(args: argparse.Namespace, env: dict[str, str], var: Path, token: s
     log("baseline: the bare view without the database")
     baseline_cmd, _ = web_command(args.web, args.baseline_port)
     baseline_log = var / "baseline.log"
+    assert_port_free(args.baseline_port)
     baseline = spawn(baseline_cmd, {**env, "ITIRP_PROCESS": "web"}, baseline_log)
     wait_http(f"http://127.0.0.1:{args.baseline_port}/", baseline, baseline_log)
     url = f"http://127.0.0.1:{args.baseline_port}/api/v1/bench/baseline"
@@ -438,6 +441,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     web_cmd, web_desc = web_command(args.web, args.port)
     report["web"] = web_desc
     web_log, worker_log, beat_log = var / "web.log", var / "worker.log", var / "beat.log"
+    assert_port_free(args.port)
     web = spawn(web_cmd, {**env, "ITIRP_PROCESS": "web"}, web_log)
     worker_cmd = worker_command("bench-h8")
     worker = spawn(worker_cmd, {**env, "ITIRP_PROCESS": "worker"}, worker_log)
@@ -492,6 +496,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     report["compare_web"] = []
     for server in [s for s in args.compare_web.split(",") if s]:
         cmd, desc = web_command(server, args.port)
+        assert_port_free(args.port)
         proc = spawn(cmd, {**env, "ITIRP_PROCESS": "web"}, var / f"web-{server.replace(':', '-')}.log")
         wait_http(f"{base}/", proc, var / f"web-{server.replace(':', '-')}.log")
         url = f"{base}/api/v1/orders"

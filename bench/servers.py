@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -75,6 +76,20 @@ def stop_all() -> None:
 def on_signal(signum: int, _frame: Any) -> None:
     stop_all()
     raise SystemExit(128 + signum)
+
+
+def assert_port_free(port: int) -> None:
+    """Stop the run if another process listens on the port a server is about to take: gunicorn retries its bind
+    for a few seconds, while wait_http below already gets its answer from the other server, and the run would
+    measure that server instead (seen: a bench started while another still held the port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(
+                f"port {port} is in use by another process ({exc}): stop it, or choose another port"
+            ) from exc
 
 
 def wait_http(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 40) -> None:
