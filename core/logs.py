@@ -330,6 +330,14 @@ class RequestLogMiddleware(RequestMiddleware):
             structlog.contextvars.bind_contextvars(correlation_id=str(correlation))
         super().prepare(request)
 
+    @classmethod
+    def bind_ip(cls, request: Any) -> None:
+        # The address the audit trail records for the request (REMOTE_ADDR, core.middleware), not ipware's
+        # reading of X-Forwarded-For and similar headers, which any client can send and which no proxy of ours
+        # vouches for (accounts' lockout believes them only with NUM_PROXIES set); and a dictionary read where
+        # ipware parsed a dozen headers on every request.
+        structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR"))
+
     def handle_response(self, request: Any, response: Any) -> None:
         started = getattr(request, "_itirp_log_started", None)
         if started is not None:

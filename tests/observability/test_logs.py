@@ -206,6 +206,21 @@ def test_order_request_when_correlation_header_then_on_every_line_and_echoed(jso
     assert all(line.get("correlation_id") for line in json_logs.lines() if line["component"] in ("http", "audit"))
 
 
+def test_order_request_when_a_forwarded_for_header_is_sent_then_lines_carry_the_address_the_trail_records(
+    json_logs, client_for, trader
+):
+    # A client's own X-Forwarded-For is no address: the request line says what the audit event says.
+    client = client_for(trader)
+    response = client.post("/api/v1/orders", order_body(), format="json", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert response.status_code == 200
+    from audit.models import Event, EventType
+
+    created = Event.objects.get(event_type=EventType.ORDER_CREATED, order_id=response.json()["order_id"])
+    finished = json_logs.events("request_finished")[-1]
+    assert created.address == "127.0.0.1"
+    assert finished["details"]["ip"] == created.address
+
+
 @pytest.mark.django_db
 def test_request_when_no_correlation_header_then_new_id_echoed_and_logged(json_logs, api):
     response = api.get("/api/v1/")
