@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from books import directory
 from orders.models import OrderStatus, OrderType, TimeInForce, VenueCode
@@ -43,7 +46,34 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class OrderIn(serializers.Serializer):
+class ThreadFieldsSerializer(serializers.Serializer):
+    """A serializer whose field objects are made once per thread, not deep-copied from the declared ones for
+    every instance (DRF's `get_fields`; 5 % of a submission's CPU for OrderIn's eleven fields).
+
+    A field keeps no state of a validation, only its binding: its name (the same for every instance) and its
+    parent, which is pointed at the new instance each time, as DRF's own binding would. A thread validates one
+    request at a time, so no two instances share a field object at once. Only for serializers whose fields
+    never read a context or a parent's data of their own (no nested serializers, no context defaults)."""
+
+    _thread_fields = threading.local()
+
+    @cached_property
+    def fields(self) -> BindingDict:
+        fields = BindingDict(self)
+        made_here: dict[type, dict[str, serializers.Field]] = self._thread_fields.__dict__.setdefault("made", {})
+        made = made_here.get(type(self))
+        if made is None:  # this thread's first instance: DRF's own copy and binding
+            for name, field in self.get_fields().items():
+                fields[name] = field
+            made_here[type(self)] = dict(fields.fields)
+            return fields
+        fields.fields = dict(made)
+        for field in made.values():
+            field.parent = self
+        return fields
+
+
+class OrderIn(ThreadFieldsSerializer):
     symbol = StrictCharField(min_length=1, max_length=20, trim_whitespace=True)
     side = serializers.ChoiceField(choices=[side.value for side in Side])
     quantity = PositiveDecimalField()
