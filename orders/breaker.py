@@ -23,12 +23,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -289,34 +289,77 @@ def _degraded(what: str, exc: Exception) -> None:
     logger.warning("circuit breaker store unreachable (%s: %s): %s treated as CLOSED", type(exc).__name__, exc, what)
 
 
+class Caller(NamedTuple):
+    """Who asks or answers: the event of a transition it causes carries these."""
+
+    correlation_id: uuid.UUID | None = None
+    context: dict[str, Any] | None = None
+
+
 def breaker_acquire(*, correlation_id: uuid.UUID | None = None, context: dict[str, Any] | None = None) -> Permit:
     """Leave to call the venue, or BreakerOpen. Records OPEN -> HALF_OPEN when this caller makes it."""
+    (answer,) = breaker_acquire_each([Caller(correlation_id, context)])
+    if isinstance(answer, BreakerOpen):
+        raise answer
+    return answer
+
+
+def breaker_acquire_each(callers: Sequence[Caller]) -> list[Permit | BreakerOpen]:
+    """breaker_acquire for each caller in turn (an execution group's calls), in one atomic update of the shared
+    state: one Redis round trip for the group while CLOSED, not one per call. The answers are those of the
+    same acquires made one after the other with no other process between them: while HALF_OPEN the first
+    takes the trial and the rest are refused; the caller that moves OPEN -> HALF_OPEN records it."""
     cfg = Config.from_settings()
-    token = uuid.uuid4().hex
+    tokens = [uuid.uuid4().hex for _ in callers]
+
+    def step(state: BreakerState, now: float) -> tuple[BreakerState, list[Verdict]]:
+        verdicts = []
+        for token in tokens:
+            state, verdict = _acquire(state, now, token, cfg)
+            verdicts.append(verdict)
+        return state, verdicts
+
     try:
-        verdict = store().update(lambda state, now: _acquire(state, now, token, cfg))
+        verdicts = store().update(step)
     except Exception as exc:  # noqa: BLE001 - fail safe: see the module docstring
         _degraded("call", exc)
-        return Permit(degraded=True)
-    _record(verdict.transitions, correlation_id=correlation_id, context=context or {})
-    if verdict.permit is None:
-        raise BreakerOpen(verdict.refusal)
-    return verdict.permit
+        return [Permit(degraded=True) for _ in callers]
+    answers: list[Permit | BreakerOpen] = []
+    for caller, verdict in zip(callers, verdicts, strict=True):
+        _record(verdict.transitions, correlation_id=caller.correlation_id, context=caller.context or {})
+        answers.append(verdict.permit if verdict.permit is not None else BreakerOpen(verdict.refusal))
+    return answers
 
 
 def breaker_record(
     *, permit: Permit, success: bool, correlation_id: uuid.UUID | None = None, context: dict[str, Any] | None = None
 ) -> None:
     """Count a venue call's result: success means the venue answered (a fill or a rejection)."""
-    if permit.degraded:
+    breaker_record_each([(permit, success, Caller(correlation_id, context))])
+
+
+def breaker_record_each(results: Sequence[tuple[Permit, bool, Caller]]) -> None:
+    """breaker_record for each (permit, success, caller) in turn, in one atomic update of the shared state (as
+    breaker_acquire_each): a success resets the count of the failures before it, so the order is the calls'."""
+    counted = [(permit, success, caller) for permit, success, caller in results if not permit.degraded]
+    if not counted:
         return
     cfg = Config.from_settings()
+
+    def step(state: BreakerState, now: float) -> tuple[BreakerState, list[tuple[Transition, ...]]]:
+        moves = []
+        for permit, success, _ in counted:
+            state, moved = _result(state, now, permit, success, cfg)
+            moves.append(moved)
+        return state, moves
+
     try:
-        transitions = store().update(lambda state, now: _result(state, now, permit, success, cfg))
+        moves = store().update(step)
     except Exception as exc:  # noqa: BLE001 - fail safe
         _degraded("result", exc)
         return
-    _record(transitions, correlation_id=correlation_id, context=context or {})
+    for (_, _, caller), moved in zip(counted, moves, strict=True):
+        _record(moved, correlation_id=caller.correlation_id, context=caller.context or {})
 
 
 def _snapshot(state: BreakerState, now: float) -> dict[str, Any]:

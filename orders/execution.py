@@ -785,12 +785,12 @@ def _venue_calls(group: Sequence[Order]) -> tuple[list[tuple[Any, Execution, int
     threads per process, which write nothing): a venue's latency is paid once per group, not once per order."""
     outcomes: dict[Any, Outcome] = {}
     calls: list[_Call] = []
-    for order in group:
-        about = {"order_id": str(order.pk), "symbol": order.symbol}
-        try:
-            permit = breaker.breaker_acquire(correlation_id=order.correlation_id, context=about)
-        except breaker.BreakerOpen as exc:
-            reason = f"{BREAKER_OPEN_REASON}: {exc.reason}" if exc.reason != BREAKER_OPEN_REASON else exc.reason
+    # the group's permits in one update of the breaker's state, its results in another (below)
+    callers = [breaker.Caller(order.correlation_id, _about(order)) for order in group]
+    for order, permit in zip(group, breaker.breaker_acquire_each(callers), strict=True):
+        if isinstance(permit, breaker.BreakerOpen):
+            reason = permit.reason
+            reason = f"{BREAKER_OPEN_REASON}: {reason}" if reason != BREAKER_OPEN_REASON else reason
             outcomes[order.pk] = _transient(order, order.retry_count + 1, reason)
             continue
         market_order = order.order_type == OrderType.MARKET
@@ -811,6 +811,13 @@ def _venue_calls(group: Sequence[Order]) -> tuple[list[tuple[Any, Execution, int
     elif calls:
         for future in [_pool().submit(_call, call, close_connections=True) for call in calls]:
             future.result()
+    breaker.breaker_record_each(
+        [
+            (call.permit, answered, breaker.Caller(call.order.correlation_id, _about(call.order)))
+            for call in calls
+            if (answered := _venue_answered(call)) is not None
+        ]
+    )
     fills: list[tuple[Any, Execution, int | None]] = []
     for call in calls:
         answer = _venue_answer(call)
@@ -852,21 +859,33 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _about(order: Order) -> dict[str, Any]:
+    return {"order_id": str(order.pk), "symbol": order.symbol}
+
+
+def _venue_answered(call: _Call) -> bool | None:
+    """What the breaker counts of a call: True when the venue answered (a fill, a rejection, not marketable),
+    False for a transient failure or an adapter's error, None for what is not ours to count (an interrupt)."""
+    exc = call.error
+    if exc is None or isinstance(exc, VenueNotMarketable):
+        return True
+    if isinstance(exc, VenueError):
+        return not exc.transient  # a rejection is an answer: the venue is up
+    return False if isinstance(exc, Exception) else None
+
+
 def _venue_answer(call: _Call) -> Execution | Outcome:
     """What the venue's answer to one call means: its fill, or the outcome of an answer that is none,
-    recorded (and the breaker told either way)."""
-    order, permit = call.order, call.permit
+    recorded (the breaker was told of it with the group's, _venue_answered)."""
+    order = call.order
     attempt = order.retry_count + 1
-    about = {"order_id": str(order.pk), "symbol": order.symbol}
     exc = call.error
     if exc is None:
         assert call.answer is not None
-        breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
         return call.answer
     if isinstance(exc, VenueNotMarketable):
         # The venue answered: the order rests until the market reaches its limit, or it ends; an IOC or FOK
         # order (or a market order beyond its protection) does not rest: it ends CANCELLED.
-        breaker.breaker_record(permit=permit, success=True, correlation_id=order.correlation_id, context=about)
         if order.order_type == OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             execution_unfilled(order_id=order.pk, reason=f"{order.time_in_force} not filled: {exc.reason}")
             return Outcome("CANCELLED", exc.reason, attempt=attempt)
@@ -875,10 +894,6 @@ def _venue_answer(call: _Call) -> Execution | Outcome:
         enqueue(order.pk, order.correlation_id, countdown=settings.VENUE_RECHECK_SECONDS)
         return Outcome("RESTING", exc.reason, retry_in=settings.VENUE_RECHECK_SECONDS, attempt=attempt)
     if isinstance(exc, VenueError):
-        # A rejection is an answer: the venue is up, so the breaker counts it as a success.
-        breaker.breaker_record(
-            permit=permit, success=not exc.transient, correlation_id=order.correlation_id, context=about
-        )
         if exc.transient:
             return _transient(order, attempt, exc.reason)
         execution_attempt_failed(order_id=order.pk, reason=exc.reason, attempt=attempt, retry=False)
@@ -887,7 +902,6 @@ def _venue_answer(call: _Call) -> Execution | Outcome:
         raise exc
     # an adapter bug or a time limit: transient, counted by the breaker
     logger.error("venue adapter raised for order %s", order.pk, exc_info=exc)
-    breaker.breaker_record(permit=permit, success=False, correlation_id=order.correlation_id, context=about)
     return _transient(order, attempt, f"Venue error: {type(exc).__name__}")
 
 

@@ -199,3 +199,29 @@ def test_breaker_service_when_threshold_reached_then_events_and_snapshot(backend
     opened = Event.objects.get(event_type=EventType.CIRCUIT_BREAKER_OPENED)
     assert opened.payload["failures"] == 5 and opened.payload["from"] == CLOSED
     breaker.breaker_reset()
+
+
+@pytest.mark.django_db
+def test_breaker_each_when_a_group_asks_while_half_open_then_one_trial_and_results_counted_in_order(settings, tmp_path):
+    # A group's acquires and results are one update each, answering what the same calls made one after the
+    # other would: the first caller takes the trial (and records OPEN -> HALF_OPEN), the others are refused.
+    from audit.models import Event, EventType
+
+    settings.REDIS_URL, settings.VAR_DIR = "", str(tmp_path)
+    settings.BREAKER_OPEN_SECONDS = 0.2
+    breaker.breaker_record_each([(Permit(), False, breaker.Caller())] * settings.BREAKER_FAILURE_THRESHOLD)
+    assert breaker.breaker_snapshot()["status"] == OPEN
+    time.sleep(0.3)
+    callers = [breaker.Caller(context={"order_id": str(n)}) for n in range(3)]
+    trial, *refused = breaker.breaker_acquire_each(callers)
+    assert isinstance(trial, Permit) and trial.trial
+    assert [type(r) for r in refused] == [BreakerOpen, BreakerOpen]
+    assert all("trial call in progress" in r.reason for r in refused)  # type: ignore[union-attr]
+    half = Event.objects.get(event_type=EventType.CIRCUIT_BREAKER_HALF_OPENED)
+    assert half.payload["order_id"] == "0"
+    breaker.breaker_record_each([(trial, True, callers[0])])
+    assert breaker.breaker_snapshot()["status"] == CLOSED
+    # closed: failures, a success, failures; the success in the middle restarts the count
+    results = [False, False, True, False]
+    breaker.breaker_record_each([(breaker.breaker_acquire(), ok, breaker.Caller()) for ok in results])
+    assert breaker.breaker_snapshot()["failures"] == 1

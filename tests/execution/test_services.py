@@ -276,6 +276,41 @@ def test_group_when_the_venue_answers_differently_then_each_order_gets_its_own_o
     assert (position.quantity, position.open_buy_quantity) == (D(7), D(2))  # the resting order still reserved
 
 
+class _Failing(_Venue):
+    """Quantity 3: a transient failure (the venue down for that call); the rest as _Venue."""
+
+    def execute(self, order: venue.VenueOrder, *, timeout: float) -> venue.Execution:
+        if order.quantity == 3:
+            raise venue.VenueUnavailable("Venue timeout")
+        return super().execute(order, timeout=timeout)
+
+
+def test_group_when_its_orders_call_the_venue_then_one_breaker_update_for_permits_and_one_for_results(
+    trader, monkeypatch, local_stores
+):
+    # Two updates of the shared breaker state per group (one Redis round trip each while CLOSED), not two per
+    # order; the results counted in the calls' order: filled, rejected (an answer), failed, failed.
+    updates = []
+    update = breaker.FileStore.update
+    monkeypatch.setattr(breaker.FileStore, "update", lambda self, step: updates.append(1) or update(self, step))
+    monkeypatch.setattr(execution, "venue", lambda: _Failing())
+    first, rejected, *failing = (
+        submit(trader, quantity=str(n), price=p) for n, p in ((7, "100"), (1, "100"), (3, "100"), (3, "99"))
+    )
+
+    assert execution.order_execute(order_id=first.pk).status == "EXECUTED"
+
+    assert len(updates) == 2
+    assert breaker.breaker_snapshot()["failures"] == 2
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert [status[o.pk] for o in (first, rejected, *failing)] == [
+        OrderStatus.EXECUTED,
+        OrderStatus.FAILED,
+        OrderStatus.APPROVED,  # back for a retry
+        OrderStatus.APPROVED,
+    ]
+
+
 def test_group_when_its_message_names_the_rest_of_the_batch_then_those_go_first_before_older_ones(
     trader, settings, monkeypatch, local_stores
 ):
