@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, TypeAlias, TypedDict, cast
+import time
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,10 +17,11 @@ from django.db.models import Exists, OuterRef
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendExpiredToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from accounts.claims import SESSION_CLAIM
 from accounts.models import RevokedAccessToken, User
@@ -34,6 +36,56 @@ if TYPE_CHECKING:
 
     # The user, with whether the access token presented, or its session, was revoked.
     FlaggedUser: TypeAlias = WithAnnotations[User, _Flags]
+
+
+class VerifiedOnceAccessToken(AccessToken):
+    """simplejwt's access token (SIMPLE_JWT AUTH_TOKEN_CLASSES), its signature checked once per process.
+
+    PyJWT's decode (base64 with a per-character alphabet check, JSON, HMAC, claims) ran on every request for the
+    same bearer token: 4 % of a submission's CPU. A token that decoded and verified once is the same bytes
+    under the same key the next time: its payload is kept (a bounded LRU of tokens that passed, never of
+    those refused) and only what time changes is checked again, expiry as PyJWT checks it. Everything after
+    the decode is unchanged: Token.verify (type, jti, exp) and the user, revocation and session query of
+    get_user on every request, so a logout or a deactivation still refuses the next request."""
+
+    def get_token_backend(self) -> TokenBackend:
+        return _verified_once_backend()
+
+
+class _VerifiedOnceBackend(TokenBackend):
+    """simplejwt's TokenBackend whose verifying decode is remembered per token (VerifiedOnceAccessToken)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._verified = functools.lru_cache(maxsize=4096)(self._decode_verified)
+
+    def _decode_verified(self, token: Token) -> dict[str, Any]:
+        return super().decode(token, verify=True)  # raises, and so is never remembered, for a token refused
+
+    def decode(self, token: Token, verify: bool = True) -> dict[str, Any]:
+        if not verify:
+            return super().decode(token, verify=False)
+        payload = self._verified(token)
+        exp = payload.get("exp")
+        # PyJWT's own test of exp (exp <= now - leeway) and its error: the refusal of a first decode
+        if isinstance(exp, int | float) and exp <= time.time() - self.get_leeway().total_seconds():
+            raise TokenBackendExpiredToken("Token is expired")
+        return dict(payload)  # a copy: a Token may change its payload
+
+
+@functools.cache
+def _verified_once_backend() -> _VerifiedOnceBackend:
+    # simplejwt's own settings, as rest_framework_simplejwt.state builds its backend
+    return _VerifiedOnceBackend(
+        api_settings.ALGORITHM,
+        api_settings.SIGNING_KEY,
+        api_settings.VERIFYING_KEY,
+        api_settings.AUDIENCE,
+        api_settings.ISSUER,
+        api_settings.JWK_URL,
+        api_settings.LEEWAY,
+        api_settings.JSON_ENCODER,
+    )
 
 
 class JWTAuthentication(SimpleJWTAuthentication):

@@ -363,6 +363,8 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "USER_ID_FIELD": "id",
     "LEEWAY": 0,
+    # the access token class of API requests: simplejwt's, verified once per process (accounts.authentication)
+    "AUTH_TOKEN_CLASSES": ("accounts.authentication.VerifiedOnceAccessToken",),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ITIRP API",

@@ -286,3 +286,28 @@ def test_tokens_from_before_a_deactivation_stay_dead_after_reactivation(api: API
     assert _refresh(tokens["refresh_token"]).status_code == 401
     fresh = login(APIClient(), "trader1", PASSWORDS["TRADER"])
     assert bearer(fresh["access_token"]).get(PROTECTED).status_code == 200
+
+
+def test_a_token_used_again_is_decoded_once_and_still_refused_once_revoked_or_its_user_deactivated(
+    api: APIClient, trader: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The signature check is remembered per token (accounts.authentication.VerifiedOnceAccessToken); what can
+    # change is checked on every request: a logout's revocation, a deactivation, the expiry (test above).
+    tokens = login(api, "trader1", PASSWORDS["TRADER"])
+    access = tokens["access_token"]
+    decodes = []
+    real = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real(*a, **k))
+    for _ in range(3):
+        assert bearer(access).get(PROTECTED).status_code == 200
+    assert len(decodes) == 1
+    header, payload, signature = access.split(".")
+    flipped = ".".join([header, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    assert bearer(flipped).get(PROTECTED).status_code == 401  # another token: verified, and refused
+
+    User.objects.filter(pk=trader.pk).update(is_active=False)
+    assert bearer(access).get(PROTECTED).status_code == 401
+    User.objects.filter(pk=trader.pk).update(is_active=True)
+    assert bearer(access).get(PROTECTED).status_code == 200
+    assert bearer(access).post(LOGOUT, {"refresh_token": tokens["refresh_token"]}, format="json").status_code == 200
+    assert bearer(access).get(PROTECTED).status_code == 401
