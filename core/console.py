@@ -83,7 +83,8 @@ def _periodic_tasks() -> frozenset[str]:
 
 class QuietPeriodicTasks(logging.Filter):
     """On Celery's loggers (settings.LOGGING): beat's "Sending due task" lines, and the worker's "received"
-    and nothing-done "succeeded" lines of the periodic tasks, become DEBUG lines.
+    and nothing-done "succeeded" lines of the periodic tasks, become DEBUG lines; so do the "succeeded" lines
+    of order executions that found nothing to do (SKIPPED: the order went with another's execution group).
 
     An idle platform then writes nothing at INFO; a periodic task that did something (its return value: a
     count above 0, a verification) keeps its succeeded line, and its events log their own lines.
@@ -100,6 +101,9 @@ class QuietPeriodicTasks(logging.Filter):
         if record.name == "celery.beat":
             return str(record.msg).startswith("Scheduler: Sending due task")
         context = record.args if isinstance(record.args, Mapping) else {}
+        if context.get("name") == "orders.execute" and record.name == "celery.app.trace":
+            # the message of an order that another order's execution group already took: nothing done
+            return str(context.get("return_value")) == "'SKIPPED'"
         if context.get("name") not in _periodic_tasks():
             return False
         if record.name == "celery.worker.strategy":

@@ -300,7 +300,10 @@ def _taken(order_id: Any) -> bool:
     if not found or found[0][0] == OrderStatus.APPROVED:
         return False
     status, user_id, correlation_id = found[0]
-    logger.info(
+    if not logger.isEnabledFor(logging.DEBUG):
+        return True
+    # DEBUG: routine with execution groups (the order went with another's; its EXECUTION_STARTED says whose)
+    logger.debug(
         "execution_skipped",
         extra={
             "component": "execution",

@@ -323,3 +323,20 @@ def test_group_when_its_message_names_the_rest_of_the_batch_then_those_go_first_
     status = dict(Order.objects.values_list("pk", "status"))
     assert status[asked.pk] == status[named.pk] == OrderStatus.EXECUTED
     assert status[older.pk] == OrderStatus.APPROVED  # left to its own message
+
+
+def test_order_execute_when_its_order_went_with_another_group_then_skipped_without_an_info_line(
+    trader, monkeypatch, caplog
+):
+    # Routine with groups (most messages under load): said at DEBUG; the EXECUTION_STARTED event says whose group.
+    import logging
+
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    first, other = (submit(trader, quantity=str(n)) for n in (5, 6))
+    assert execution.order_execute(order_id=first.pk).status == "EXECUTED"
+    with caplog.at_level(logging.INFO, logger="itirp"):
+        assert execution.order_execute(order_id=other.pk).status == "SKIPPED"
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and r.name.startswith("itirp")]
+    with caplog.at_level(logging.DEBUG, logger="itirp"):
+        assert execution.order_execute(order_id=other.pk).status == "SKIPPED"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG] == ["execution_skipped"]

@@ -407,6 +407,7 @@ def test_periodic_tasks_when_they_did_nothing_then_nothing_at_info(json_logs):
     _celery_succeeded("orders.sweep_stuck", "0")
     _celery_succeeded("audit.seal", "0")
     _celery_succeeded("risk.exposure_snapshot", "None")
+    _celery_succeeded("orders.execute", "'SKIPPED'")  # the order went with another's execution group
     assert json_logs.text == ""
 
     # What did something stays: a sweep that re-queued, a seal written, and every order's own task lines.
