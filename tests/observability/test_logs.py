@@ -273,6 +273,22 @@ def test_task_when_run_eagerly_inside_a_request_context_then_bound_for_the_task_
     assert sum(b.get() for b in skipped._buckets) == before + 1  # itirp_execution_seconds{outcome="SKIPPED"}
 
 
+@pytest.mark.django_db
+def test_task_arguments_when_bound_for_the_log_context_then_the_signature_worked_out_once(monkeypatch):
+    import inspect
+
+    from itirp import celery as itirp_celery
+    from orders.tasks import order_execute
+
+    made = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda *a, **k: made.append(1) or real(*a, **k))
+    itirp_celery._signature.cache_clear()
+    for _ in range(3):
+        order_execute.apply(args=[str(uuid.uuid4())], kwargs={"correlation_id": str(uuid.uuid4())})
+    assert len(made) == 1
+
+
 # --- The developer console (LOG_FORMAT=console, make run) and quiet periodic tasks -----------------------
 
 
