@@ -124,6 +124,50 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     return results
 
 
+@dataclass(frozen=True)
+class Rows:
+    """How a SELECT of a model's columns (every concrete one, in the model's order) names them, and how its rows
+    become instances as the ORM makes them: each backend's and field's converters (SQLite's text dates, JSON),
+    then Model.from_db. For look-ups run on every message or group: a queryset compiles its SQL on every call
+    (select_for_update, select_related), and Django's raw queryset works out its columns each time."""
+
+    model: type[models.Model]
+    columns: str
+    converters: tuple[tuple[int, Any, tuple[Any, ...]], ...]
+
+    def instances(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        made = []
+        for row in rows:
+            values = list(row[: len(self.model._meta.concrete_fields)])
+            for index, expression, functions in self.converters:
+                for convert in functions:
+                    values[index] = convert(values[index], expression, connection)
+            made.append(self.model.from_db(connection.alias, (), values))
+        return made
+
+
+_rows: dict[tuple[type[models.Model], str, str], Rows] = {}
+
+
+def rows_of(model: type[models.Model], alias: str) -> Rows:
+    """`model`'s Rows with its columns qualified by the table's `alias` in the SQL, once per database vendor."""
+    key = (model, alias, connection.vendor)
+    found = _rows.get(key)
+    if found is None:
+        qn = connection.ops.quote_name
+        fields = model._meta.concrete_fields
+        converters = []
+        for index, field in enumerate(fields):
+            expression = field.get_col(model._meta.db_table)
+            functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            if functions:
+                converters.append((index, expression, tuple(functions)))
+        found = _rows[key] = Rows(
+            model, ", ".join(f"{alias}.{qn(column(field))}" for field in fields), tuple(converters)
+        )
+    return found
+
+
 def _is_auto(field: models.Field) -> bool:
     return isinstance(field, models.AutoField | models.BigAutoField | models.SmallAutoField)
 

@@ -48,7 +48,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from audit.services import EventGroup, EventSpec, event_record, events_record_groups
 from core import context
-from core.sql import BulkInsert, Statement, column, one_of, run
+from core.sql import BulkInsert, Rows, Statement, column, one_of, rows_of, run
 from orders import breaker
 from orders.models import (
     CANCELLABLE_STATUSES,
@@ -132,51 +132,32 @@ def _orders_locked(condition: str, params: list[Any], *, tail: str = "", skip_lo
     the ORM makes one (Model.from_db after each backend's and field's converters, SQLite's included), without a
     queryset: compiling the select_related / select_for_update queryset each time was a tenth of the worker's
     CPU, and Django's raw queryset still worked out its columns and the model's init order on every call."""
-    head, converters, user_model = _order_rows()
+    head, order_rows, user_model = _order_rows()
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
     rows = run([Statement(f"{head} WHERE {condition}{tail}{lock}", params)])[0] or []
     user_field = Order._meta.get_field("user")
-    orders = []
-    for row in rows:
-        values = list(row[:-1])
-        for index, expression, functions in converters:
-            for convert in functions:
-                values[index] = convert(values[index], expression, connection)
-        order = Order.from_db(connection.alias, (), values)
+    orders = order_rows.instances(rows)
+    for order, row in zip(orders, rows, strict=True):
         user_field.set_cached_value(
             order, user_model.from_db(connection.alias, ["id", "username"], [order.user_id, row[-1]])
         )
-        orders.append(order)
     return orders
 
 
-_order_rows_cache: dict[str, tuple[str, list[tuple[int, Any, list[Any]]], Any]] = {}
-
-
-def _order_rows() -> tuple[str, list[tuple[int, Any, list[Any]]], Any]:
+def _order_rows() -> tuple[str, Rows, Any]:
     """_orders_locked's SELECT ... FROM ... JOIN (every concrete column of Order in the model's order, then the
-    username) and the converters of each column that has any, once per database vendor."""
-    cached = _order_rows_cache.get(connection.vendor)
-    if cached is None:
-        from django.contrib.auth import get_user_model
+    username), the rows' conversion and the user model."""
+    from django.contrib.auth import get_user_model
 
-        user_model = get_user_model()
-        fields = Order._meta.concrete_fields
-        columns = ", ".join(f"o.{_qn(column(field))}" for field in fields)
-        head = (
-            f"SELECT {columns}, u.{_qn('username')} FROM {_qn(Order._meta.db_table)} o "  # noqa: S608 - names
-            f"JOIN {_qn(user_model._meta.db_table)} u ON u.{_qn('id')} = o.{_qn('user_id')}"
-        )
-        converters = []
-        for index, field in enumerate(fields):
-            expression = field.get_col(Order._meta.db_table)
-            functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-            if functions:
-                converters.append((index, expression, functions))
-        cached = _order_rows_cache[connection.vendor] = (head, converters, user_model)
-    return cached
+    user_model = get_user_model()
+    order_rows = rows_of(Order, "o")
+    head = (
+        f"SELECT {order_rows.columns}, u.{_qn('username')} FROM {_qn(Order._meta.db_table)} o "  # noqa: S608 - names
+        f"JOIN {_qn(user_model._meta.db_table)} u ON u.{_qn('id')} = o.{_qn('user_id')}"
+    )
+    return head, order_rows, user_model
 
 
 def _venue_name() -> str:

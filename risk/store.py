@@ -32,7 +32,7 @@ from django.utils import timezone
 from audit.models import EventType
 from audit.services import event_record
 from books import directory
-from core.sql import Statement, one_of, run
+from core.sql import Statement, one_of, rows_of, run
 from market.models import Instrument, Mark
 from risk import checks
 from risk.models import (
@@ -93,10 +93,25 @@ def _firm_state_locked() -> RiskState | None:
     # same select_for_update queryset each time cost more CPU than the round trip (Django's raw queryset
     # still converts the row for each backend; SQLite has no FOR UPDATE and one writer).
     qn = connection.ops.quote_name
+    state_rows = rows_of(RiskState, "s")
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT * FROM {qn(RiskState._meta.db_table)} WHERE {qn('id')} = %s{lock}"  # noqa: S608 - our names
-    found = list(RiskState.objects.raw(sql, [FIRM_STATE_ID]))
+    sql = f"SELECT {state_rows.columns} FROM {qn(RiskState._meta.db_table)} s WHERE s.{qn('id')} = %s{lock}"  # noqa: S608
+    found = state_rows.instances(run([Statement(sql, [FIRM_STATE_ID])])[0] or [])
     return found[0] if found else None
+
+
+def _positions_locked(symbols: Sequence[str], scopes: Sequence[str]) -> list[Position]:
+    """The (scope, symbol) position rows of a group's fills, locked in id order (as every writer locks them)."""
+    qn = connection.ops.quote_name
+    position_rows = rows_of(Position, "p")
+    symbol_of, symbol_params = one_of(f"p.{qn('symbol')}", symbols)
+    scope_of, scope_params = one_of(f"p.{qn('scope')}", scopes)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {position_rows.columns} FROM {qn(Position._meta.db_table)} p "  # noqa: S608 - our names
+        f"WHERE {symbol_of} AND {scope_of} ORDER BY p.{qn('id')}{lock}"
+    )
+    return position_rows.instances(run([Statement(sql, [*symbol_params, *scope_params])])[0] or [])
 
 
 @dataclass(frozen=True)
@@ -664,10 +679,7 @@ def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dateti
     today = utc_today(now)
     symbols = sorted({f.reservation.symbol for f in fills})
     scopes = sorted({scope for f in fills for scope in f.reservation.scopes.positions})
-    rows = {
-        (p.scope, p.symbol): p
-        for p in Position.objects.select_for_update().filter(symbol__in=symbols, scope__in=scopes).order_by("pk")
-    }
+    rows = {(p.scope, p.symbol): p for p in _positions_locked(symbols, scopes)}
     written: dict[tuple[str, str], Position] = {}
     executed_by_scope: dict[str, Decimal] = {}
     released_by_scope: dict[str, Decimal] = {}

@@ -65,6 +65,31 @@ def test_locked_order_when_read_without_the_orm_then_every_field_as_the_orm_read
     assert found.user.username == trader.username and found.user.pk == trader.pk
 
 
+def test_locked_positions_and_firm_state_when_read_without_the_orm_then_every_field_as_the_orm_reads_it(
+    trader, monkeypatch, local_stores
+):
+    # risk.store reads the rows a group's fills change (and the firm's state) through core.sql.Rows, not a
+    # queryset compiled for every group: every column in its place and converted as the ORM converts it.
+    from django.db import transaction
+
+    from risk import store
+
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    order = submit(trader, quantity="3", price="99.5")
+    assert execution.order_execute(order_id=order.pk).status == "EXECUTED"
+    monkeypatch.setattr(Position.objects, "select_for_update", None)  # not through the ORM
+    with transaction.atomic():
+        positions = store._positions_locked(["AAPL"], ["firm", f"trader:{trader.username}"])
+        state = store._firm_state_locked()
+    expected = {(p.scope, p.symbol): p for p in Position.objects.filter(symbol="AAPL")}
+    assert len(positions) == 2 and [p.pk for p in positions] == sorted(p.pk for p in positions)
+    for found, wanted in [*((p, expected[(p.scope, p.symbol)]) for p in positions), (state, RiskState.objects.get())]:
+        assert found is not None and not found._state.adding
+        for field in type(wanted)._meta.concrete_fields:
+            assert getattr(found, field.attname) == getattr(wanted, field.attname), field.name
+            assert type(getattr(found, field.attname)) is type(getattr(wanted, field.attname)), field.name
+
+
 def test_execution_complete_when_called_twice_then_one_fill_and_one_event(trader):
     order = submit(trader)
     assert execution.execution_start(order_id=order.pk) is not None
