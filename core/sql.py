@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection, models
+from django.db import connection, connections, models
 from psycopg.adapt import Dumper, Transformer
 
 
@@ -189,8 +189,39 @@ def _values_insert(model: type[models.Model], objs: Sequence[models.Model]) -> t
     auto = opts.pk if _is_auto(opts.pk) else None
     fields = [f for f in opts.concrete_fields if f is not auto and not f.generated]
     sql = _unnest_sql(model, tuple(fields), auto)
-    values = [[f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs] for f in fields]
+    db = connections[connection.alias]  # the thread's connection itself, not the proxy at every value
+    values = [[_prepared(f, f.pre_save(obj, add=True), db) for obj in objs] for f in fields]
     return sql, values
+
+
+# Field classes whose get_db_prep_save answers a value of this exact type unchanged on PostgreSQL (to_python
+# passes it through, and the backend's adapt_*_value returns it): such values skip Django's preparation, which
+# was 5 % of a submission (70 values per order through three method layers and the connection proxy). Exact
+# classes only: a subclass may prepare differently. A Decimal must be finite and a datetime aware, as Django
+# requires; any other value (None, a choices member, a string for a UUID) is prepared by Django. (Django wraps
+# an int in psycopg's Int4/Int8 for a lone parameter; in these arrays the statement's cast types it either way.)
+_UNCHANGED: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.UUIDField: uuid.UUID,
+    models.DecimalField: decimal.Decimal,
+    models.DateTimeField: datetime.datetime,
+    models.BigIntegerField: int,
+    models.IntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.BooleanField: bool,
+}
+
+
+def _prepared(field: models.Field, value: Any, db: Any) -> Any:
+    kind = type(value)
+    if _UNCHANGED.get(type(field)) is kind and (
+        (kind is not decimal.Decimal or value.is_finite())
+        and (kind is not datetime.datetime or value.utcoffset() is not None)
+    ):
+        return value
+    return field.get_db_prep_save(value, db)
 
 
 _unnest_texts: dict[tuple[type[models.Model], tuple[models.Field, ...]], str] = {}

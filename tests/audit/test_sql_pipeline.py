@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from audit.models import Event, EventType
 from core.sql import BulkInsert, bulk_insert, pipelined
-from orders.models import OrderStatus, Side
+from orders.models import Order, OrderStatus, Side
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -116,3 +116,38 @@ def test_pipelined_when_list_parameters_then_not_psycopgs_list_dumper(monkeypatc
     events = [_event(payload={"n": n}, symbol="SYM") for n in range(3)]
     bulk_insert(BulkInsert(Event, events))  # every column one array
     assert Event.objects.filter(symbol="SYM").count() == 3
+
+
+def test_bulk_insert_when_values_need_no_preparation_then_django_prepares_only_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # str, UUID, finite Decimal, aware datetime, int, bool pass as they are (Django's preparation answers them
+    # unchanged on PostgreSQL); JSON, None, an enum member go through Django; the rows read back the same.
+    from django.db.models import Field
+    from django.utils import timezone
+
+    from core.sql import _prepared
+
+    prepared: list[str] = []
+    real = Field.get_db_prep_save
+    monkeypatch.setattr(
+        Field, "get_db_prep_save", lambda self, *a, **k: prepared.append(self.name) or real(self, *a, **k)
+    )
+    events = [_event(symbol="SYM", order_id=None, timestamp=timezone.now()) for _ in range(2)]
+    bulk_insert(BulkInsert(Event, events))
+    assert sorted(set(prepared)) == ["address", "causation_id", "event_type", "order_id", "payload"]
+    stored = Event.objects.get(sequence=events[0].sequence)
+    assert (stored.symbol, stored.timestamp, stored.event_id) == ("SYM", events[0].timestamp, events[0].event_id)
+
+    field = Order._meta.get_field("quantity")
+    for value in (Decimal("1.50"), Decimal("NaN"), None):
+        try:
+            expected = real(field, value, connection)
+        except Exception as refused:  # noqa: BLE001 - the same refusal either way
+            with pytest.raises(type(refused)):
+                _prepared(field, value, connection)
+        else:
+            assert _prepared(field, value, connection) == expected
+    naive = datetime.datetime(2026, 11, 29, 8, 0)  # noqa: DTZ001 - Django's own naive handling, kept
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        _prepared(Event._meta.get_field("timestamp"), naive, connection)
