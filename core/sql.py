@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from psycopg.adapt import Dumper, Transformer
 
 
@@ -92,8 +92,9 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     and a statement run often is prepared by psycopg once per connection. Pipeline mode sends every statement
     before waiting for the first answer; each still runs with its own snapshot, after the one before it
     (a read after a SELECT ... FOR UPDATE sees what the lock's previous holder committed)."""
-    connection.ensure_connection()
-    raw = connection.connection
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: `connection` is a proxy at every use
+    db.ensure_connection()
+    raw = db.connection
     if raw.prepare_threshold is None:
         # Django turns psycopg's prepared statements off (for poolers in transaction mode, which this
         # deployment does not use); its own client-side cursors never prepare. Here, a statement text run
@@ -104,7 +105,7 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     tuples = psycopg.pq.ExecStatus.TUPLES_OK
     # psycopg's own exceptions become Django's, and a broken connection is marked as such, as with any
     # Django cursor: a unique violation is an IntegrityError, a database that went away an OperationalError.
-    with connection.wrap_database_errors:
+    with db.wrap_database_errors:
         with raw.pipeline():
             cursors = []
             for sql, params in statements:
@@ -117,10 +118,10 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
             answered = cursor.pgresult is not None and cursor.pgresult.status == tuples
             results.append(cursor.fetchall() if answered else None)
             cursor.close()
-    if connection.queries_logged:  # DEBUG, or a CaptureQueriesContext: the log shows these statements too
+    if db.queries_logged:  # DEBUG, or a CaptureQueriesContext: the log shows these statements too
         literal = psycopg.ClientCursor(raw)
         for sql, params in statements:
-            connection.queries_log.append({"sql": literal.mogrify(sql, params), "time": "0.000"})
+            db.queries_log.append({"sql": literal.mogrify(sql, params), "time": "0.000"})
     return results
 
 
