@@ -825,11 +825,16 @@ def _firm_volumes_written(state: RiskState, rows: Any, *, today: dt.date) -> Non
     with the day it ended, as _volume_add does."""
     previous_day, previous, open_volume, executed_volume = rows[0]
     if previous_day is not None and previous_day != today:
-        event_record(
-            event_type=EventType.DAILY_VOLUME_RESET,
-            payload={"previous_day": previous_day.isoformat(), "previous_volume": previous, "day": today.isoformat()},
-        )
+        _daily_volume_reset(previous_day, previous, today)
     state.trading_day, state.executed_volume, state.open_volume = today, executed_volume, open_volume
+
+
+def _daily_volume_reset(previous_day: dt.date, previous: Decimal, today: dt.date) -> None:
+    """The firm's day volume started again: the event says the day that ended and its volume."""
+    event_record(
+        event_type=EventType.DAILY_VOLUME_RESET,
+        payload={"previous_day": previous_day.isoformat(), "previous_volume": previous, "day": today.isoformat()},
+    )
 
 
 def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> None:
@@ -840,14 +845,7 @@ def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> Non
         previous_day, previous = state.trading_day, state.executed_volume
         state.trading_day, state.executed_volume = today, notional
         if previous_day is not None:
-            event_record(
-                event_type=EventType.DAILY_VOLUME_RESET,
-                payload={
-                    "previous_day": previous_day.isoformat(),
-                    "previous_volume": previous,
-                    "day": today.isoformat(),
-                },
-            )
+            _daily_volume_reset(previous_day, previous, today)
     else:
         state.executed_volume += notional
     state.save(update_fields=["trading_day", "executed_volume", "updated_at"])
