@@ -266,12 +266,17 @@ def _batch_decided(submissions: Sequence[Submission]) -> list[Decided | Exceptio
 
 
 def _enqueue_batch(approved: Sequence[Order]) -> None:
-    """One execution message for a committed batch's approved orders (per EXECUTION_GROUP_MAX of them): the
-    worker executes them as one group (orders.execution.order_execute), instead of a message, a task and a
-    transaction per order. A message that is lost loses no order: the sweeper queues it again."""
+    """One execution message for a committed batch's approved SIM orders (per EXECUTION_GROUP_MAX of them):
+    the worker executes them as one group (orders.execution.order_execute), instead of a message, a task and
+    a transaction per order. An order for the internal venue has a message of its own: it is matched alone,
+    and a group takes SIM orders only. A message that is lost loses no order: the sweeper queues it again."""
+    grouped = [order for order in approved if order.venue == VenueCode.SIM]
+    for order in approved:
+        if order.venue != VenueCode.SIM:
+            enqueue(order.pk, order.correlation_id)
     size = max(1, settings.EXECUTION_GROUP_MAX)
-    for start in range(0, len(approved), size):
-        first, *others = approved[start : start + size]
+    for start in range(0, len(grouped), size):
+        first, *others = grouped[start : start + size]
         enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others])
 
 

@@ -479,3 +479,30 @@ def test_decide_batch_when_it_commits_then_one_execution_message_names_its_appro
     assert len(approved) == 3
     # one message per EXECUTION_GROUP_MAX approved orders: the first names the second, the third goes alone
     assert sent == [(approved[0], {"with_ids": [approved[1]]}), (approved[2], {"with_ids": []})]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_decide_batch_when_it_has_internal_venue_orders_then_each_of_those_has_its_own_message(
+    trader, settings, monkeypatch
+) -> None:
+    # A group takes only SIM orders (orders.execution.executions_start): an INTERNAL order named by a SIM
+    # order's message, or naming SIM orders in its own, was executed by no one until the sweeper, a minute on.
+    settings.EXECUTION_GROUP_MAX = 4
+    sent: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(submission_module, "enqueue", lambda order_id, *a, **k: sent.append((order_id, k)) or True)
+    set_limits()
+    batch = [
+        submission(trader, venue="INTERNAL", time_in_force="GTC", client_order_id="i1"),
+        submission(trader, client_order_id="s1"),
+        submission(trader, venue="INTERNAL", time_in_force="GTC", client_order_id="i2"),
+        submission(trader, client_order_id="s2"),
+    ]
+
+    outcomes = submission_module._decide_batch(batch)
+
+    internal_1, sim_1, internal_2, sim_2 = (o[0].pk for o in outcomes if not isinstance(o, Exception))
+    assert all(not isinstance(o, Exception) and o[1].approved for o in outcomes)
+    assert sorted(sent, key=str) == sorted(
+        [(sim_1, {"with_ids": [sim_2]}), (internal_1, {}), (internal_2, {})], key=str
+    )
