@@ -435,6 +435,11 @@ VENUE_RECHECK_SECONDS = env.float("VENUE_RECHECK_SECONDS", default=2.0)
 # to this many - 1 other orders waiting for their first venue call, sends them at the same time (one thread
 # each) and books their fills in one transaction under one hold of the risk lock. 1: one order at a time.
 EXECUTION_GROUP_MAX = env.int("EXECUTION_GROUP_MAX", default=16)
+# Wake-ups instead of a message per submission batch (orders.execution.wake_claim): with Redis, a committed
+# batch publishes its execution message only when no other such message is waiting for a worker (a Redis key
+# set with NX, held at most this many seconds); that message's group takes the orders that came meanwhile.
+# 0: every batch publishes its own message, as without Redis.
+EXECUTION_WAKE_SECONDS = env.float("EXECUTION_WAKE_SECONDS", default=5.0)
 # Deterministic answers for failure drills, e.g. "fail,fail,ok" (ok|fail|timeout|reject); past its end the
 # random model answers. Scope "global": one sequence shared by every worker; "order": a sequence per order.
 VENUE_SCRIPT = env("VENUE_SCRIPT", default="")

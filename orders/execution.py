@@ -181,7 +181,7 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
 
 
 def executions_start(
-    *, order_id: Any, resume: bool = False, group_max: int = 1, with_ids: Sequence[Any] = ()
+    *, order_id: Any, resume: bool = False, group_max: int = 1, with_ids: Sequence[Any] = (), wake: bool = False
 ) -> list[Order]:
     """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
     other orders waiting for their first venue call (APPROVED, never started, at SIM): first those named by
@@ -191,9 +191,12 @@ def executions_start(
 
     Only never-started orders join a group: an order waiting for a retry's backoff or resting at the venue
     until its next check keeps its own schedule, and the message of an order that joined someone else's
-    group finds it no longer APPROVED and is skipped."""
+    group finds it no longer APPROVED and is skipped.
+
+    `wake` (a wake-up message, wake_claim): when the asked order has nothing to execute (it went with another
+    group), the group is the oldest orders waiting for their first call instead, the first of them asked."""
     if not resume and _taken(order_id):
-        return []
+        return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
     with transaction.atomic():
         order = _locked_order(order_id)
         if order is None:
@@ -207,7 +210,7 @@ def executions_start(
         fresh = order.status == OrderStatus.APPROVED
         if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
-            return []
+            return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
         group = [order]
         if fresh and group_max > 1 and order.venue == VenueCode.SIM:
             if with_ids:
@@ -216,39 +219,58 @@ def executions_start(
                 taken = {member.pk for member in group}
                 others = _waiting_first_call(exclude=order.pk, limit=group_max - 1)
                 group += [other for other in others if other.pk not in taken][: group_max - len(group)]
-        now = timezone.now()
-        for member in group:
-            if member.status == OrderStatus.APPROVED:
-                member.transition(OrderStatus.EXECUTING)
-            member.updated_at = now
-        venue_name = _venue_name()
-        events_record_groups(
-            [
-                EventGroup(
-                    [
-                        EventSpec(
-                            EventType.EXECUTION_STARTED,
-                            {
-                                "attempt": member.retry_count + 1,
-                                "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
-                                "resumed": resume and member is order,
-                                # executed with another order's group: taken by that order's task
-                                **({} if member is order else {"group_of": str(order.pk)}),
-                            },
-                            order_id=member.pk,
-                            symbol=member.symbol,
-                        )
-                    ],
-                    correlation_id=member.correlation_id,
-                )
-                for member in group
-            ],
-            changes=[_orders_executing([member.pk for member in group], now)],
-        )
+        _started(group, resume=resume)
     for member in group:
         # DEBUG: the EXECUTION_STARTED event's own line (component audit) says it at INFO, with the group.
         _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
+
+
+def _waiting_started(*, exclude: Any, group_max: int) -> list[Order]:
+    """A wake-up's group when its asked order has nothing to execute: the oldest orders waiting for their first
+    venue call (rows another transaction holds skipped), started; [] when none waits."""
+    with transaction.atomic():
+        group = _waiting_first_call(exclude=exclude, limit=group_max)
+        if group:
+            _started(group, resume=False)
+    for member in group:
+        _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
+    return group
+
+
+def _started(group: Sequence[Order], *, resume: bool) -> None:
+    """The group's orders EXECUTING, in the caller's transaction: one UPDATE, and their EXECUTION_STARTED
+    events in one insert (the first order is the asked one; each other says whose group it joined)."""
+    order = group[0]
+    now = timezone.now()
+    for member in group:
+        if member.status == OrderStatus.APPROVED:
+            member.transition(OrderStatus.EXECUTING)
+        member.updated_at = now
+    venue_name = _venue_name()
+    events_record_groups(
+        [
+            EventGroup(
+                [
+                    EventSpec(
+                        EventType.EXECUTION_STARTED,
+                        {
+                            "attempt": member.retry_count + 1,
+                            "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
+                            "resumed": resume and member is order,
+                            # executed with another order's group: taken by that order's task
+                            **({} if member is order else {"group_of": str(order.pk)}),
+                        },
+                        order_id=member.pk,
+                        symbol=member.symbol,
+                    )
+                ],
+                correlation_id=member.correlation_id,
+            )
+            for member in group
+        ],
+        changes=[_orders_executing([member.pk for member in group], now)],
+    )
 
 
 def _orders_executing(order_ids: Sequence[Any], now: dt.datetime) -> Statement:
@@ -708,6 +730,7 @@ def enqueue(
     countdown: float | None = None,
     resume: bool = False,
     with_ids: Sequence[Any] = (),
+    wake: bool = False,
 ) -> bool:
     """Queue an execution attempt; never waits on a broker that is down (orders.publish). `with_ids`: orders
     executed in the same group (one message for a submission batch's approved orders, at most
@@ -721,20 +744,64 @@ def enqueue(
     kwargs: dict[str, Any] = {"correlation_id": str(correlation_id) if correlation_id else None, "resume": resume}
     if with_ids:
         kwargs["with_ids"] = [str(other) for other in with_ids]
+    if wake:
+        kwargs["wake"] = True
     return publisher().publish(Message(key=str(order_id), args=[str(order_id)], kwargs=kwargs, countdown=countdown))
 
 
+def _wake_key() -> str:
+    return f"{settings.EXECUTION_REDIS_PREFIX}:execution:wake"
+
+
+def wake_claim() -> bool:
+    """Whether the caller is to publish a wake-up: an execution message whose group takes, besides the orders
+    it names, every order waiting for its first venue call (up to EXECUTION_GROUP_MAX, oldest first). True
+    when no wake-up is waiting for a worker: the claim, a Redis key set if absent, is the caller's until a
+    worker takes the message (order_execute releases it before taking its group) or EXECUTION_WAKE_SECONDS
+    pass. False: one is waiting, and the caller's orders, committed before this, are in its group or, when
+    that group is full, in the next wake-up's that it publishes.
+
+    True as well without Redis or with EXECUTION_WAKE_SECONDS = 0 (a message per batch), and when Redis does
+    not answer: a wake-up too many costs a message; one too few would leave orders to the sweeper."""
+    seconds = settings.EXECUTION_WAKE_SECONDS
+    if not settings.REDIS_URL or seconds <= 0 or settings.EXECUTION_GROUP_MAX <= 1:
+        return True
+    try:
+        return bool(breaker.redis_client().set(_wake_key(), b"1", nx=True, px=max(1, int(seconds * 1000))))
+    except Exception:  # noqa: BLE001 - Redis down: publish, as without it
+        logger.debug("wake claim: Redis did not answer", exc_info=True)
+        return True
+
+
+def _wake_release() -> None:
+    """A worker took a wake-up: from now on a committed batch publishes one (its orders might come after this
+    group's read). Should Redis not answer, the claim lapses after EXECUTION_WAKE_SECONDS."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        breaker.redis_client().delete(_wake_key())
+    except Exception:  # noqa: BLE001 - the claim expires on its own
+        logger.warning("wake release: Redis did not answer; the claim lapses in %ss", settings.EXECUTION_WAKE_SECONDS)
+
+
 def order_execute(
-    *, order_id: Any, correlation_id: Any = None, resume: bool = False, with_ids: Sequence[Any] = ()
+    *, order_id: Any, correlation_id: Any = None, resume: bool = False, with_ids: Sequence[Any] = (), wake: bool = False
 ) -> Outcome:
     """One execution attempt of an order (what the Celery task calls), and of the orders waiting for their
     first venue call that join it (executions_start, up to EXECUTION_GROUP_MAX): each is sent to the venue,
     then their fills are booked together (executions_complete). Queues the next attempt of any that is due
-    one. Answers the asked order's outcome."""
+    one. Answers the asked order's outcome.
+
+    `wake`: a wake-up (wake_claim): the claim is released before the group is taken, so that any batch that
+    commits from then on publishes its own; the group is taken even when the asked order went with another;
+    and a full group publishes the next wake-up, since more orders may be waiting."""
     context.bind(correlation=context.parse_uuid(correlation_id))
-    group = executions_start(
-        order_id=order_id, resume=resume, group_max=settings.EXECUTION_GROUP_MAX, with_ids=with_ids
-    )
+    group_max = settings.EXECUTION_GROUP_MAX
+    if wake:
+        _wake_release()
+    group = executions_start(order_id=order_id, resume=resume, group_max=group_max, with_ids=with_ids, wake=wake)
+    if wake and len(group) >= group_max and wake_claim():
+        enqueue(group[-1].pk, group[-1].correlation_id, wake=True)
     if not group:
         return Outcome("SKIPPED")
     order = group[0]

@@ -41,7 +41,7 @@ from core.exceptions import Conflict, InvalidInput, ItirpError
 from core.metrics import RISK_LOCK_HOLD_SECONDS
 from core.sql import BulkInsert, Statement, one_of
 from orders.batching import GroupCommit
-from orders.execution import enqueue
+from orders.execution import enqueue, wake_claim
 from orders.models import Order, OrderStatus, OrderType, TimeInForce, VenueCode
 from risk import checks, store
 
@@ -268,16 +268,21 @@ def _batch_decided(submissions: Sequence[Submission]) -> list[Decided | Exceptio
 def _enqueue_batch(approved: Sequence[Order]) -> None:
     """One execution message for a committed batch's approved SIM orders (per EXECUTION_GROUP_MAX of them):
     the worker executes them as one group (orders.execution.order_execute), instead of a message, a task and
-    a transaction per order. An order for the internal venue has a message of its own: it is matched alone,
-    and a group takes SIM orders only. A message that is lost loses no order: the sweeper queues it again."""
+    a transaction per order. With Redis, none when a wake-up is already waiting for a worker (wake_claim): its
+    group takes these orders too, so that a worker receives a message per group it runs rather than one per
+    batch, most of which found their orders gone with another group. An order for the internal venue has a
+    message of its own: it is matched alone, and a group takes SIM orders only. A message that is lost loses
+    no order: the sweeper queues it again."""
     grouped = [order for order in approved if order.venue == VenueCode.SIM]
     for order in approved:
         if order.venue != VenueCode.SIM:
             enqueue(order.pk, order.correlation_id)
+    if not grouped or not wake_claim():
+        return
     size = max(1, settings.EXECUTION_GROUP_MAX)
     for start in range(0, len(grouped), size):
         first, *others = grouped[start : start + size]
-        enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others])
+        enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others], wake=start == 0)
 
 
 def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception]:

@@ -7,14 +7,19 @@ from celery import shared_task
 
 @shared_task(name="orders.execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def order_execute(
-    order_id: str, correlation_id: str | None = None, resume: bool = False, with_ids: list[str] | None = None
+    order_id: str,
+    correlation_id: str | None = None,
+    resume: bool = False,
+    with_ids: list[str] | None = None,
+    wake: bool = False,
 ) -> str:
-    """One execution attempt (of a group: `with_ids`, the rest of the order's submission batch); the service
-    queues the next one after its backoff when a retry is due."""
+    """One execution attempt (of a group: `with_ids`, the rest of the order's submission batch; `wake`, a
+    wake-up whose group takes the orders waiting, execution.wake_claim); the service queues the next one
+    after its backoff when a retry is due."""
     from orders import execution
 
     outcome = execution.order_execute(
-        order_id=order_id, correlation_id=correlation_id, resume=resume, with_ids=with_ids or ()
+        order_id=order_id, correlation_id=correlation_id, resume=resume, with_ids=with_ids or (), wake=wake
     )
     return outcome.status
 
