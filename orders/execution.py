@@ -3,8 +3,8 @@
 One attempt (order_execute, what the Celery task calls), for the asked order and a group of others:
   1. executions_start: lock the order row; nothing to do unless it is APPROVED (a redelivered or duplicated
      message is harmless). A SIM order takes with it up to EXECUTION_GROUP_MAX - 1 other orders waiting for
-     their first venue call (locked with SKIP LOCKED, so two workers never share one); all APPROVED ->
-     EXECUTING in one statement, their EXECUTION_STARTED events in one insert.
+     their first venue call or due for a retry (locked with SKIP LOCKED, so two workers never share one); all
+     APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one insert.
   2. For each, ask the shared circuit breaker for leave; call the venue with a timeout, the group's calls at
      the same time (one thread each). No lock is held meanwhile.
   3. The fills: executions_complete (one transaction, the RiskState lock taken once for the group; per
@@ -181,20 +181,28 @@ def execution_start(*, order_id: Any, resume: bool = False) -> Order | None:
 
 
 def executions_start(
-    *, order_id: Any, resume: bool = False, group_max: int = 1, with_ids: Sequence[Any] = (), wake: bool = False
+    *,
+    order_id: Any,
+    resume: bool = False,
+    group_max: int = 1,
+    with_ids: Sequence[Any] = (),
+    wake: bool = False,
+    attempt: int | None = None,
 ) -> list[Order]:
     """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
-    other orders waiting for their first venue call (APPROVED, never started, at SIM): first those named by
-    `with_ids` (the rest of its submission batch), then the oldest others (rows another transaction holds are
-    skipped); all APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one insert. The
-    asked order first; [] when it has nothing to execute.
+    other orders waiting for a venue call (APPROVED, at SIM, never started or due for a retry): first those
+    named by `with_ids` (the rest of its submission batch), then the oldest others (rows another transaction
+    holds are skipped); all APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one
+    insert. The asked order first; [] when it has nothing to execute.
 
-    Only never-started orders join a group: an order waiting for a retry's backoff or resting at the venue
-    until its next check keeps its own schedule, and the message of an order that joined someone else's
-    group finds it no longer APPROVED and is skipped.
+    An order whose retry's backoff is still running, or resting at the venue until its next check, keeps its
+    own schedule (_waiting_first_call); the message of an order that joined someone else's group finds it no
+    longer APPROVED, or past the attempt it was for, and is skipped.
 
     `wake` (a wake-up message, wake_claim): when the asked order has nothing to execute (it went with another
-    group), the group is the oldest orders waiting for their first call instead, the first of them asked."""
+    group), the group is the oldest orders waiting for a call instead, the first of them asked.
+
+    `attempt` (enqueue): the asked order is skipped when that attempt has already run."""
     if not resume and _taken(order_id):
         return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
     with transaction.atomic():
@@ -208,6 +216,11 @@ def executions_start(
             _log(logging.INFO, "execution_skipped", order, status=order.status, resting=True)
             return []
         fresh = order.status == OrderStatus.APPROVED
+        if fresh and attempt is not None and order.retry_count + 1 != attempt:
+            # the attempt this message was for ran with another order's group; the order's own next message
+            # (queued with its backoff when that attempt failed) takes it from here
+            _log(logging.DEBUG, "execution_skipped", order, status=order.status, stale_attempt=attempt)
+            fresh = False
         if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
             return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
@@ -321,16 +334,42 @@ def _taken(order_id: Any) -> bool:
 
 
 def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) -> list[Order]:
-    """Up to `limit` other orders waiting for their first call to the simulated venue, locked, oldest first.
-    Never started = no EXECUTION_STARTED in the trail, which also leaves out orders resting at the venue and
-    orders waiting for a retry. `among`: those of these orders (the rest of the asked order's batch, named
-    by its message; their rows waited for); else any (rows locked by another transaction skipped)."""
+    """Up to `limit` other orders waiting for a call to the simulated venue, locked, oldest first: those never
+    started (no EXECUTION_STARTED in the trail) and, unless `among`, those whose retry is due (a failed attempt
+    whose backoff, backoff_seconds, has run out; never an order that rested at the venue, which keeps its
+    re-check schedule). An order whose backoff is running is left to its retry's message. `among`: those of
+    these orders (the rest of the asked order's batch, named by its message; their rows waited for); else any
+    (rows locked by another transaction skipped).
+
+    Retries join groups because each failed call's retry was a message and a venue call of its own: at the
+    simulated venue's 10 % of failures, one in ten orders cost a worker process the venue's whole latency
+    alone, which under load was what the worker could not keep up with."""
+    events = _qn(Event._meta.db_table)
+
+    def never(event_type: str) -> str:
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{_qn('order_id')} = o.{_qn('id')} AND "  # noqa: S608 - names
+            f"e.{_qn('event_type')} = '{event_type}')"
+        )
+
+    waiting = f"(o.{_qn('retry_count')} = 0 AND {never(EventType.EXECUTION_STARTED)})"
+    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM, _order_pk(exclude)]
+    retries = range(1, settings.EXECUTION_MAX_ATTEMPTS)
+    if not among and retries:
+        # due: failed attempt k's updated_at (set when it failed) at least backoff_seconds(k) ago
+        now = timezone.now()
+        cases = " ".join(f"WHEN {k} THEN %s" for k in retries)
+        waiting = (
+            f"({waiting} OR (o.{_qn('updated_at')} <= CASE o.{_qn('retry_count')} {cases} END AND "
+            f"{never(EventType.ORDER_RESTING)}))"
+        )
+        params += [
+            connection.ops.adapt_datetimefield_value(now - timedelta(seconds=backoff_seconds(k))) for k in retries
+        ]
     condition = (
         f"o.{_qn('status')} = %s AND o.{_qn('venue')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
-        f"o.{_qn('retry_count')} = 0 AND o.{_qn('id')} <> %s AND NOT EXISTS (SELECT 1 FROM "
-        f"{_qn(Event._meta.db_table)} e WHERE e.{_qn('order_id')} = o.{_qn('id')} AND e.{_qn('event_type')} = %s)"
+        f"o.{_qn('id')} <> %s AND {waiting}"
     )
-    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM, _order_pk(exclude), EventType.EXECUTION_STARTED]
     if among:
         named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(other) for other in among])
         return _orders_locked(
@@ -731,10 +770,13 @@ def enqueue(
     resume: bool = False,
     with_ids: Sequence[Any] = (),
     wake: bool = False,
+    attempt: int | None = None,
 ) -> bool:
     """Queue an execution attempt; never waits on a broker that is down (orders.publish). `with_ids`: orders
     executed in the same group (one message for a submission batch's approved orders, at most
-    EXECUTION_GROUP_MAX in all).
+    EXECUTION_GROUP_MAX in all). `attempt`: the attempt the message is for (1 for a submission's, k + 1
+    for the retry after failed attempt k): once that attempt has run, with another order's group, the message
+    is stale and skipped, so a retry's backoff is never cut short by an older message.
 
     False: the broker is down and the message is parked; it is sent within about a second of the broker's
     return, and should this process die first, the worker's requeue on reconnect or the sweeper queues it.
@@ -746,6 +788,8 @@ def enqueue(
         kwargs["with_ids"] = [str(other) for other in with_ids]
     if wake:
         kwargs["wake"] = True
+    if attempt is not None:
+        kwargs["attempt"] = attempt
     return publisher().publish(Message(key=str(order_id), args=[str(order_id)], kwargs=kwargs, countdown=countdown))
 
 
@@ -755,7 +799,7 @@ def _wake_key() -> str:
 
 def wake_claim() -> bool:
     """Whether the caller is to publish a wake-up: an execution message whose group takes, besides the orders
-    it names, every order waiting for its first venue call (up to EXECUTION_GROUP_MAX, oldest first). True
+    it names, the orders waiting for a venue call (up to EXECUTION_GROUP_MAX, oldest first). True
     when no wake-up is waiting for a worker: the claim, a Redis key set if absent, is the caller's until a
     worker takes the message (order_execute releases it before taking its group) or EXECUTION_WAKE_SECONDS
     pass. False: one is waiting, and the caller's orders, committed before this, are in its group or, when
@@ -785,12 +829,18 @@ def _wake_release() -> None:
 
 
 def order_execute(
-    *, order_id: Any, correlation_id: Any = None, resume: bool = False, with_ids: Sequence[Any] = (), wake: bool = False
+    *,
+    order_id: Any,
+    correlation_id: Any = None,
+    resume: bool = False,
+    with_ids: Sequence[Any] = (),
+    wake: bool = False,
+    attempt: int | None = None,
 ) -> Outcome:
     """One execution attempt of an order (what the Celery task calls), and of the orders waiting for their
-    first venue call that join it (executions_start, up to EXECUTION_GROUP_MAX): each is sent to the venue,
-    then their fills are booked together (executions_complete). Queues the next attempt of any that is due
-    one. Answers the asked order's outcome.
+    first venue call or due for a retry that join it (executions_start, up to EXECUTION_GROUP_MAX): each is
+    sent to the venue, then their fills are booked together (executions_complete). Queues the next attempt of
+    any that is due one. Answers the asked order's outcome.
 
     `wake`: a wake-up (wake_claim): the claim is released before the group is taken, so that any batch that
     commits from then on publishes its own; the group is taken even when the asked order went with another;
@@ -799,7 +849,9 @@ def order_execute(
     group_max = settings.EXECUTION_GROUP_MAX
     if wake:
         _wake_release()
-    group = executions_start(order_id=order_id, resume=resume, group_max=group_max, with_ids=with_ids, wake=wake)
+    group = executions_start(
+        order_id=order_id, resume=resume, group_max=group_max, with_ids=with_ids, wake=wake, attempt=attempt
+    )
     if wake and len(group) >= group_max and wake_claim():
         enqueue(group[-1].pk, group[-1].correlation_id, wake=True)
     if not group:
@@ -964,7 +1016,7 @@ def _transient(order: Order, attempt: int, reason: str) -> Outcome:
         return Outcome("SKIPPED", reason, attempt=attempt)
     if not retry:
         return Outcome("FAILED", reason, attempt=attempt)
-    enqueue(order.pk, order.correlation_id, countdown=delay)
+    enqueue(order.pk, order.correlation_id, countdown=delay, attempt=attempt + 1)
     return Outcome("RETRY", reason, retry_in=delay, attempt=attempt)
 
 

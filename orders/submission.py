@@ -282,7 +282,7 @@ def _enqueue_batch(approved: Sequence[Order]) -> None:
     size = max(1, settings.EXECUTION_GROUP_MAX)
     for start in range(0, len(grouped), size):
         first, *others = grouped[start : start + size]
-        enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others], wake=start == 0)
+        enqueue(first.pk, first.correlation_id, with_ids=[other.pk for other in others], wake=start == 0, attempt=1)
 
 
 def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception]:

@@ -12,14 +12,20 @@ def order_execute(
     resume: bool = False,
     with_ids: list[str] | None = None,
     wake: bool = False,
+    attempt: int | None = None,
 ) -> str:
     """One execution attempt (of a group: `with_ids`, the rest of the order's submission batch; `wake`, a
-    wake-up whose group takes the orders waiting, execution.wake_claim); the service queues the next one
-    after its backoff when a retry is due."""
+    wake-up whose group takes the orders waiting, execution.wake_claim; `attempt`, the attempt it is for,
+    skipped once that has run); the service queues the next one after its backoff when a retry is due."""
     from orders import execution
 
     outcome = execution.order_execute(
-        order_id=order_id, correlation_id=correlation_id, resume=resume, with_ids=with_ids or (), wake=wake
+        order_id=order_id,
+        correlation_id=correlation_id,
+        resume=resume,
+        with_ids=with_ids or (),
+        wake=wake,
+        attempt=attempt,
     )
     return outcome.status
 

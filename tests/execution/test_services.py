@@ -280,6 +280,57 @@ def test_group_when_others_wait_for_a_retry_rest_at_the_venue_or_exceed_its_size
     assert [str(pk) for pk, _ in local_stores] == [str(resting.pk)]  # its one re-check, nothing more
 
 
+def test_group_when_a_retry_is_due_then_it_joins_and_its_own_older_message_is_skipped(
+    trader, settings, monkeypatch, local_stores
+):
+    # A failed call's retry was a message and a venue call of its own: under load, the worker's bottleneck.
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    due, waiting = submit(trader, quantity="5"), submit(trader, quantity="6")
+    long_ago = timezone.now() - timedelta(seconds=30)
+    Order.objects.filter(pk=due.pk).update(retry_count=1, updated_at=long_ago)  # attempt 1 failed, backoff 1 s over
+    Order.objects.filter(pk=waiting.pk).update(retry_count=2)  # attempt 2 failed just now: its 2 s are running
+    asked = submit(trader, quantity="10")
+
+    assert execution.order_execute(order_id=asked.pk, attempt=1).status == "EXECUTED"
+
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert status[due.pk] == OrderStatus.EXECUTED and status[waiting.pk] == OrderStatus.APPROVED
+    started = events_of(due, EventType.EXECUTION_STARTED)[0].payload
+    assert (started["attempt"], started["group_of"]) == (2, str(asked.pk))
+    # the retry's own message (for attempt 2) comes later and finds it done
+    assert execution.order_execute(order_id=due.pk, attempt=2).status == "SKIPPED"
+    # an older message (attempt 2) for an order whose attempt 2 already failed: its backoff is not cut short
+    assert execution.order_execute(order_id=waiting.pk, attempt=2).status == "SKIPPED"
+    assert Order.objects.get(pk=waiting.pk).status == OrderStatus.APPROVED
+    assert not events_of(waiting, EventType.EXECUTION_STARTED)
+    # its own message, for attempt 3, runs it
+    assert execution.order_execute(order_id=waiting.pk, attempt=3).status == "EXECUTED"
+
+
+def test_group_when_an_order_rested_at_the_venue_then_it_keeps_its_recheck_even_with_a_retry_due(
+    trader, settings, monkeypatch, local_stores
+):
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    resting = submit(trader, quantity="2")
+    assert execution.order_execute(order_id=resting.pk).status == "RESTING"
+    Order.objects.filter(pk=resting.pk).update(retry_count=1, updated_at=timezone.now() - timedelta(seconds=30))
+    asked = submit(trader, quantity="10")
+
+    assert execution.order_execute(order_id=asked.pk).status == "EXECUTED"
+
+    assert Order.objects.get(pk=resting.pk).status == OrderStatus.APPROVED
+    assert len(events_of(resting, EventType.EXECUTION_STARTED)) == 1
+
+
+def test_transient_failure_when_retried_then_its_message_names_the_next_attempt(trader, monkeypatch, local_stores):
+    monkeypatch.setattr(execution, "venue", lambda: _Failing())
+    order = submit(trader, quantity="3")
+
+    assert execution.order_execute(order_id=order.pk).status == "RETRY"
+
+    assert local_stores == [(order.pk, {"countdown": 1.0, "attempt": 2})]
+
+
 def test_group_when_the_venue_answers_differently_then_each_order_gets_its_own_outcome(
     trader, settings, monkeypatch, local_stores
 ):

@@ -44,7 +44,7 @@ def test_batches_when_a_wake_up_is_waiting_then_they_publish_nothing_and_its_gro
     trader, published
 ) -> None:
     first, second, third = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
-    assert published == [(first.pk, {"with_ids": [], "wake": True})]  # one message, not three
+    assert published == [(first.pk, {"with_ids": [], "wake": True, "attempt": 1})]  # one message, not three
 
     assert execution.order_execute(order_id=first.pk, wake=True).status == "EXECUTED"
 
@@ -53,7 +53,7 @@ def test_batches_when_a_wake_up_is_waiting_then_they_publish_nothing_and_its_gro
         assert events_of(joined, EventType.EXECUTION_STARTED)[0].payload["group_of"] == str(first.pk)
     # the worker released the claim when it took the message: the next batch publishes its own
     fourth = submit(trader, quantity="13")
-    assert published[-1] == (fourth.pk, {"with_ids": [], "wake": True})
+    assert published[-1] == (fourth.pk, {"with_ids": [], "wake": True, "attempt": 1})
 
 
 def test_wake_up_when_its_order_went_with_another_group_then_it_takes_the_orders_waiting(trader, published) -> None:
@@ -89,7 +89,10 @@ def test_wake_claim_when_redis_does_not_answer_then_every_batch_publishes(trader
 
     first, second = submit(trader, quantity="10"), submit(trader, quantity="11")
 
-    assert published == [(first.pk, {"with_ids": [], "wake": True}), (second.pk, {"with_ids": [], "wake": True})]
+    assert published == [
+        (first.pk, {"with_ids": [], "wake": True, "attempt": 1}),
+        (second.pk, {"with_ids": [], "wake": True, "attempt": 1}),
+    ]
 
 
 def test_wake_claim_when_switched_off_then_every_batch_publishes(trader, settings, published) -> None:

@@ -480,8 +480,8 @@ def test_decide_batch_when_it_commits_then_one_execution_message_names_its_appro
     # one message per EXECUTION_GROUP_MAX approved orders: the first names the second (a wake-up: it takes the
     # orders waiting), the third goes alone
     assert sent == [
-        (approved[0], {"with_ids": [approved[1]], "wake": True}),
-        (approved[2], {"with_ids": [], "wake": False}),
+        (approved[0], {"with_ids": [approved[1]], "wake": True, "attempt": 1}),
+        (approved[2], {"with_ids": [], "wake": False, "attempt": 1}),
     ]
 
 
@@ -508,5 +508,5 @@ def test_decide_batch_when_it_has_internal_venue_orders_then_each_of_those_has_i
     internal_1, sim_1, internal_2, sim_2 = (o[0].pk for o in outcomes if not isinstance(o, Exception))
     assert all(not isinstance(o, Exception) and o[1].approved for o in outcomes)
     assert sorted(sent, key=str) == sorted(
-        [(sim_1, {"with_ids": [sim_2], "wake": True}), (internal_1, {}), (internal_2, {})], key=str
+        [(sim_1, {"with_ids": [sim_2], "wake": True, "attempt": 1}), (internal_1, {}), (internal_2, {})], key=str
     )
