@@ -51,6 +51,7 @@ from bench.percentiles import percentile  # noqa: E402
 from orders.breaker import breaker_reset, redis_client  # noqa: E402
 from orders.models import Order, OrderStatus  # noqa: E402
 from orders.submission import OrderRequest, order_submit  # noqa: E402
+from tests.support.market import list_for_drills  # noqa: E402
 from tests.support.worker import celery_worker  # noqa: E402
 
 VENUE = {"VENUE_LATENCY_MS": "0", "VENUE_SUCCESS_PROBABILITY": "1", "VENUE_MAX_SLIPPAGE": "0.001"}
@@ -64,27 +65,6 @@ def user() -> User:
     return existing or services.user_create(
         actor=None, username="bench_trader", password="bench-pass-123", role="TRADER"
     )
-
-
-def instruments() -> None:
-    """The instruments the orders trade, when the database has none of them (run on its own, not by
-    run_bench.py, which seeds SYM0..SYM49): without them every order is refused UNKNOWN_INSTRUMENT."""
-    from market.models import Instrument
-
-    for symbol in SYMBOLS:
-        Instrument.objects.get_or_create(
-            symbol=symbol,
-            defaults={
-                "name": f"Bench instrument {symbol}",
-                "asset_class": "EQUITY",
-                "currency": "USD",
-                "tick_size": Decimal("0.01"),
-                "lot_size": Decimal(1),
-                "initial_price": Decimal(100),
-                "volatility": Decimal("0.25"),
-                "staleness_seconds": 86400,
-            },
-        )
 
 
 def submit(trader: User, n: int, tag: str) -> list:
@@ -149,7 +129,9 @@ def main() -> None:
     redis_client().flushdb()
     breaker_reset()
     trader = user()
-    instruments()
+    # run on its own, not by run_bench.py (which seeds SYM0..SYM49): its instruments, or every order is refused
+    # UNKNOWN_INSTRUMENT
+    list_for_drills(SYMBOLS, "100")
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     # Phase 1: the queue is filled first (no worker running), then two workers drain it. The rate counts the

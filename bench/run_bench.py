@@ -257,7 +257,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--web", default="gthread:2x4", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
     parser.add_argument(
         "--compare-web",
-        default="gthread:2x8,sync:2,granian:2x4,uvicorn:2",
+        default="gthread:1x8,gthread:2x8,sync:2,granian:2x4,uvicorn:2",
         help="comma-separated other --web values, measured at 8 connections",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk / pgbench run")
