@@ -219,8 +219,8 @@ def executions_start(
         if fresh and attempt is not None and order.retry_count + 1 != attempt:
             # the attempt this message was for ran with another order's group; the order's own next message
             # (queued with its backoff when that attempt failed) takes it from here
-            _log(logging.DEBUG, "execution_skipped", order, status=order.status, stale_attempt=attempt)
-            fresh = False
+            _log(logging.INFO, "execution_skipped", order, status=order.status, stale_attempt=attempt)
+            return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
         if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
             return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
