@@ -134,8 +134,8 @@ def main() -> None:
     list_for_drills(SYMBOLS, "100")
     tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
-    # Phase 1: the queue is filled first (no worker running), then two workers drain it. The rate counts the
-    # orders completed after both workers are ready, over the time from then to the last completion.
+    # Phase 1: both workers are started, then the queue is committed in one transaction and drained. The rate
+    # counts the orders completed after the commit, over the time from then to the last completion.
     with celery_worker(name="bench-a", **VENUE), celery_worker(name="bench-b", **VENUE):
         submitting = time.monotonic()
         queued, both_ready = submit_held(trader, args.orders, f"{tag}-t")
