@@ -188,6 +188,7 @@ def executions_start(
     with_ids: Sequence[Any] = (),
     wake: bool = False,
     attempt: int | None = None,
+    recheck: bool = False,
 ) -> list[Order]:
     """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
     other orders waiting for a venue call (APPROVED, at SIM, never started or due for a retry): first those
@@ -202,9 +203,20 @@ def executions_start(
     `wake` (a wake-up message, wake_claim): when the asked order has nothing to execute (it went with another
     group), the group is the oldest orders waiting for a call instead, the first of them asked.
 
-    `attempt` (enqueue): the asked order is skipped when that attempt has already run."""
-    if not resume and _taken(order_id):
-        return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
+    `attempt` (enqueue): the asked order is skipped when that attempt has already run.
+
+    `recheck` (the re-check of orders resting at the venue, queued VENUE_RECHECK_SECONDS after they rested,
+    the asked one and `with_ids`): an order checked since (it joined another group) or amended (the amend
+    queues a check of its own) is skipped; the others named are still taken when the asked one is."""
+    stale_before = _recheck_stale_before() if recheck else None
+
+    def others_waiting() -> list[Order]:
+        if wake or (recheck and with_ids):
+            return _waiting_started(exclude=order_id, group_max=group_max, among=() if wake else with_ids)
+        return []
+
+    if not resume and _taken(order_id, stale_before):
+        return others_waiting()
     with transaction.atomic():
         order = _locked_order(order_id)
         if order is None:
@@ -220,10 +232,13 @@ def executions_start(
             # the attempt this message was for ran with another order's group; the order's own next message
             # (queued with its backoff when that attempt failed) takes it from here
             _log(logging.INFO, "execution_skipped", order, status=order.status, stale_attempt=attempt)
-            return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
+            return others_waiting()
+        if fresh and stale_before is not None and order.updated_at > stale_before:
+            _log(logging.DEBUG, "execution_skipped", order, status=order.status, checked_since=True)
+            return others_waiting()
         if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
-            return _waiting_started(exclude=order_id, group_max=group_max) if wake else []
+            return others_waiting()
         group = [order]
         if fresh and group_max > 1 and order.venue == VenueCode.SIM:
             if with_ids:
@@ -239,11 +254,12 @@ def executions_start(
     return group
 
 
-def _waiting_started(*, exclude: Any, group_max: int) -> list[Order]:
-    """A wake-up's group when its asked order has nothing to execute: the oldest orders waiting for their first
-    venue call (rows another transaction holds skipped), started; [] when none waits."""
+def _waiting_started(*, exclude: Any, group_max: int, among: Sequence[Any] = ()) -> list[Order]:
+    """A wake-up's or a re-check's group when its asked order has nothing to execute: the oldest orders waiting
+    for a venue call (rows another transaction holds skipped), or those of `among` still waiting; started; []
+    when none waits."""
     with transaction.atomic():
-        group = _waiting_first_call(exclude=exclude, limit=group_max)
+        group = _waiting_first_call(exclude=exclude, limit=group_max, among=among)
         if group:
             _started(group, resume=False)
     for member in group:
@@ -289,6 +305,10 @@ def _started(group: Sequence[Order], *, resume: bool) -> None:
 def _orders_executing(order_ids: Sequence[Any], now: dt.datetime) -> Statement:
     """The group's orders EXECUTING, in the round trip of their EXECUTION_STARTED events (a text fixed on
     PostgreSQL, prepared; the ORM's UPDATE was compiled and sent on its own for every group)."""
+    return _orders_status(order_ids, OrderStatus.EXECUTING, now)
+
+
+def _orders_status(order_ids: Sequence[Any], status: str, now: dt.datetime) -> Statement:
     meta = Order._meta
     pk = meta.pk
     assert pk is not None
@@ -296,26 +316,35 @@ def _orders_executing(order_ids: Sequence[Any], now: dt.datetime) -> Statement:
     named, params = one_of(_qn(column(pk)), [_order_pk(order_id) for order_id in order_ids])
     return Statement(
         f"UPDATE {_qn(meta.db_table)} SET {_qn('status')} = %s, {_qn('updated_at')} = %s WHERE {named}",  # noqa: S608
-        [OrderStatus.EXECUTING, updated_at.get_db_prep_save(now, connection), *params],
+        [status, updated_at.get_db_prep_save(now, connection), *params],
     )
 
 
-def _taken(order_id: Any) -> bool:
+def _taken(order_id: Any, stale_before: dt.datetime | None = None) -> bool:
     """Whether the order is already past APPROVED (executed with another order's group, or by an earlier
-    message), read without a lock: its message is then skipped at the cost of one indexed read. An APPROVED
-    (or unknown) order goes on to the locked read, which decides."""
+    message) or, for a re-check (`stale_before`), was checked or amended after that time; read without a lock:
+    its message is then skipped at the cost of one indexed read. An APPROVED (or unknown) order goes on to the
+    locked read, which decides."""
     pk = Order._meta.pk
     assert pk is not None
     qn = connection.ops.quote_name
     statement = Statement(
-        f"SELECT {qn('status')}, {qn('user_id')}, {qn('correlation_id')} FROM {qn(Order._meta.db_table)} "  # noqa: S608
-        f"WHERE {qn(column(pk))} = %s",
+        f"SELECT {qn('status')}, {qn('user_id')}, {qn('correlation_id')}, {qn('updated_at')} "  # noqa: S608
+        f"FROM {qn(Order._meta.db_table)} WHERE {qn(column(pk))} = %s",
         [pk.get_db_prep_value(order_id, connection)],
     )
     found = run([statement])[0]
-    if not found or found[0][0] == OrderStatus.APPROVED:
+    if not found:
         return False
-    status, user_id, correlation_id = found[0]
+    status, user_id, correlation_id, updated_at = found[0]
+    if status == OrderStatus.APPROVED:
+        if stale_before is None:
+            return False
+        updated = Order._meta.get_field("updated_at").to_python(updated_at)
+        if settings.USE_TZ and timezone.is_naive(updated):  # SQLite's text
+            updated = timezone.make_aware(updated, dt.UTC)
+        if updated <= stale_before:
+            return False
     if not logger.isEnabledFor(logging.DEBUG):
         return True
     # DEBUG: routine with execution groups (the order went with another's; its EXECUTION_STARTED says whose)
@@ -333,42 +362,57 @@ def _taken(order_id: Any) -> bool:
     return True
 
 
+def _recheck_stale_before(now: dt.datetime | None = None) -> dt.datetime:
+    """A re-check message (queued VENUE_RECHECK_SECONDS after its orders rested) is stale for an order checked
+    or amended after this: half the interval ago, so that a message taken a little early still counts."""
+    return (now or timezone.now()) - timedelta(seconds=settings.VENUE_RECHECK_SECONDS / 2)
+
+
 def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) -> list[Order]:
     """Up to `limit` other orders waiting for a call to the simulated venue, locked, oldest first: those never
-    started (no EXECUTION_STARTED in the trail) and, unless `among`, those whose retry is due (a failed attempt
-    whose backoff, backoff_seconds, has run out; never an order that rested at the venue, which keeps its
-    re-check schedule). An order whose backoff is running is left to its retry's message. `among`: those of
-    these orders (the rest of the asked order's batch, named by its message; their rows waited for); else any
+    started (no EXECUTION_STARTED in the trail), those whose retry is due (a failed attempt whose backoff,
+    backoff_seconds, has run out) and those resting at the venue whose re-check is due (rested or last checked
+    VENUE_RECHECK_SECONDS ago). An order whose backoff or re-check interval is running is left to its message.
+    `among`: those of these orders (the rest of the asked order's batch or re-check, named by its message;
+    their rows waited for; a resting one due by the message's own measure, _recheck_stale_before); else any
     (rows locked by another transaction skipped).
 
-    Retries join groups because each failed call's retry was a message and a venue call of its own: at the
+    Retries and re-checks join groups because each was a message and a venue call of its own: at the
     simulated venue's 10 % of failures, one in ten orders cost a worker process the venue's whole latency
-    alone, which under load was what the worker could not keep up with."""
+    alone, and a few hundred limit orders resting under a moving market were a hundred lone calls a second,
+    which under load was what the worker could not keep up with."""
     events = _qn(Event._meta.db_table)
 
-    def never(event_type: str) -> str:
+    def exists(event_type: str) -> str:
         return (
-            f"NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{_qn('order_id')} = o.{_qn('id')} AND "  # noqa: S608 - names
+            f"EXISTS (SELECT 1 FROM {events} e WHERE e.{_qn('order_id')} = o.{_qn('id')} AND "  # noqa: S608 - names
             f"e.{_qn('event_type')} = '{event_type}')"
         )
 
-    waiting = f"(o.{_qn('retry_count')} = 0 AND {never(EventType.EXECUTION_STARTED)})"
-    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM, _order_pk(exclude)]
+    now = timezone.now()
+    rested_before = _recheck_stale_before(now) if among else now - timedelta(seconds=settings.VENUE_RECHECK_SECONDS)
+    rested = exists(EventType.ORDER_RESTING)
+    waiting = (
+        f"(o.{_qn('retry_count')} = 0 AND NOT {exists(EventType.EXECUTION_STARTED)}) OR "
+        f"(o.{_qn('updated_at')} <= %s AND {rested})"
+    )
+    params: list[Any] = [
+        OrderStatus.APPROVED,
+        VenueCode.SIM,
+        _order_pk(exclude),
+        connection.ops.adapt_datetimefield_value(rested_before),
+    ]
     retries = range(1, settings.EXECUTION_MAX_ATTEMPTS)
-    if not among and retries:
+    if retries:
         # due: failed attempt k's updated_at (set when it failed) at least backoff_seconds(k) ago
-        now = timezone.now()
         cases = " ".join(f"WHEN {k} THEN %s" for k in retries)
-        waiting = (
-            f"({waiting} OR (o.{_qn('updated_at')} <= CASE o.{_qn('retry_count')} {cases} END AND "
-            f"{never(EventType.ORDER_RESTING)}))"
-        )
+        waiting += f" OR (o.{_qn('updated_at')} <= CASE o.{_qn('retry_count')} {cases} END AND NOT {rested})"
         params += [
             connection.ops.adapt_datetimefield_value(now - timedelta(seconds=backoff_seconds(k))) for k in retries
         ]
     condition = (
         f"o.{_qn('status')} = %s AND o.{_qn('venue')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
-        f"o.{_qn('id')} <> %s AND {waiting}"
+        f"o.{_qn('id')} <> %s AND ({waiting})"
     )
     if among:
         named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(other) for other in among])
@@ -674,22 +718,59 @@ def execution_attempt_failed(
 def execution_resting(*, order_id: Any, reason: str, market: Decimal | None) -> Order | None:
     """A limit order the market has not reached: back to APPROVED (cancellable, halted with its scope) to be
     checked again; no attempt counted. ORDER_RESTING is recorded once, when it first rests."""
+    rested = executions_resting([(order_id, reason, market)])
+    return rested[0] if rested else None
+
+
+def executions_resting(rests: Sequence[tuple[Any, str, Decimal | None]]) -> list[Order]:
+    """execution_resting for a group's orders, `(order_id, reason, market)` each, in one transaction: one
+    UPDATE, the ORDER_RESTING events of those resting for the first time in one insert. The orders that were
+    EXECUTING, in the order asked; the others are left as they are."""
+    if not rests:
+        return []
+    asked = {str(order_id): (reason, market) for order_id, reason, market in rests}
     with transaction.atomic():
-        order = _locked_order(order_id)
-        if order is None or order.status != OrderStatus.EXECUTING:
-            return None
-        order.transition(OrderStatus.APPROVED)
-        order.save(update_fields=["status", "updated_at"])
-        if not Event.objects.filter(order_id=order.pk, event_type=EventType.ORDER_RESTING).exists():
-            event_record(
-                event_type=EventType.ORDER_RESTING,
-                payload={"reason": reason, "limit": order.price, "market": market, "side": order.side},
-                order_id=order.pk,
-                symbol=order.symbol,
-                correlation_id=order.correlation_id,
+        named, params = one_of(f"o.{_qn('id')}", [_order_pk(order_id) for order_id, _, _ in rests])
+        locked = _orders_locked(f"{named} AND o.{_qn('status')} = %s", [*params, OrderStatus.EXECUTING])
+        if not locked:
+            return []
+        ids = [order.pk for order in locked]
+        before = set(
+            Event.objects.filter(order_id__in=ids, event_type=EventType.ORDER_RESTING).values_list(
+                "order_id", flat=True
             )
-    _log(logging.INFO, "order_resting", order, reason=reason)
-    return order
+        )
+        now = timezone.now()
+        for order in locked:
+            order.transition(OrderStatus.APPROVED)
+            order.updated_at = now
+        events_record_groups(
+            [
+                EventGroup(
+                    [
+                        EventSpec(
+                            EventType.ORDER_RESTING,
+                            {
+                                "reason": asked[str(order.pk)][0],
+                                "limit": order.price,
+                                "market": asked[str(order.pk)][1],
+                                "side": order.side,
+                            },
+                            order_id=order.pk,
+                            symbol=order.symbol,
+                        )
+                    ],
+                    correlation_id=order.correlation_id,
+                )
+                for order in locked
+                if order.pk not in before
+            ],
+            changes=[_orders_status(ids, OrderStatus.APPROVED, now)],
+        )
+    for order in locked:
+        _log(logging.INFO, "order_resting", order, reason=asked[str(order.pk)][0])
+    position = {str(order_id): n for n, (order_id, _, _) in enumerate(rests)}
+    return sorted(locked, key=lambda order: position[str(order.pk)])
 
 
 def execution_unfilled(*, order_id: Any, reason: str) -> Order | None:
@@ -771,12 +852,14 @@ def enqueue(
     with_ids: Sequence[Any] = (),
     wake: bool = False,
     attempt: int | None = None,
+    recheck: bool = False,
 ) -> bool:
     """Queue an execution attempt; never waits on a broker that is down (orders.publish). `with_ids`: orders
-    executed in the same group (one message for a submission batch's approved orders, at most
-    EXECUTION_GROUP_MAX in all). `attempt`: the attempt the message is for (1 for a submission's, k + 1
-    for the retry after failed attempt k): once that attempt has run, with another order's group, the message
-    is stale and skipped, so a retry's backoff is never cut short by an older message.
+    executed in the same group (one message for a submission batch's approved orders, or for a group's orders
+    resting at the venue, at most EXECUTION_GROUP_MAX in all). `attempt`: the attempt the message is for (1 for
+    a submission's, k + 1 for the retry after failed attempt k): once that attempt has run, with another
+    order's group, the message is stale and skipped, so a retry's backoff is never cut short by an older
+    message. `recheck`: the re-check of resting orders, skipped for those checked (or amended) since.
 
     False: the broker is down and the message is parked; it is sent within about a second of the broker's
     return, and should this process die first, the worker's requeue on reconnect or the sweeper queues it.
@@ -790,6 +873,8 @@ def enqueue(
         kwargs["wake"] = True
     if attempt is not None:
         kwargs["attempt"] = attempt
+    if recheck:
+        kwargs["recheck"] = True
     return publisher().publish(Message(key=str(order_id), args=[str(order_id)], kwargs=kwargs, countdown=countdown))
 
 
@@ -836,6 +921,7 @@ def order_execute(
     with_ids: Sequence[Any] = (),
     wake: bool = False,
     attempt: int | None = None,
+    recheck: bool = False,
 ) -> Outcome:
     """One execution attempt of an order (what the Celery task calls), and of the orders waiting for their
     first venue call or due for a retry that join it (executions_start, up to EXECUTION_GROUP_MAX): each is
@@ -844,13 +930,20 @@ def order_execute(
 
     `wake`: a wake-up (wake_claim): the claim is released before the group is taken, so that any batch that
     commits from then on publishes its own; the group is taken even when the asked order went with another;
-    and a full group publishes the next wake-up, since more orders may be waiting."""
+    and a full group publishes the next wake-up, since more orders may be waiting. `recheck`: orders resting
+    at the venue, checked again together (executions_start)."""
     context.bind(correlation=context.parse_uuid(correlation_id))
     group_max = settings.EXECUTION_GROUP_MAX
     if wake:
         _wake_release()
     group = executions_start(
-        order_id=order_id, resume=resume, group_max=group_max, with_ids=with_ids, wake=wake, attempt=attempt
+        order_id=order_id,
+        resume=resume,
+        group_max=group_max,
+        with_ids=with_ids,
+        wake=wake,
+        attempt=attempt,
+        recheck=recheck,
     )
     if wake and len(group) >= group_max and wake_claim():
         enqueue(group[-1].pk, group[-1].correlation_id, wake=True)
@@ -922,13 +1015,42 @@ def _venue_calls(group: Sequence[Order]) -> tuple[list[tuple[Any, Execution, int
         ]
     )
     fills: list[tuple[Any, Execution, int | None]] = []
+    rests: list[_Rests] = []
     for call in calls:
         answer = _venue_answer(call)
         if isinstance(answer, Outcome):
             outcomes[call.order.pk] = answer
+        elif isinstance(answer, _Rests):
+            rests.append(answer)
         else:
             fills.append((call.order.pk, answer, call.order.retry_count + 1))
+    if rests:
+        outcomes.update(_group_rests(rests))
     return fills, outcomes
+
+
+def _group_rests(rests: Sequence[_Rests]) -> dict[Any, Outcome]:
+    """The group's orders that rest at the venue: recorded together (executions_resting), then one re-check
+    message for them all after VENUE_RECHECK_SECONDS (the first, with the others named): their re-check is one
+    group, not a message and a lone venue call each."""
+    rested = executions_resting([(rest.order.pk, rest.reason, rest.market) for rest in rests])
+    if rested:
+        first, *others = rested
+        enqueue(
+            first.pk,
+            first.correlation_id,
+            countdown=settings.VENUE_RECHECK_SECONDS,
+            with_ids=[other.pk for other in others],
+            recheck=True,
+        )
+    status = {order.pk for order in rested}
+    delay = settings.VENUE_RECHECK_SECONDS
+    return {
+        rest.order.pk: Outcome("RESTING", rest.reason, retry_in=delay, attempt=rest.order.retry_count + 1)
+        if rest.order.pk in status
+        else Outcome("SKIPPED", rest.reason, attempt=rest.order.retry_count + 1)
+        for rest in rests
+    }
 
 
 def _call(call: _Call, *, close_connections: bool = False) -> None:
@@ -977,9 +1099,18 @@ def _venue_answered(call: _Call) -> bool | None:
     return False if isinstance(exc, Exception) else None
 
 
-def _venue_answer(call: _Call) -> Execution | Outcome:
-    """What the venue's answer to one call means: its fill, or the outcome of an answer that is none,
-    recorded (the breaker was told of it with the group's, _venue_answered)."""
+@dataclass
+class _Rests:
+    """A limit order the venue could not fill yet: it rests (recorded with its group's, _group_rests)."""
+
+    order: Order
+    reason: str
+    market: Decimal | None
+
+
+def _venue_answer(call: _Call) -> Execution | Outcome | _Rests:
+    """What the venue's answer to one call means: its fill, an order that rests, or the outcome of an answer
+    that is neither, recorded (the breaker was told of it with the group's, _venue_answered)."""
     order = call.order
     attempt = order.retry_count + 1
     exc = call.error
@@ -992,10 +1123,7 @@ def _venue_answer(call: _Call) -> Execution | Outcome:
         if order.order_type == OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             execution_unfilled(order_id=order.pk, reason=f"{order.time_in_force} not filled: {exc.reason}")
             return Outcome("CANCELLED", exc.reason, attempt=attempt)
-        if execution_resting(order_id=order.pk, reason=exc.reason, market=exc.market) is None:
-            return Outcome("SKIPPED", exc.reason, attempt=attempt)
-        enqueue(order.pk, order.correlation_id, countdown=settings.VENUE_RECHECK_SECONDS)
-        return Outcome("RESTING", exc.reason, retry_in=settings.VENUE_RECHECK_SECONDS, attempt=attempt)
+        return _Rests(order, exc.reason, exc.market)  # recorded with the group's others (_group_rests)
     if isinstance(exc, VenueError):
         if exc.transient:
             return _transient(order, attempt, exc.reason)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from approvals.models import PendingChange
-from audit.models import EventType
+from audit.models import Event, EventType
 from audit.services import EventSpec, event_record, events_record
 from books import directory
 from core.exceptions import Conflict, InvalidInput
@@ -312,6 +312,11 @@ def _amend(state: RiskState, order: Order, quantity: Decimal, price: Decimal, fi
     )
     if resting:
         internal.book_replace(state=state, order=order, quantity=leaves, price=price)
+    elif order.venue == VenueCode.SIM and order.status == OrderStatus.APPROVED:
+        # Resting at the venue: checked at once at its new price (its re-check message, queued before the
+        # amend, finds it amended since and is skipped). One waiting for its first call keeps its message.
+        if Event.objects.filter(order_id=order.pk, event_type=EventType.ORDER_RESTING).exists():
+            transaction.on_commit(lambda: execution.enqueue(order.pk, order.correlation_id), robust=True)
     return decision
 
 

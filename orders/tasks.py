@@ -13,10 +13,11 @@ def order_execute(
     with_ids: list[str] | None = None,
     wake: bool = False,
     attempt: int | None = None,
+    recheck: bool = False,
 ) -> str:
     """One execution attempt (of a group: `with_ids`, the rest of the order's submission batch; `wake`, a
     wake-up whose group takes the orders waiting, execution.wake_claim; `attempt`, the attempt it is for,
-    skipped once that has run); the service queues the next one after its backoff when a retry is due."""
+    skipped once that has run; `recheck`, orders resting at the venue checked again); the service queues the next one after its backoff when a retry is due."""
     from orders import execution
 
     outcome = execution.order_execute(
@@ -26,6 +27,7 @@ def order_execute(
         with_ids=with_ids or (),
         wake=wake,
         attempt=attempt,
+        recheck=recheck,
     )
     return outcome.status
 

@@ -35,7 +35,7 @@ def test_a_buy_below_the_market_rests_then_fills_at_or_under_its_limit_when_the_
     price("AAPL", "148")
     order = submit(trader, price="140")
     first = execution.order_execute(order_id=order.pk)
-    assert first.status == "RESTING" and queued == [(order.pk, {"countdown": 2.0})]
+    assert first.status == "RESTING" and queued == [(order.pk, {"countdown": 2.0, "with_ids": [], "recheck": True})]
     order.refresh_from_db()
     assert (order.status, order.retry_count) == (OrderStatus.APPROVED, 0)  # resting is no failed attempt
     assert execution.order_execute(order_id=order.pk).status == "RESTING"
@@ -46,6 +46,98 @@ def test_a_buy_below_the_market_rests_then_fills_at_or_under_its_limit_when_the_
     assert execution.order_execute(order_id=order.pk).status == "EXECUTED"
     order.refresh_from_db()
     assert order.status == OrderStatus.EXECUTED and D("139.50") <= order.executed_price <= D("140")
+
+
+def test_a_recheck_message_for_an_order_checked_since_is_skipped_and_a_due_one_runs(trader, queued) -> None:
+    price("AAPL", "148")
+    order = submit(trader, price="140")
+    assert execution.order_execute(order_id=order.pk).status == "RESTING"
+    # its re-check, taken before half the interval has passed: the order was checked since (with a group)
+    assert execution.order_execute(order_id=order.pk, recheck=True).status == "SKIPPED"
+    assert len(events_of(order, EventType.EXECUTION_STARTED)) == 1
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=2))
+    price("AAPL", "139.50")
+    assert execution.order_execute(order_id=order.pk, recheck=True).status == "EXECUTED"
+
+
+class _Market:
+    """The venue boundary for groups (whose calls run on threads of their own, outside the test's transaction
+    and its prices): a buy fills at its limit once `ask` is at or under it, else it is not marketable."""
+
+    name = "SIM"
+
+    def __init__(self, ask: str) -> None:
+        self.ask = D(ask)
+
+    def execute(self, order: venue.VenueOrder, *, timeout: float) -> venue.Execution:
+        if order.price < self.ask:
+            raise venue.VenueNotMarketable("Not marketable", self.ask)
+        return venue.Execution("SIM", f"M-{order.order_id}-{self.ask}", order.quantity, order.price)
+
+
+def test_orders_resting_together_are_rechecked_together_by_one_message(trader, queued, settings, monkeypatch) -> None:
+    settings.EXECUTION_GROUP_MAX = 4
+    market = _Market("148")
+    monkeypatch.setattr(execution, "venue", lambda: market)
+    first, second, third = (submit(trader, price=limit) for limit in ("140", "141", "142"))
+    assert execution.order_execute(order_id=first.pk, with_ids=[second.pk, third.pk]).status == "RESTING"
+    (message,) = queued  # one message re-checks the three, not one each
+    order_id, kwargs = message
+    assert (order_id, kwargs["countdown"], kwargs["recheck"]) == (first.pk, 2.0, True)
+    assert sorted(kwargs["with_ids"]) == sorted([second.pk, third.pk])
+    assert all(len(events_of(o, EventType.ORDER_RESTING)) == 1 for o in (first, second, third))
+    assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.APPROVED}
+
+    # the first was amended meanwhile (its own check goes with the amend): the other two still go together
+    Order.objects.exclude(pk=first.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=2))
+    market.ask = D("139.50")
+    execution.order_execute(order_id=first.pk, with_ids=[second.pk, third.pk], recheck=True)
+    assert dict(Order.objects.values_list("pk", "status")) == {
+        first.pk: OrderStatus.APPROVED,
+        second.pk: OrderStatus.EXECUTED,
+        third.pk: OrderStatus.EXECUTED,
+    }
+    groups = {str(o.pk): events_of(o, EventType.EXECUTION_STARTED)[-1].payload.get("group_of") for o in (second, third)}
+    assert sorted(groups.values(), key=str) == sorted(
+        [None, str(next(k for k, v in groups.items() if v is None))], key=str
+    )
+
+
+def test_a_resting_order_due_for_its_recheck_joins_another_orders_group(trader, queued, settings, monkeypatch) -> None:
+    settings.EXECUTION_GROUP_MAX = 4
+    market = _Market("148")
+    monkeypatch.setattr(execution, "venue", lambda: market)
+    due, not_yet = submit(trader, price="140"), submit(trader, price="141")
+    assert execution.order_execute(order_id=due.pk).status == "RESTING"  # the two rest, in one group
+    Order.objects.filter(pk=due.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=2))
+    market.ask = D("139.50")
+    asked = submit(trader, price="150")
+
+    assert execution.order_execute(order_id=asked.pk).status == "EXECUTED"
+
+    assert Order.objects.get(pk=due.pk).status == OrderStatus.EXECUTED
+    assert events_of(due, EventType.EXECUTION_STARTED)[-1].payload["group_of"] == str(asked.pk)
+    assert Order.objects.get(pk=not_yet.pk).status == OrderStatus.APPROVED  # its interval still running
+    assert len(events_of(not_yet, EventType.EXECUTION_STARTED)) == 1
+    # the due order's own re-check message, later, finds it done
+    assert execution.order_execute(order_id=due.pk, recheck=True).status == "SKIPPED"
+
+
+def test_amending_an_order_resting_at_the_venue_checks_it_at_once(
+    trader, queued, django_capture_on_commit_callbacks
+) -> None:
+    from orders.services import order_amend
+
+    price("AAPL", "148")
+    order = submit(trader, price="140")
+    assert execution.order_execute(order_id=order.pk).status == "RESTING"
+    waiting = submit(trader, price="141")  # never sent yet: its own message stays the one
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_amend(actor=trader, order_id=order.pk, price=D("149"))
+        order_amend(actor=trader, order_id=waiting.pk, price=D("142"))
+    assert queued == [(order.pk, {})]
+    assert execution.order_execute(order_id=order.pk).status == "EXECUTED"
 
 
 def test_a_resting_order_can_be_cancelled_like_any_open_order(trader) -> None:

@@ -307,13 +307,15 @@ def test_group_when_a_retry_is_due_then_it_joins_and_its_own_older_message_is_sk
     assert execution.order_execute(order_id=waiting.pk, attempt=3).status == "EXECUTED"
 
 
-def test_group_when_an_order_rested_at_the_venue_then_it_keeps_its_recheck_even_with_a_retry_due(
+def test_group_when_an_order_rested_at_the_venue_then_its_recheck_interval_not_a_retry_backoff_decides(
     trader, settings, monkeypatch, local_stores
 ):
+    settings.VENUE_RECHECK_SECONDS = 2.0
     monkeypatch.setattr(execution, "venue", lambda: _Venue())
     resting = submit(trader, quantity="2")
     assert execution.order_execute(order_id=resting.pk).status == "RESTING"
-    Order.objects.filter(pk=resting.pk).update(retry_count=1, updated_at=timezone.now() - timedelta(seconds=30))
+    # attempt 1 failed before it rested: its 1 s backoff is over, its 2 s re-check interval is not
+    Order.objects.filter(pk=resting.pk).update(retry_count=1, updated_at=timezone.now() - timedelta(seconds=1.5))
     asked = submit(trader, quantity="10")
 
     assert execution.order_execute(order_id=asked.pk).status == "EXECUTED"
