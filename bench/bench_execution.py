@@ -67,9 +67,10 @@ def user() -> User:
     )
 
 
-def submit(trader: User, n: int, tag: str) -> list:
+def submit(trader: User, n: int, tag: str, *, resting: bool = False) -> list:
     """n orders, buys and sells alternating, all at the market's price (priced now, exactly, with no spread:
-    both sides are marketable and fill at once at the simulated venue)."""
+    both sides are marketable and fill at once at the simulated venue). `resting`: buys 10 % under the
+    market instead, which the venue cannot fill: they rest, re-checked every VENUE_RECHECK_SECONDS."""
     import datetime as dt
 
     from market import prices
@@ -82,9 +83,9 @@ def submit(trader: User, n: int, tag: str) -> list:
             user=trader,
             request=OrderRequest(
                 symbol=SYMBOLS[i % len(SYMBOLS)],
-                side="BUY" if i % 2 == 0 else "SELL",
+                side="BUY" if resting or i % 2 == 0 else "SELL",
                 quantity=Decimal(1),
-                price=Decimal(100),
+                price=Decimal(90) if resting else Decimal(100),
                 client_order_id=f"{tag}-{i}",
             ),
         )
@@ -105,6 +106,20 @@ def submit_held(trader: User, n: int, tag: str) -> tuple[list, datetime]:
     return ids, committing
 
 
+def wait_resting(ids: list, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rested = Event.objects.filter(order_id__in=ids, event_type=EventType.ORDER_RESTING).count()
+        if rested == len(ids):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{len(ids) - rested} orders not resting after {timeout}s")
+
+
+def started_count(ids: list) -> int:
+    return Event.objects.filter(order_id__in=ids, event_type=EventType.EXECUTION_STARTED).count()
+
+
 def wait_executed(ids: list, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,7 +135,16 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=400, help="orders drained in the throughput phase")
     parser.add_argument("--paced", type=int, default=200, help="orders submitted in the latency phase")
     parser.add_argument("--rate", type=float, default=20.0, help="submissions per second in the latency phase")
+    parser.add_argument(
+        "--resting",
+        type=int,
+        default=0,
+        help="limit orders resting at the venue (re-checked every VENUE_RECHECK_SECONDS) throughout both phases",
+    )
+    parser.add_argument("--venue-latency-ms", type=int, default=0, help="the simulated venue's latency")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "execution.md"), help="the report's file")
     args = parser.parse_args()
+    venue = {**VENUE, "VENUE_LATENCY_MS": str(args.venue_latency_ms)}
     if not settings.REDIS_URL:
         raise SystemExit("set REDIS_URL (and DATABASE_URL) to your own databases")
 
@@ -136,7 +160,13 @@ def main() -> None:
 
     # Phase 1: both workers are started, then the queue is committed in one transaction and drained. The rate
     # counts the orders completed after the commit, over the time from then to the last completion.
-    with celery_worker(name="bench-a", **VENUE), celery_worker(name="bench-b", **VENUE):
+    with celery_worker(name="bench-a", **venue), celery_worker(name="bench-b", **venue):
+        rechecks_before = 0
+        if args.resting:
+            resting = submit(trader, args.resting, f"{tag}-r", resting=True)
+            wait_resting(resting, timeout=max(120, args.resting))
+            rechecks_before = started_count(resting)
+            rested_at = time.monotonic()
         submitting = time.monotonic()
         queued, both_ready = submit_held(trader, args.orders, f"{tag}-t")
         submit_rate = args.orders / (time.monotonic() - submitting)
@@ -156,6 +186,11 @@ def main() -> None:
                 time.sleep(delay)
             paced += submit(trader, 1, f"{tag}-p{i}")
         wait_executed(paced, timeout=120)
+        if args.resting:
+            rechecks = (started_count(resting) - rechecks_before) / (time.monotonic() - rested_at)
+            Order.objects.filter(pk__in=resting, status=OrderStatus.APPROVED).update(
+                status=OrderStatus.CANCELLED, updated_at=timezone.now()
+            )  # out of later runs' way (this database is the benchmark's own)
     created = dict(
         Event.objects.filter(order_id__in=paced, event_type=EventType.ORDER_CREATED).values_list(
             "order_id", "timestamp"
@@ -185,14 +220,30 @@ def main() -> None:
         "```",
         "DATABASE_URL=postgres://postgres@127.0.0.1:5432/itirp_h4 REDIS_URL=redis://127.0.0.1:6379/4 \\",
         f"  ITIRP_VAR_DIR=/tmp/itirp-h4 .venv/bin/python bench/bench_execution.py --orders {args.orders} "
-        f"--paced {args.paced} --rate {args.rate:g}",
+        f"--paced {args.paced} --rate {args.rate:g}"
+        + (f" --resting {args.resting}" if args.resting else "")
+        + (f" --venue-latency-ms {args.venue_latency_ms}" if args.venue_latency_ms else "")
+        + (f" --out {args.out}" if args.out != parser.get_default("out") else ""),
         "```",
         "",
         "Setup: 2 Celery worker processes (prefork, concurrency 1 each, prefetch 1, acks_late), simulated venue "
-        "with latency 0 and success 100 %, worker logging at INFO (one JSON line per task start/end/execution).",
+        f"with latency {args.venue_latency_ms} ms and success 100 %, worker logging at INFO (one JSON line per "
+        "task start/end/execution)"
+        + (
+            f"; {args.resting} buy limits 10 % under the market resting at the venue throughout, re-checked every "
+            f"{settings.VENUE_RECHECK_SECONDS:g} s"
+            if args.resting
+            else ""
+        )
+        + ".",
         "",
         "| measure | value |",
         "|---|---|",
+        *(
+            [f"| re-checks of the resting orders (venue calls) per second, both phases | {rechecks:.1f} |"]
+            if args.resting
+            else []
+        ),
         f"| throughput, queue of {args.orders} drained by 2 workers | **{throughput:.1f} executed orders/s** "
         f"({drained} orders in {seconds:.2f} s) |",
         f"| submissions from one process, in the one transaction (order_submit, for comparison) | "
@@ -209,7 +260,7 @@ def main() -> None:
         "lock and the two shared cores, not by the venue (latency 0 here).",
         "",
     ]
-    out = ROOT / "bench" / "results" / "execution.md"
+    out = Path(args.out)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 

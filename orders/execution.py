@@ -68,6 +68,8 @@ logger = logging.getLogger("itirp.execution")
 
 BREAKER_OPEN_REASON = "Circuit breaker open"
 ZERO = Decimal(0)
+# Resting orders one re-check message takes at most (those the market cannot fill cost no venue call).
+RECHECK_BATCH = 256
 # Sent, re-queued and swept: orders waiting for a venue call (not those resting in the internal book).
 SWEPT_STATUSES = (OrderStatus.APPROVED, OrderStatus.EXECUTING)
 
@@ -206,17 +208,22 @@ def executions_start(
     `attempt` (enqueue): the asked order is skipped when that attempt has already run.
 
     `recheck` (the re-check of orders resting at the venue, queued VENUE_RECHECK_SECONDS after they rested,
-    the asked one and `with_ids`): an order checked since (it joined another group) or amended (the amend
-    queues a check of its own) is skipped; the others named are still taken when the asked one is."""
+    the asked one and `with_ids`): an order checked since (by another re-check message, which takes every
+    resting order due, _rechecked) or amended (the amend queues a check of its own) is skipped; the others
+    named are still taken when the asked one is. Only those the market may fill are sent to the venue."""
     stale_before = _recheck_stale_before() if recheck else None
 
     def others_waiting() -> list[Order]:
-        if wake or (recheck and with_ids):
-            return _waiting_started(exclude=order_id, group_max=group_max, among=() if wake else with_ids)
+        if wake:
+            return _waiting_started(exclude=order_id, group_max=group_max)
+        if recheck and with_ids:
+            return _waiting_started(exclude=order_id, group_max=group_max, among=with_ids, recheck=True)
         return []
 
-    if not resume and _taken(order_id, stale_before):
+    if not resume and _taken(order_id, stale_before, first_call=attempt == 1):
         return others_waiting()
+    aside: list[Order] = []
+    now_due: list[Order] = []
     with transaction.atomic():
         order = _locked_order(order_id)
         if order is None:
@@ -239,32 +246,130 @@ def executions_start(
         if not fresh and not (resume and order.status == OrderStatus.EXECUTING):
             _log(logging.INFO, "execution_skipped", order, status=order.status)
             return others_waiting()
-        group = [order]
-        if fresh and group_max > 1 and order.venue == VenueCode.SIM:
-            if with_ids:
-                group += _waiting_first_call(exclude=order.pk, limit=group_max - 1, among=with_ids)
-            if len(group) < group_max:
-                taken = {member.pk for member in group}
-                others = _waiting_first_call(exclude=order.pk, limit=group_max - 1)
-                group += [other for other in others if other.pk not in taken][: group_max - len(group)]
-        _started(group, resume=resume)
+        group, aside = [order], []
+        grouped = fresh and group_max > 1 and order.venue == VenueCode.SIM
+        if grouped and with_ids:
+            group += _waiting_first_call(exclude=order.pk, limit=group_max - 1, among=with_ids)
+        if recheck:
+            group, aside, now_due = _rechecked(group, exclude=order.pk, group_max=group_max)
+        if grouped and len(group) < group_max:
+            taken = {member.pk for member in group}
+            others = _waiting_first_call(exclude=order.pk, limit=group_max - 1)
+            group += [other for other in others if other.pk not in taken][: group_max - len(group)]
+        if group:
+            _started(group, resume=resume)
+    _recheck_later(aside)
+    _recheck_later(now_due, countdown=0)
     for member in group:
         # DEBUG: the EXECUTION_STARTED event's own line (component audit) says it at INFO, with the group.
         _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
 
 
-def _waiting_started(*, exclude: Any, group_max: int, among: Sequence[Any] = ()) -> list[Order]:
+def _waiting_started(*, exclude: Any, group_max: int, among: Sequence[Any] = (), recheck: bool = False) -> list[Order]:
     """A wake-up's or a re-check's group when its asked order has nothing to execute: the oldest orders waiting
-    for a venue call (rows another transaction holds skipped), or those of `among` still waiting; started; []
-    when none waits."""
+    for a venue call (rows another transaction holds skipped), or those of `among` still waiting (a re-check:
+    those the market may fill, _set_aside_unfillable); started; [] when none waits."""
+    aside: list[Order] = []
+    now_due: list[Order] = []
     with transaction.atomic():
         group = _waiting_first_call(exclude=exclude, limit=group_max, among=among)
+        if recheck:
+            group, aside, now_due = _rechecked(group, exclude=exclude, group_max=group_max)
         if group:
             _started(group, resume=False)
+    _recheck_later(aside)
+    _recheck_later(now_due, countdown=0)
     for member in group:
         _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
+
+
+def _rechecked(group: list[Order], *, exclude: Any, group_max: int) -> tuple[list[Order], list[Order], list[Order]]:
+    """A re-check message's orders (`group`, locked) with every other resting order whose re-check is due (up
+    to RECHECK_BATCH, rows another transaction holds skipped), split three ways: the group to send to the venue
+    (those the market may fill, up to group_max), those set aside (_set_aside_unfillable), and those the
+    market may fill beyond the group (due: re-checked by a message of their own at once).
+
+    Taking the others due makes the re-checks of all resting orders one message per interval, whatever the
+    groups they rested with: the messages they had already queued find them checked since and are skipped."""
+    taken = {order.pk for order in group}
+    group = group + [order for order in _rechecks_due(exclude=exclude, limit=RECHECK_BATCH) if order.pk not in taken]
+    group, aside = _set_aside_unfillable(group)
+    return group[:group_max], aside, group[group_max:]
+
+
+def _rechecks_due(*, exclude: Any, limit: int) -> list[Order]:
+    """Up to `limit` orders resting at the simulated venue whose re-check is due by a re-check message's measure
+    (_recheck_stale_before), locked (rows another transaction holds skipped), oldest check first."""
+    events = _qn(Event._meta.db_table)
+    condition = (
+        f"o.{_qn('status')} = %s AND o.{_qn('venue')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
+        f"o.{_qn('id')} <> %s AND o.{_qn('updated_at')} <= %s AND EXISTS (SELECT 1 FROM {events} e WHERE "
+        f"e.{_qn('order_id')} = o.{_qn('id')} AND e.{_qn('event_type')} = '{EventType.ORDER_RESTING}')"
+    )
+    params = [
+        OrderStatus.APPROVED,
+        VenueCode.SIM,
+        _order_pk(exclude),
+        connection.ops.adapt_datetimefield_value(_recheck_stale_before()),
+        limit,
+    ]
+    return _orders_locked(condition, params, tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s", skip_locked=True)
+
+
+def _set_aside_unfillable(group: list[Order]) -> tuple[list[Order], list[Order]]:
+    """A re-check's resting orders split into those to send to the venue and those set aside: the ones the
+    market cannot fill yet, by the venue's `fillable` (the simulated venue answers from the latest prices,
+    by the rule of its own calls; a venue without it has every order sent). Set aside: no venue call and no
+    event (nothing about the order changed), its next check VENUE_RECHECK_SECONDS from now (updated_at, in the
+    caller's transaction; _recheck_later queues the message).
+
+    Each re-check was a venue call, an EXECUTION_STARTED event and two transactions: a few hundred limit
+    orders resting under a market that does not reach them were a hundred of each a second."""
+    fillable = getattr(venue(), "fillable", None)
+    if fillable is None or not group:
+        return group, []
+    may_fill = fillable([_venue_order(order) for order in group])
+    aside = [order for order in group if str(order.pk) not in may_fill]
+    if not aside:
+        return group, []
+    now = timezone.now()
+    run([_orders_status([order.pk for order in aside], OrderStatus.APPROVED, now)])
+    debug = logger.isEnabledFor(logging.DEBUG)
+    for order in aside:
+        order.updated_at = now
+        if debug:
+            _log(logging.DEBUG, "order_resting", order, checked=True)
+    return [order for order in group if str(order.pk) in may_fill], aside
+
+
+def _recheck_later(orders: Sequence[Order], *, countdown: float | None = None) -> None:
+    """One re-check message for resting orders (the first, the others named), after `countdown` seconds,
+    VENUE_RECHECK_SECONDS unless given."""
+    if orders:
+        first, *others = orders
+        enqueue(
+            first.pk,
+            first.correlation_id,
+            countdown=settings.VENUE_RECHECK_SECONDS if countdown is None else countdown,
+            with_ids=[other.pk for other in others],
+            recheck=True,
+        )
+
+
+def _venue_order(order: Order) -> VenueOrder:
+    """What the venue is sent for an order: what is left of it, at its limit (a market order at its protection
+    price)."""
+    market_order = order.order_type == OrderType.MARKET
+    return VenueOrder(
+        order_id=str(order.pk),
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.leaves_quantity,
+        price=order.protection_price if market_order else order.price,
+        order_type=order.order_type,
+    )
 
 
 def _started(group: Sequence[Order], *, resume: bool) -> None:
@@ -320,24 +425,28 @@ def _orders_status(order_ids: Sequence[Any], status: str, now: dt.datetime) -> S
     )
 
 
-def _taken(order_id: Any, stale_before: dt.datetime | None = None) -> bool:
+def _taken(order_id: Any, stale_before: dt.datetime | None = None, *, first_call: bool = False) -> bool:
     """Whether the order is already past APPROVED (executed with another order's group, or by an earlier
-    message) or, for a re-check (`stale_before`), was checked or amended after that time; read without a lock:
-    its message is then skipped at the cost of one indexed read. An APPROVED (or unknown) order goes on to the
-    locked read, which decides."""
+    message), or, for a message of its first call (`first_call`), has had that call and rests at the venue
+    (its re-check message takes it from there), or, for a re-check (`stale_before`), was checked or amended
+    after that time; read without a lock: its message is then skipped at the cost of one indexed read. An
+    APPROVED (or unknown) order goes on to the locked read, which decides."""
     pk = Order._meta.pk
     assert pk is not None
     qn = connection.ops.quote_name
+    events = qn(Event._meta.db_table)
     statement = Statement(
-        f"SELECT {qn('status')}, {qn('user_id')}, {qn('correlation_id')}, {qn('updated_at')} "  # noqa: S608
-        f"FROM {qn(Order._meta.db_table)} WHERE {qn(column(pk))} = %s",
+        f"SELECT o.{qn('status')}, o.{qn('user_id')}, o.{qn('correlation_id')}, o.{qn('updated_at')}, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {events} e WHERE e.{qn('order_id')} = o.{qn(column(pk))} AND "
+        f"e.{qn('event_type')} = '{EventType.ORDER_RESTING}') FROM {qn(Order._meta.db_table)} o "
+        f"WHERE o.{qn(column(pk))} = %s",
         [pk.get_db_prep_value(order_id, connection)],
     )
     found = run([statement])[0]
     if not found:
         return False
-    status, user_id, correlation_id, updated_at = found[0]
-    if status == OrderStatus.APPROVED:
+    status, user_id, correlation_id, updated_at, rested = found[0]
+    if status == OrderStatus.APPROVED and not (first_call and rested):
         if stale_before is None:
             return False
         updated = Order._meta.get_field("updated_at").to_python(updated_at)
@@ -370,17 +479,16 @@ def _recheck_stale_before(now: dt.datetime | None = None) -> dt.datetime:
 
 def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) -> list[Order]:
     """Up to `limit` other orders waiting for a call to the simulated venue, locked, oldest first: those never
-    started (no EXECUTION_STARTED in the trail), those whose retry is due (a failed attempt whose backoff,
-    backoff_seconds, has run out) and those resting at the venue whose re-check is due (rested or last checked
-    VENUE_RECHECK_SECONDS ago). An order whose backoff or re-check interval is running is left to its message.
-    `among`: those of these orders (the rest of the asked order's batch or re-check, named by its message;
-    their rows waited for; a resting one due by the message's own measure, _recheck_stale_before); else any
-    (rows locked by another transaction skipped).
+    started (no EXECUTION_STARTED in the trail) and those whose retry is due (a failed attempt whose backoff,
+    backoff_seconds, has run out; never an order resting at the venue, which its group's re-check message
+    takes). An order whose backoff is running is left to its retry's message. `among`: those of these orders
+    named by the asked order's message (the rest of its submission batch, or of its re-check: resting orders
+    whose re-check is due, _recheck_stale_before), their rows waited for; else any (rows locked by another
+    transaction skipped).
 
-    Retries and re-checks join groups because each was a message and a venue call of its own: at the
-    simulated venue's 10 % of failures, one in ten orders cost a worker process the venue's whole latency
-    alone, and a few hundred limit orders resting under a moving market were a hundred lone calls a second,
-    which under load was what the worker could not keep up with."""
+    Retries join groups because each was a message and a venue call of its own: at the simulated venue's 10 %
+    of failures, one in ten orders cost a worker process the venue's whole latency alone, which under load was
+    what the worker could not keep up with."""
     events = _qn(Event._meta.db_table)
 
     def exists(event_type: str) -> str:
@@ -390,18 +498,12 @@ def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) 
         )
 
     now = timezone.now()
-    rested_before = _recheck_stale_before(now) if among else now - timedelta(seconds=settings.VENUE_RECHECK_SECONDS)
     rested = exists(EventType.ORDER_RESTING)
-    waiting = (
-        f"(o.{_qn('retry_count')} = 0 AND NOT {exists(EventType.EXECUTION_STARTED)}) OR "
-        f"(o.{_qn('updated_at')} <= %s AND {rested})"
-    )
-    params: list[Any] = [
-        OrderStatus.APPROVED,
-        VenueCode.SIM,
-        _order_pk(exclude),
-        connection.ops.adapt_datetimefield_value(rested_before),
-    ]
+    waiting = f"(o.{_qn('retry_count')} = 0 AND NOT {exists(EventType.EXECUTION_STARTED)})"
+    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM, _order_pk(exclude)]
+    if among:
+        waiting += f" OR (o.{_qn('updated_at')} <= %s AND {rested})"
+        params.append(connection.ops.adapt_datetimefield_value(_recheck_stale_before(now)))
     retries = range(1, settings.EXECUTION_MAX_ATTEMPTS)
     if retries:
         # due: failed attempt k's updated_at (set when it failed) at least backoff_seconds(k) ago
@@ -989,16 +1091,7 @@ def _venue_calls(group: Sequence[Order]) -> tuple[list[tuple[Any, Execution, int
             reason = f"{BREAKER_OPEN_REASON}: {reason}" if reason != BREAKER_OPEN_REASON else reason
             outcomes[order.pk] = _transient(order, order.retry_count + 1, reason)
             continue
-        market_order = order.order_type == OrderType.MARKET
-        request = VenueOrder(
-            order_id=str(order.pk),
-            symbol=order.symbol,
-            side=order.side,
-            quantity=order.leaves_quantity,
-            price=order.protection_price if market_order else order.price,
-            order_type=order.order_type,
-        )
-        calls.append(_Call(order, permit, request))
+        calls.append(_Call(order, permit, _venue_order(order)))
     if len(calls) == 1 or connection.vendor != "postgresql":
         # SQLite (the embedded mode) has one writer and its test databases one shared cache: a pool thread's
         # read of prices there would wait for this thread's transaction. One call after the other.
@@ -1034,15 +1127,7 @@ def _group_rests(rests: Sequence[_Rests]) -> dict[Any, Outcome]:
     message for them all after VENUE_RECHECK_SECONDS (the first, with the others named): their re-check is one
     group, not a message and a lone venue call each."""
     rested = executions_resting([(rest.order.pk, rest.reason, rest.market) for rest in rests])
-    if rested:
-        first, *others = rested
-        enqueue(
-            first.pk,
-            first.correlation_id,
-            countdown=settings.VENUE_RECHECK_SECONDS,
-            with_ids=[other.pk for other in others],
-            recheck=True,
-        )
+    _recheck_later(rested)
     status = {order.pk for order in rested}
     delay = settings.VENUE_RECHECK_SECONDS
     return {

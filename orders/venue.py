@@ -15,7 +15,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -262,6 +262,22 @@ def parse_script(text: str) -> tuple[str, ...]:
     return steps
 
 
+def _quoted(quote: Any, side: str) -> Decimal | None:
+    """The price an order of `side` trades at by a quote (market.prices.Quote): the ask for a buy, the bid for
+    a sell, else the last; None without a quote."""
+    if quote is None:
+        return None
+    price = quote.ask if side == "BUY" else quote.bid
+    return price if price is not None else quote.last
+
+
+def _short_of(order: VenueOrder, market: Decimal | None) -> bool:
+    """A limit the market has not reached: a buy under it, a sell over it (never without both prices)."""
+    if market is None or order.price is None:
+        return False
+    return order.price < market if order.side == "BUY" else order.price > market
+
+
 class SimulatedVenue:
     """A venue with latency, a success probability, price slippage and an optional script of answers."""
 
@@ -346,11 +362,21 @@ class SimulatedVenue:
         """The price the order would trade at now: the ask for a buy, the bid for a sell, else the last."""
         from market.prices import latest
 
-        quote = latest([order.symbol]).get(order.symbol)
-        if quote is None:
-            return None
-        side = quote.ask if order.side == "BUY" else quote.bid
-        return side if side is not None else quote.last
+        return _quoted(latest([order.symbol]).get(order.symbol), order.side)
+
+    def fillable(self, orders: Sequence[VenueOrder]) -> set[str]:
+        """Of orders resting here, the ids of those the market may fill now: a limit the market has reached (execute's
+        own rule), or no market price to compare with. The others would be answered not
+        marketable: the platform does not call for them (execution._set_aside_unfillable). With a script or
+        quotes of its own, every order (each call's answer is theirs to give)."""
+        if self.script or self.quotes is not SimulatedVenue.market_price:
+            return {order.order_id for order in orders}
+        from market.prices import latest
+
+        quotes = latest(sorted({order.symbol for order in orders}))
+        return {
+            order.order_id for order in orders if not _short_of(order, _quoted(quotes.get(order.symbol), order.side))
+        }
 
     def cancel(self, order_id: str) -> bool:
         """The order is cancelled here unless this venue has filled it: a later call for it is rejected."""
@@ -385,11 +411,7 @@ class SimulatedVenue:
         market = self.quotes(order)
         if market is None and order.price is None:
             raise VenueNotMarketable("No market price for a market order")
-        if (
-            market is not None
-            and order.price is not None
-            and (order.price < market if order.side == "BUY" else order.price > market)
-        ):
+        if _short_of(order, market):
             raise VenueNotMarketable(f"Not marketable: {order.side} limit {order.price}, market {market}", market)
         execution = Execution(
             venue=self.name,

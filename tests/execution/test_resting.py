@@ -8,7 +8,7 @@ from decimal import Decimal as D  # noqa: N817
 import pytest
 from django.utils import timezone
 
-from audit.models import EventType
+from audit.models import Event, EventType
 from orders import execution, venue
 from orders.models import Order, OrderStatus
 from risk.models import Position, RiskState
@@ -103,24 +103,82 @@ def test_orders_resting_together_are_rechecked_together_by_one_message(trader, q
     )
 
 
-def test_a_resting_order_due_for_its_recheck_joins_another_orders_group(trader, queued, settings, monkeypatch) -> None:
+def test_the_first_calls_message_of_an_order_that_rested_with_another_group_is_skipped(
+    trader, queued, settings, monkeypatch
+) -> None:
     settings.EXECUTION_GROUP_MAX = 4
     market = _Market("148")
     monkeypatch.setattr(execution, "venue", lambda: market)
-    due, not_yet = submit(trader, price="140"), submit(trader, price="141")
-    assert execution.order_execute(order_id=due.pk).status == "RESTING"  # the two rest, in one group
-    Order.objects.filter(pk=due.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=2))
+    first, second = submit(trader, price="140"), submit(trader, price="141")
+    assert execution.order_execute(order_id=first.pk, attempt=1).status == "RESTING"  # the second went along
+
+    assert execution.order_execute(order_id=second.pk, attempt=1).status == "SKIPPED"  # its own, later
+    assert len(events_of(second, EventType.EXECUTION_STARTED)) == 1
+    # a message that names no attempt (the sweeper's, an amend's) still checks it at once
+    assert execution.order_execute(order_id=second.pk).status == "RESTING"
+
+
+def test_a_resting_order_is_left_to_its_own_recheck_by_other_orders_groups(
+    trader, queued, settings, monkeypatch
+) -> None:
+    settings.EXECUTION_GROUP_MAX = 4
+    market = _Market("148")
+    monkeypatch.setattr(execution, "venue", lambda: market)
+    resting = submit(trader, price="140")
+    assert execution.order_execute(order_id=resting.pk).status == "RESTING"
+    Order.objects.filter(pk=resting.pk).update(updated_at=timezone.now() - dt.timedelta(seconds=30))
     market.ask = D("139.50")
     asked = submit(trader, price="150")
 
     assert execution.order_execute(order_id=asked.pk).status == "EXECUTED"
 
-    assert Order.objects.get(pk=due.pk).status == OrderStatus.EXECUTED
-    assert events_of(due, EventType.EXECUTION_STARTED)[-1].payload["group_of"] == str(asked.pk)
-    assert Order.objects.get(pk=not_yet.pk).status == OrderStatus.APPROVED  # its interval still running
-    assert len(events_of(not_yet, EventType.EXECUTION_STARTED)) == 1
-    # the due order's own re-check message, later, finds it done
-    assert execution.order_execute(order_id=due.pk, recheck=True).status == "SKIPPED"
+    assert Order.objects.get(pk=resting.pk).status == OrderStatus.APPROVED
+    assert len(events_of(resting, EventType.EXECUTION_STARTED)) == 1
+    assert execution.order_execute(order_id=resting.pk, recheck=True).status == "EXECUTED"
+
+
+def test_a_recheck_the_market_cannot_fill_calls_no_venue_and_records_nothing(trader, queued, settings) -> None:
+    settings.EXECUTION_GROUP_MAX = 4
+    price("AAPL", "148")
+    order = submit(trader, price="140")
+    assert execution.order_execute(order_id=order.pk).status == "RESTING"
+    sim = venue.venue()
+    calls, trail = sim.memory.calls(), Event.objects.count()
+    long_ago = timezone.now() - dt.timedelta(seconds=30)
+    Order.objects.filter(pk=order.pk).update(updated_at=long_ago)
+    queued.clear()
+
+    assert execution.order_execute(order_id=order.pk, recheck=True).status == "SKIPPED"
+
+    order.refresh_from_db()
+    assert (order.status, sim.memory.calls(), Event.objects.count()) == (OrderStatus.APPROVED, calls, trail)
+    assert order.updated_at > long_ago  # its next check counts from now
+    assert queued == [(order.pk, {"countdown": 2.0, "with_ids": [], "recheck": True})]
+    # the market comes to its limit: the next re-check sends it, and it fills
+    Order.objects.filter(pk=order.pk).update(updated_at=long_ago)
+    price("AAPL", "139.50")
+    assert execution.order_execute(order_id=order.pk, recheck=True).status == "EXECUTED"
+    assert sim.memory.calls() == calls + 1
+
+
+def test_the_simulated_venue_finds_fillable_what_its_calls_would_fill() -> None:
+    price("AAPL", "100")
+    sim = venue.SimulatedVenue(latency_ms=0, success_probability=1.0, script="")
+
+    def order(side: str, limit: str | None, symbol: str = "AAPL") -> venue.VenueOrder:
+        return venue.VenueOrder(
+            order_id=f"{side}-{limit}-{symbol}",
+            symbol=symbol,
+            side=side,
+            quantity=D(1),
+            price=None if limit is None else D(limit),
+        )
+
+    orders = [order("BUY", "99"), order("BUY", "100"), order("SELL", "101"), order("SELL", "100")]
+    orders += [order("BUY", None), order("BUY", "1", symbol="NOPRICE")]
+    assert sim.fillable(orders) == {"BUY-100-AAPL", "SELL-100-AAPL", "BUY-None-AAPL", "BUY-1-NOPRICE"}
+    scripted = venue.SimulatedVenue(latency_ms=0, script="ok")
+    assert scripted.fillable(orders) == {o.order_id for o in orders}  # a script answers each call itself
 
 
 def test_amending_an_order_resting_at_the_venue_checks_it_at_once(

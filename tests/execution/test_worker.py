@@ -294,3 +294,25 @@ def test_worker_when_broker_down_at_submission_then_order_accepted_and_executed_
         assert wait_final(order) == OrderStatus.EXECUTED
     requeued = events_of(order, EventType.ORDER_REQUEUED)
     assert len(requeued) == 1 and requeued[0].payload["status"] == OrderStatus.APPROVED
+
+
+def test_worker_resting_limit_orders_cost_no_venue_call_until_the_market_reaches_them(trader, redis):
+    price("AAPL", "100")
+    with celery_worker(name="resting", VENUE_RECHECK_SECONDS="0.5", **FAST_VENUE):
+        far, near, nearer = (submit(trader, side="BUY", quantity="1", price=limit) for limit in ("95", "96", "97"))
+        wait_for(
+            lambda: all(events_of(order, EventType.ORDER_RESTING) for order in (far, near, nearer)),
+            timeout=30,
+            what="the three orders resting",
+        )
+        time.sleep(2.5)  # five re-check intervals: the market has not moved, so nothing is sent
+        assert [status_of(order) for order in (far, near, nearer)] == [OrderStatus.APPROVED] * 3
+        assert [len(events_of(order, EventType.EXECUTION_STARTED)) for order in (far, near, nearer)] == [1, 1, 1]
+
+        price("AAPL", "96")  # the ask comes down to two of the limits
+        assert wait_final(near, timeout=30) == wait_final(nearer, timeout=30) == OrderStatus.EXECUTED
+        time.sleep(1.5)
+        assert status_of(far) == OrderStatus.APPROVED
+        assert len(events_of(far, EventType.EXECUTION_STARTED)) == 1
+    for order in (near, nearer):
+        assert len(events_of(order, EventType.EXECUTION_STARTED)) == 2  # rested once, filled on the next call
