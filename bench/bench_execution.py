@@ -106,6 +106,17 @@ def submit_held(trader: User, n: int, tag: str) -> tuple[list, datetime]:
     return ids, committing
 
 
+def vacuumed() -> None:
+    """VACUUM ANALYZE where the server's autovacuum is off (as on the machine this was written on): the tables'
+    statistics as autovacuum keeps them (bench/cost.py vacuumed says why)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        if cursor.fetchone()[0] != "on":
+            cursor.execute("VACUUM ANALYZE")
+
+
 def wait_resting(ids: list, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -167,6 +178,7 @@ def main() -> None:
             wait_resting(resting, timeout=max(120, args.resting))
             rechecks_before = started_count(resting)
             rested_at = time.monotonic()
+        vacuumed()
         submitting = time.monotonic()
         queued, both_ready = submit_held(trader, args.orders, f"{tag}-t")
         submit_rate = args.orders / (time.monotonic() - submitting)

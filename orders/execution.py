@@ -271,15 +271,14 @@ def _waiting_started(*, exclude: Any, group_max: int, among: Sequence[Any] = (),
     for a venue call (rows another transaction holds skipped), or those of `among` still waiting (a re-check:
     those the market may fill, _set_aside_unfillable); started; [] when none waits."""
     aside: list[Order] = []
-    now_due: list[Order] = []
     with transaction.atomic():
         group = _waiting_first_call(exclude=exclude, limit=group_max, among=among)
         if recheck:
-            group, aside, now_due = _rechecked(group, exclude=exclude, group_max=group_max)
+            # its own orders only: the asked one was checked since, by a message that took all those due
+            group, aside = _set_aside_unfillable(group)
         if group:
             _started(group, resume=False)
     _recheck_later(aside)
-    _recheck_later(now_due, countdown=0)
     for member in group:
         _log(logging.DEBUG, "execution_started", member, attempt=member.retry_count + 1, group=len(group))
     return group
