@@ -17,7 +17,8 @@ def order_execute(
 ) -> str:
     """One execution attempt (of a group: `with_ids`, the rest of the order's submission batch; `wake`, a
     wake-up whose group takes the orders waiting, execution.wake_claim; `attempt`, the attempt it is for,
-    skipped once that has run; `recheck`, orders resting at the venue checked again); the service queues the next one after its backoff when a retry is due."""
+    skipped once that has run; `recheck`, orders resting at the venue checked again); the service queues the
+    next one after its backoff when a retry is due."""
     from orders import execution
 
     outcome = execution.order_execute(
