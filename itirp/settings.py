@@ -429,8 +429,10 @@ VENUE_REJECT_SHARE = env.float("VENUE_REJECT_SHARE", default=0.0)
 VENUE_MAX_SLIPPAGE = env("VENUE_MAX_SLIPPAGE", default="0.001")  # a fraction of the order price, read as Decimal
 VENUE_SEED = env("VENUE_SEED", default="")  # set: outcomes are a function of (seed, order id, attempt)
 VENUE_TIMEOUT_SECONDS = env.float("VENUE_TIMEOUT_SECONDS", default=5.0)
-# A limit order the market has not reached rests; execution checks it again this often: one message for all the
-# orders due (orders.execution._rechecked), and a venue call only for those the latest prices say may fill.
+# A limit order the market has not reached rests; execution checks it again this often: with Redis, one pass
+# for all the resting orders (orders.execution._recheck_pass) that locks and writes only those the latest prices
+# say the market may fill, and calls the venue for them alone; without Redis, one message for the orders due
+# (_rechecked), recording each check on the order.
 VENUE_RECHECK_SECONDS = env.float("VENUE_RECHECK_SECONDS", default=2.0)
 # Execution in groups (orders.execution.order_execute): a worker that takes an order to the venue also takes up
 # to this many - 1 other orders waiting for their first venue call, sends them at the same time (one thread

@@ -37,6 +37,25 @@ def _market(_market: bool) -> bool:
     return _market
 
 
+class Market:
+    """The venue boundary for groups (whose calls run on threads of their own, outside the test's transaction
+    and its prices): a buy fills at its limit once `ask` is at or under it, else it is not marketable."""
+
+    name = "SIM"
+
+    def __init__(self, ask: str) -> None:
+        self.ask = Decimal(ask)
+        self.calls: list[str] = []
+
+    def execute(self, order: Any, *, timeout: float) -> Any:
+        from orders import venue
+
+        self.calls.append(order.order_id)
+        if order.price < self.ask:
+            raise venue.VenueNotMarketable("Not marketable", self.ask)
+        return venue.Execution("SIM", f"M-{order.order_id}-{self.ask}", order.quantity, order.price)
+
+
 def submit(user: Any, symbol: str = "AAPL", side: str = "BUY", quantity: str = "10", price: str = "100") -> Any:
     from orders.submission import OrderRequest, order_submit
 

@@ -12,7 +12,7 @@ from audit.models import Event, EventType
 from orders import execution, venue
 from orders.models import Order, OrderStatus
 from risk.models import Position, RiskState
-from tests.execution.conftest import events_of, submit
+from tests.execution.conftest import Market, events_of, submit
 from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
@@ -60,26 +60,11 @@ def test_a_recheck_message_for_an_order_checked_since_is_skipped_and_a_due_one_r
     assert execution.order_execute(order_id=order.pk, recheck=True).status == "EXECUTED"
 
 
-class _Market:
-    """The venue boundary for groups (whose calls run on threads of their own, outside the test's transaction
-    and its prices): a buy fills at its limit once `ask` is at or under it, else it is not marketable."""
-
-    name = "SIM"
-
-    def __init__(self, ask: str) -> None:
-        self.ask = D(ask)
-
-    def execute(self, order: venue.VenueOrder, *, timeout: float) -> venue.Execution:
-        if order.price < self.ask:
-            raise venue.VenueNotMarketable("Not marketable", self.ask)
-        return venue.Execution("SIM", f"M-{order.order_id}-{self.ask}", order.quantity, order.price)
-
-
 @pytest.fixture
-def market(settings, monkeypatch) -> _Market:
+def market(settings, monkeypatch) -> Market:
     """The venue boundary for groups of up to four, its ask at 148."""
     settings.EXECUTION_GROUP_MAX = 4
-    ask = _Market("148")
+    ask = Market("148")
     monkeypatch.setattr(execution, "venue", lambda: ask)
     return ask
 
