@@ -47,6 +47,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from audit.models import Event, EventType  # noqa: E402
+from bench.cpu_meter import CpuMeter, postgres_backends, process_groups  # noqa: E402
 from bench.percentiles import percentile  # noqa: E402
 from orders.breaker import breaker_reset, redis_client  # noqa: E402
 from orders.models import Order, OrderStatus  # noqa: E402
@@ -117,6 +118,10 @@ def vacuumed() -> None:
             cursor.execute("VACUUM ANALYZE")
 
 
+def database() -> str:
+    return str(settings.DATABASES["default"]["NAME"])
+
+
 def wait_resting(ids: list, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,6 +158,13 @@ def main() -> None:
         help="limit orders resting at the venue (re-checked every VENUE_RECHECK_SECONDS) throughout both phases",
     )
     parser.add_argument("--venue-latency-ms", type=int, default=0, help="the simulated venue's latency")
+    parser.add_argument(
+        "--quiet-seconds",
+        type=float,
+        default=10.0,
+        help="with --resting: seconds the resting orders are left alone before the phases, the CPU of the workers "
+        "and of PostgreSQL over them measured",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "execution.md"), help="the report's file")
     args = parser.parse_args()
     venue = {**VENUE, "VENUE_LATENCY_MS": str(args.venue_latency_ms)}
@@ -171,13 +183,19 @@ def main() -> None:
 
     # Phase 1: both workers are started, then the queue is committed in one transaction and drained. The rate
     # counts the orders completed after the commit, over the time from then to the last completion.
-    with celery_worker(name="bench-a", **venue), celery_worker(name="bench-b", **venue):
-        rechecks_before = 0
+    with celery_worker(name="bench-a", **venue) as one, celery_worker(name="bench-b", **venue) as two:
+        rechecks_before, quiet = 0, {}
         if args.resting:
             resting = submit(trader, args.resting, f"{tag}-r", resting=True)
             wait_resting(resting, timeout=max(120, args.resting))
+            vacuumed()
             rechecks_before = started_count(resting)
             rested_at = time.monotonic()
+            # what the resting orders alone cost: the workers' re-checks and the database's share of them
+            meter = CpuMeter([process_groups("worker", [one.pid, two.pid]), postgres_backends(database())])
+            meter.start()
+            time.sleep(args.quiet_seconds)
+            quiet = {name: seconds * 1000 / args.quiet_seconds for name, seconds in meter.stop().items()}
         vacuumed()
         submitting = time.monotonic()
         queued, both_ready = submit_held(trader, args.orders, f"{tag}-t")
@@ -235,6 +253,7 @@ def main() -> None:
         f"--paced {args.paced} --rate {args.rate:g}"
         + (f" --resting {args.resting}" if args.resting else "")
         + (f" --venue-latency-ms {args.venue_latency_ms}" if args.venue_latency_ms else "")
+        + (f" --quiet-seconds {args.quiet_seconds:g}" if args.resting and args.quiet_seconds != 10 else "")
         + (f" --out {args.out}" if args.out != parser.get_default("out") else ""),
         "```",
         "",
@@ -252,7 +271,11 @@ def main() -> None:
         "| measure | value |",
         "|---|---|",
         *(
-            [f"| re-checks of the resting orders (venue calls) per second, both phases | {rechecks:.1f} |"]
+            [
+                f"| re-checks of the resting orders (venue calls) per second, from their rest to the end | {rechecks:.1f} |",
+                f"| CPU with the {args.resting} orders resting and nothing else, over {args.quiet_seconds:g} s: "
+                f"workers / PostgreSQL | {quiet.get('worker', 0):.1f} / {quiet.get('PostgreSQL', 0):.1f} ms a second |",
+            ]
             if args.resting
             else []
         ),
