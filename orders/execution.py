@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import connection, connections, transaction
@@ -133,12 +133,9 @@ def _order_pk(order_id: Any) -> Any:
     return pk.get_db_prep_value(uuid.UUID(str(order_id)), connection)
 
 
-def _orders_locked(
-    condition: str, params: list[Any], *, tail: str = "", skip_locked: bool = False, lock: bool = True
-) -> list[Order]:
+def _orders_locked(condition: str, params: list[Any], *, tail: str = "", skip_locked: bool = False) -> list[Order]:
     """Orders matching `condition` (SQL on the order row, alias o), rows locked FOR UPDATE (only theirs, not
-    their users'; `lock` off: read only), each with its user's username (what its reservation's trader scope
-    needs).
+    their users'), each with its user's username (what its reservation's trader scope needs).
 
     The worker runs these look-ups for every message and group: its SQL text is fixed per call site (prepared
     on PostgreSQL, core.sql.run), the columns are named in the model's order and each row becomes an order as
@@ -146,10 +143,10 @@ def _orders_locked(
     queryset: compiling the select_related / select_for_update queryset each time was a tenth of the worker's
     CPU, and Django's raw queryset still worked out its columns and the model's init order on every call."""
     head, order_rows, user_model = _order_rows()
-    locking = ""
-    if lock and connection.features.has_select_for_update:
-        locking = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
-    rows = run([Statement(f"{head} WHERE {condition}{tail}{locking}", params)])[0] or []
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
+    rows = run([Statement(f"{head} WHERE {condition}{tail}{lock}", params)])[0] or []
     user_field = Order._meta.get_field("user")
     orders = order_rows.instances(rows)
     for order, row in zip(orders, rows, strict=True):
@@ -315,26 +312,27 @@ def _rechecked(group: list[Order], *, exclude: Any, group_max: int) -> tuple[lis
     return group[:group_max], aside, group[group_max:]
 
 
-def _rechecks_due(*, exclude: Any = None, limit: int, lock: bool = True, due: bool = True) -> list[Order]:
+def _rechecks_due(*, exclude: Any, limit: int) -> list[Order]:
     """Up to `limit` orders resting at the simulated venue whose re-check is due by a re-check message's measure
-    (_recheck_stale_before; `due` off: all of them), oldest check first; locked (rows another transaction holds
-    skipped), or, with `lock` off, read only."""
+    (_recheck_stale_before), locked (rows another transaction holds skipped), oldest check first."""
+    condition = f"{_resting_due()} AND o.{_qn('id')} <> %s"
+    params = [*_resting_due_params(_recheck_stale_before()), _order_pk(exclude), limit]
+    return _orders_locked(condition, params, tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s", skip_locked=True)
+
+
+def _resting_due() -> str:
+    """SQL on the order row (alias o): resting at the simulated venue (APPROVED there, with ORDER_RESTING, not in
+    the internal book) and its check due (updated_at at or before a time); its parameters: _resting_due_params."""
     events = _qn(Event._meta.db_table)
-    condition = (
+    return (
         f"o.{_qn('status')} = %s AND o.{_qn('venue')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
-        f"EXISTS (SELECT 1 FROM {events} e WHERE "
+        f"o.{_qn('updated_at')} <= %s AND EXISTS (SELECT 1 FROM {events} e WHERE "
         f"e.{_qn('order_id')} = o.{_qn('id')} AND e.{_qn('event_type')} = '{EventType.ORDER_RESTING}')"
     )
-    params: list[Any] = [OrderStatus.APPROVED, VenueCode.SIM]
-    if due:
-        condition += f" AND o.{_qn('updated_at')} <= %s"
-        params.append(connection.ops.adapt_datetimefield_value(_recheck_stale_before()))
-    if exclude is not None:
-        condition += f" AND o.{_qn('id')} <> %s"
-        params.append(_order_pk(exclude))
-    return _orders_locked(
-        condition, [*params, limit], tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s", skip_locked=True, lock=lock
-    )
+
+
+def _resting_due_params(stale_before: dt.datetime) -> list[Any]:
+    return [OrderStatus.APPROVED, VenueCode.SIM, connection.ops.adapt_datetimefield_value(stale_before)]
 
 
 def _set_aside_unfillable(group: list[Order]) -> tuple[list[Order], list[Order]]:
@@ -344,11 +342,34 @@ def _set_aside_unfillable(group: list[Order]) -> tuple[list[Order], list[Order]]
     is what makes the other messages queued for them stale."""
     group, aside = _fillable_split(group)
     if aside:
-        _checked(aside)
+        now = _checked(aside)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        for order in aside:
+            order.updated_at = now
+            if debug:
+                _log(logging.DEBUG, "order_resting", order, checked=True)
     return group, aside
 
 
-def _fillable_split(orders: list[Order]) -> tuple[list[Order], list[Order]]:
+class _RestingRow(NamedTuple):
+    """An order resting at the venue as a re-check pass reads it (_recheck_pass): what the venue's `fillable`
+    is asked about (_venue_order), when it was last changed or checked, and what its message needs."""
+
+    pk: uuid.UUID
+    correlation_id: uuid.UUID
+    updated_at: dt.datetime
+    symbol: str
+    side: str
+    leaves_quantity: Decimal
+    price: Decimal | None
+    protection_price: Decimal | None
+    order_type: str
+
+
+_Resting = TypeVar("_Resting", Order, _RestingRow)
+
+
+def _fillable_split(orders: list[_Resting]) -> tuple[list[_Resting], list[_Resting]]:
     """Resting orders split into those to send to the venue and those set aside: the ones the market cannot
     fill yet, by the venue's `fillable` (the simulated venue answers from the latest prices, by the rule of its
     own calls; a venue without it has every order sent). Set aside: no venue call and no event (nothing about
@@ -366,9 +387,9 @@ def _fillable_split(orders: list[Order]) -> tuple[list[Order], list[Order]]:
     return [order for order in orders if str(order.pk) in may_fill], aside
 
 
-def _checked(orders: Sequence[Order]) -> None:
+def _checked(orders: Sequence[Order | _RestingRow]) -> dt.datetime:
     """Resting orders just checked, and set aside: their updated_at now (the next check and the sweeper count
-    from it), for those still APPROVED (the caller may hold no lock on them)."""
+    from it), for those still APPROVED (the caller may hold no lock on them). That time."""
     meta = Order._meta
     now = timezone.now()
     named, params = one_of(f"{_qn('id')}", [_order_pk(order.pk) for order in orders])
@@ -380,11 +401,7 @@ def _checked(orders: Sequence[Order]) -> None:
             )
         ]
     )
-    debug = logger.isEnabledFor(logging.DEBUG)
-    for order in orders:
-        order.updated_at = now
-        if debug:
-            _log(logging.DEBUG, "order_resting", order, checked=True)
+    return now
 
 
 def _recheck_key() -> str:
@@ -419,25 +436,22 @@ def _recheck_pass(*, group_max: int) -> list[Order]:
 
     Each pass locked and rewrote every resting order the market had not reached (its updated_at, in all the
     table's indexes): with 200 resting, executions ran a quarter slower than without any."""
-    resting = _rechecks_due(limit=RECHECK_READ, lock=False, due=False)
+    resting = [
+        _RestingRow(*row)
+        for row in Order.objects.filter(_resting_at_venue())
+        .order_by("updated_at")
+        .values_list(*_RestingRow._fields)[:RECHECK_READ]
+    ]
     stale_before = _recheck_stale_before()
     due = [order for order in resting if order.updated_at <= stale_before]
     may_fill, aside = _fillable_split(due)
     group: list[Order] = []
     if may_fill:
         with transaction.atomic():
-            events = _qn(Event._meta.db_table)
             named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(order.pk) for order in may_fill])
             group = _orders_locked(
-                f"{named} AND o.{_qn('status')} = %s AND o.{_qn('resting_seq')} IS NULL AND "  # noqa: S608 - names
-                f"o.{_qn('updated_at')} <= %s AND EXISTS (SELECT 1 FROM {events} e WHERE "
-                f"e.{_qn('order_id')} = o.{_qn('id')} AND e.{_qn('event_type')} = '{EventType.ORDER_RESTING}')",
-                [
-                    *named_params,
-                    OrderStatus.APPROVED,
-                    connection.ops.adapt_datetimefield_value(stale_before),
-                    group_max,
-                ],
+                f"{_resting_due()} AND {named}",
+                [*_resting_due_params(stale_before), *named_params, group_max],
                 tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s",
                 skip_locked=True,
             )
@@ -458,7 +472,7 @@ def _recheck_pass(*, group_max: int) -> list[Order]:
     return group
 
 
-def _recheck_later(orders: Sequence[Order], *, countdown: float | None = None) -> None:
+def _recheck_later(orders: Sequence[Order | _RestingRow], *, countdown: float | None = None) -> None:
     """One re-check message for resting orders (the first, the others named), after `countdown` seconds,
     VENUE_RECHECK_SECONDS unless given."""
     if orders:
@@ -472,7 +486,7 @@ def _recheck_later(orders: Sequence[Order], *, countdown: float | None = None) -
         )
 
 
-def _venue_order(order: Order) -> VenueOrder:
+def _venue_order(order: Order | _RestingRow) -> VenueOrder:
     """What the venue is sent for an order: what is left of it, at its limit (a market order at its protection
     price)."""
     market_order = order.order_type == OrderType.MARKET
