@@ -56,6 +56,13 @@ class Market:
         return venue.Execution("SIM", f"M-{order.order_id}-{self.ask}", order.quantity, order.price)
 
 
+def as_venue(market: Market, settings: Any, monkeypatch: Any) -> Any:
+    """`market` as execution's venue boundary, for groups of up to four."""
+    settings.EXECUTION_GROUP_MAX = 4
+    monkeypatch.setattr("orders.execution.venue", lambda: market)
+    return market
+
+
 def submit(user: Any, symbol: str = "AAPL", side: str = "BUY", quantity: str = "10", price: str = "100") -> Any:
     from orders.submission import OrderRequest, order_submit
 

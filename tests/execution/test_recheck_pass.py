@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from orders import execution, venue
 from orders.models import Order, OrderStatus
-from tests.execution.conftest import Market, events_of, submit
+from tests.execution.conftest import Market, as_venue, events_of, submit
 from tests.support.market import price
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -46,10 +46,8 @@ class Reaching(Market):
 
 @pytest.fixture
 def reaching(settings, monkeypatch) -> Reaching:
-    settings.EXECUTION_GROUP_MAX = 4
-    ask = Reaching("150")
-    monkeypatch.setattr(execution, "venue", lambda: ask)
-    return ask
+    """The venue boundary for groups of up to four, its ask at 150."""
+    return as_venue(Reaching("150"), settings, monkeypatch)
 
 
 def row_version(order: Any) -> tuple[str, str]:

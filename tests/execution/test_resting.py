@@ -12,7 +12,7 @@ from audit.models import Event, EventType
 from orders import execution, venue
 from orders.models import Order, OrderStatus
 from risk.models import Position, RiskState
-from tests.execution.conftest import Market, events_of, submit
+from tests.execution.conftest import Market, as_venue, events_of, submit
 from tests.support.market import price
 
 pytestmark = pytest.mark.django_db
@@ -63,10 +63,7 @@ def test_a_recheck_message_for_an_order_checked_since_is_skipped_and_a_due_one_r
 @pytest.fixture
 def market(settings, monkeypatch) -> Market:
     """The venue boundary for groups of up to four, its ask at 148."""
-    settings.EXECUTION_GROUP_MAX = 4
-    ask = Market("148")
-    monkeypatch.setattr(execution, "venue", lambda: ask)
-    return ask
+    return as_venue(Market("148"), settings, monkeypatch)
 
 
 def test_orders_resting_together_are_rechecked_together_by_one_message(trader, queued, market) -> None:
