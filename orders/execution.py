@@ -19,7 +19,8 @@ Decided here: an order meeting an open (or half-open and busy) breaker counts th
 reason and its reservation is released. Between attempts the order is APPROVED, so the kill switch
 cancels it like any order that has not started executing.
 
-The sweeper (orders_sweep) re-queues orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS.
+The sweeper (orders_sweep) re-queues orders left APPROVED or EXECUTING past ORDER_STUCK_AFTER_SECONDS (not
+those resting at the venue, whose re-check passes it re-arms instead).
 An EXECUTING one is resumed, not restarted: the venue answers a known order id with the execution it
 already made, so an order whose worker died after the venue filled it is booked once (Fill is unique per
 order as the last line).
