@@ -21,14 +21,16 @@ from tests.support.market import price
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-LATER = {"countdown": 2.0, "with_ids": [], "recheck": True}  # the next pass, an interval from now
+# An interval long enough that a busy machine never lets the claim (0.8 of it) lapse within a test's steps.
+INTERVAL = 20.0
+LATER = {"countdown": INTERVAL, "with_ids": [], "recheck": True}  # the next pass, an interval from now
 
 
 @pytest.fixture
 def queued(settings, redis, tmp_path, monkeypatch) -> list[tuple[Any, dict[str, Any]]]:
     settings.VAR_DIR = str(tmp_path)
     settings.VENUE_LATENCY_MS, settings.VENUE_MAX_SLIPPAGE, settings.VENUE_SCRIPT = 0, "0.01", ""
-    settings.VENUE_SUCCESS_PROBABILITY, settings.VENUE_RECHECK_SECONDS = 1.0, 2.0
+    settings.VENUE_SUCCESS_PROBABILITY, settings.VENUE_RECHECK_SECONDS = 1.0, INTERVAL
     venue.venue.cache_clear()
     sent: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr("orders.submission.enqueue", lambda *a, **k: True)
@@ -59,7 +61,7 @@ def row_version(order: Any) -> tuple[str, str]:
 
 def due(*orders: Any) -> None:
     """The orders rested long enough ago for their check to be due."""
-    Order.objects.filter(pk__in=[o.pk for o in orders]).update(updated_at=timezone.now() - dt.timedelta(seconds=30))
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(updated_at=timezone.now() - dt.timedelta(seconds=60))
 
 
 def lapse(redis: Any) -> None:
