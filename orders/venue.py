@@ -367,7 +367,7 @@ class SimulatedVenue:
     def fillable(self, orders: Sequence[VenueOrder]) -> set[str]:
         """Of orders resting here, the ids of those the market may fill now: a limit the market has reached
         (execute's own rule, _short_of), or no market price to compare with. The others would be answered not
-        marketable: the platform does not call for them (execution._set_aside_unfillable). With a script or
+        marketable: the platform does not call for them (execution._fillable_split). With a script or
         quotes of its own, every order (each call's answer is theirs to give)."""
         if self.script or self.quotes is not SimulatedVenue.market_price:
             return {order.order_id for order in orders}
