@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, models
 from psycopg.adapt import Dumper, Transformer
 
 
@@ -91,8 +91,36 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     dumped by psycopg's C adapters instead of being quoted into the SQL text by Django's client-side cursor,
     and a statement run often is prepared by psycopg once per connection. Pipeline mode sends every statement
     before waiting for the first answer; each still runs with its own snapshot, after the one before it
-    (a read after a SELECT ... FOR UPDATE sees what the lock's previous holder committed)."""
-    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: `connection` is a proxy at every use
+    (a read after a SELECT ... FOR UPDATE sees what the lock's previous holder committed).
+
+    The statements are the connection's health check (CONN_HEALTH_CHECKS): Django asks a persistent connection
+    `SELECT 1` before its first statement of each request or task, a round trip of its own (the submission
+    batch's, at every batch). Here, once they succeed the check is done for this request; and a read-only
+    call outside a transaction that finds the connection broken (the server restarted since the connection's
+    last use, say) is run again once on a new connection, as the check would have replaced it. A write is
+    never run twice: it fails as it would have."""
+    db: Any = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself (`connection` is a proxy)
+    unchecked = db.connection is not None and db.health_check_enabled and not db.health_check_done
+    try:
+        results = _pipelined(db, statements)
+    except OperationalError:
+        if not (unchecked and not db.in_atomic_block and _broken(db) and _reads_only(statements)):
+            raise
+        db.close()
+        results = _pipelined(db, statements)
+    db.health_check_done = True  # a statement has just been answered on this connection
+    return results
+
+
+def _broken(db: Any) -> bool:
+    return db.connection is None or db.connection.closed or db.connection.broken
+
+
+def _reads_only(statements: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+    return all(sql.lstrip()[:6].upper() == "SELECT" and "FOR UPDATE" not in sql.upper() for sql, _ in statements)
+
+
+def _pipelined(db: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]] | None]:
     db.ensure_connection()
     raw = db.connection
     if raw.prepare_threshold is None:

@@ -522,6 +522,13 @@ def reserve(*, state: RiskState, reservations: Sequence[Reservation]) -> None:
     """Reserve approved orders (a batch of submissions): per (scope, symbol), the open buy and sell quantity
     and notional grow by the sum of its orders; each scope's open volume by its orders' notional. Caller
     holds the risk lock. PostgreSQL: one statement."""
+    if statements := reserve_statements(state=state, reservations=reservations):
+        run(statements)
+
+
+def reserve_statements(*, state: RiskState, reservations: Sequence[Reservation]) -> list[Statement]:
+    """`reserve`'s writes as statements, for a caller that runs them in a round trip it makes anyway (the
+    submission batch's inserts: core.sql.bulk_insert's `before`); none for no reservation."""
     sums: dict[tuple[str, str], list[Decimal]] = {}
     volumes: dict[str, Decimal] = {}
     for r in reservations:
@@ -534,49 +541,46 @@ def reserve(*, state: RiskState, reservations: Sequence[Reservation]) -> None:
         for scope in r.scopes.volumes:
             volumes[scope] = volumes.get(scope, ZERO) + notional
     if not sums:
-        return
+        return []
     total = sum((r.notional for r in reservations), ZERO)
     if connection.vendor == "postgresql":
-        _reserve_in_one_statement(state, sums, volumes, total)
-        return
+        return [_reserve_in_one_statement(state, sums, volumes, total)]
     # SQLite: the same upserts as three statements (it has no UNNEST and no writes inside WITH).
     now = timezone.now()
     position, scope_state, risk_state = Position._meta.db_table, ScopeState._meta.db_table, RiskState._meta.db_table
     rows = [[scope, symbol, *values, now] for (scope, symbol), values in sums.items()]
-    run(
-        [
-            Statement(
-                f'INSERT INTO "{position}" ("scope", "symbol", "quantity", "average_price", "realized_pnl", '  # noqa: S608
-                '"open_buy_quantity", "open_buy_notional", "open_sell_quantity", "open_sell_notional", "updated_at") '
-                "VALUES " + ", ".join(["(%s, %s, 0, 0, 0, %s, %s, %s, %s, %s)"] * len(rows)) + " "
-                'ON CONFLICT ("scope", "symbol") DO UPDATE SET '
-                '"open_buy_quantity" = "open_buy_quantity" + excluded."open_buy_quantity", '
-                '"open_buy_notional" = "open_buy_notional" + excluded."open_buy_notional", '
-                '"open_sell_quantity" = "open_sell_quantity" + excluded."open_sell_quantity", '
-                '"open_sell_notional" = "open_sell_notional" + excluded."open_sell_notional", '
-                '"updated_at" = excluded."updated_at"',
-                [value for row in rows for value in row],
-            ),
-            Statement(
-                f'INSERT INTO "{scope_state}" ("scope", "trading_state", "reason", "executed_volume", "open_volume", '  # noqa: S608
-                '"updated_at") VALUES ' + ", ".join(["(%s, 'ACTIVE', '', 0, %s, %s)"] * len(volumes)) + " "
-                'ON CONFLICT ("scope") DO UPDATE SET "open_volume" = "open_volume" + excluded."open_volume", '
-                '"updated_at" = excluded."updated_at"',
-                [value for scope, notional in volumes.items() for value in (scope, notional, now)],
-            ),
-            Statement(
-                f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s',  # noqa: S608
-                [total, state.pk],
-            ),
-        ]
-    )
+    return [
+        Statement(
+            f'INSERT INTO "{position}" ("scope", "symbol", "quantity", "average_price", "realized_pnl", '  # noqa: S608
+            '"open_buy_quantity", "open_buy_notional", "open_sell_quantity", "open_sell_notional", "updated_at") '
+            "VALUES " + ", ".join(["(%s, %s, 0, 0, 0, %s, %s, %s, %s, %s)"] * len(rows)) + " "
+            'ON CONFLICT ("scope", "symbol") DO UPDATE SET '
+            '"open_buy_quantity" = "open_buy_quantity" + excluded."open_buy_quantity", '
+            '"open_buy_notional" = "open_buy_notional" + excluded."open_buy_notional", '
+            '"open_sell_quantity" = "open_sell_quantity" + excluded."open_sell_quantity", '
+            '"open_sell_notional" = "open_sell_notional" + excluded."open_sell_notional", '
+            '"updated_at" = excluded."updated_at"',
+            [value for row in rows for value in row],
+        ),
+        Statement(
+            f'INSERT INTO "{scope_state}" ("scope", "trading_state", "reason", "executed_volume", "open_volume", '  # noqa: S608
+            '"updated_at") VALUES ' + ", ".join(["(%s, 'ACTIVE', '', 0, %s, %s)"] * len(volumes)) + " "
+            'ON CONFLICT ("scope") DO UPDATE SET "open_volume" = "open_volume" + excluded."open_volume", '
+            '"updated_at" = excluded."updated_at"',
+            [value for scope, notional in volumes.items() for value in (scope, notional, now)],
+        ),
+        Statement(
+            f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s',  # noqa: S608
+            [total, state.pk],
+        ),
+    ]
 
 
 def _reserve_in_one_statement(
     state: RiskState, sums: dict[tuple[str, str], list[Decimal]], volumes: dict[str, Decimal], total: Decimal
-) -> None:
+) -> Statement:
     """PostgreSQL: every (scope, symbol) row's open columns (created if new), every scope's open volume and
-    the firm's, in one round trip while the lock is held."""
+    the firm's, in one statement while the lock is held."""
     # Identifiers only from the models; every value is a parameter.
     position, scope_state, risk_state = Position._meta.db_table, ScopeState._meta.db_table, RiskState._meta.db_table
     keys = list(sums)
@@ -601,7 +605,7 @@ def _reserve_in_one_statement(
         '"updated_at" = now() RETURNING 1) '
         f'UPDATE "{risk_state}" SET "open_volume" = "open_volume" + %s WHERE "id" = %s'
     )
-    run([Statement(sql, [*columns, list(volumes), list(volumes.values()), total, state.pk])])
+    return Statement(sql, [*columns, list(volumes), list(volumes.values()), total, state.pk])
 
 
 def release(*, state: RiskState, reservation: Reservation) -> None:

@@ -7,8 +7,9 @@ import json
 import uuid
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg.types.array import ListDumper
 from psycopg.types.json import Jsonb
@@ -151,3 +152,65 @@ def test_bulk_insert_when_values_need_no_preparation_then_django_prepares_only_t
     naive = datetime.datetime(2026, 11, 29, 8, 0)  # noqa: DTZ001 - Django's own naive handling, kept
     with pytest.warns(RuntimeWarning, match="naive datetime"):
         _prepared(Event._meta.get_field("timestamp"), naive, connection)
+
+
+# --- the statements as the connection's health check (CONN_HEALTH_CHECKS) ---------------------------------------
+def _as_a_new_request() -> None:
+    """What Django does to a persistent connection when a request (or a Celery task) begins: its health is to
+    be checked again before its first statement (BaseDatabaseWrapper.close_if_unusable_or_obsolete)."""
+    connections[DEFAULT_DB_ALIAS].health_check_done = False
+
+
+def _server_ends(pid: int) -> None:
+    """The server ends the backend `pid`, as a restart of PostgreSQL would, from another connection."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_when_the_server_ended_the_connection_before_a_read_then_it_answers_on_a_new_one() -> None:
+    connection.ensure_connection()
+    old = connection.connection.info.backend_pid
+    _as_a_new_request()
+    _server_ends(old)
+
+    ((pid,),) = pipelined([("SELECT pg_backend_pid()", [])])[0]
+
+    assert pid != old
+    assert Event.objects.count() == 0  # the connection serves Django's own statements too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_when_a_write_finds_the_connection_ended_then_it_fails_and_is_not_sent_again() -> None:
+    connection.ensure_connection()
+    _as_a_new_request()
+    _server_ends(connection.connection.info.backend_pid)
+
+    with pytest.raises(OperationalError):
+        bulk_insert(BulkInsert(Event, [_event()]))
+
+    assert Event.objects.count() == 0  # and the next statement has a new connection
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_when_it_was_answered_then_the_request_asks_no_select_1_before_its_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    checks: list[bool] = []
+    usable = db.is_usable
+    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
+    _as_a_new_request()
+
+    pipelined([("SELECT 1", [])])  # a submission's authentication, say
+    with transaction.atomic():  # then its batch
+        bulk_insert(BulkInsert(Event, [_event()]))
+
+    assert checks == []
+    assert Event.objects.count() == 1
+    # without a statement of ours first, Django's own check still runs once, as before
+    _as_a_new_request()
+    with transaction.atomic():
+        Event.objects.exists()
+    assert checks == [True]

@@ -22,6 +22,7 @@ import pytest
 from django.db import transaction
 
 from audit.models import Event, EventType
+from core import sql
 from orders import submission as submission_module
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
@@ -334,6 +335,31 @@ def test_orders_decide_when_the_write_fails_then_the_error_is_raised_and_nothing
     with pytest.raises(OSError, match="disk full"):
         orders_decide([submission(trader), submission(trader, symbol="EEE", side="SELL")])
     assert written() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_orders_decide_when_orders_are_approved_then_two_round_trips_before_the_commit(trader, monkeypatch) -> None:
+    # The lock and its reads, then every write of the batch (the reservations, the orders, their events): the
+    # reservations went in a round trip of their own, a third one while the risk lock was held.
+    set_limits()
+    orders_decide([submission(trader, symbol="OLD")])  # the statements' texts already seen once
+    trips: list[list[str]] = []
+    real = sql.pipelined
+
+    def counted(statements: Any) -> Any:
+        trips.append([text for text, _ in statements])
+        return real(statements)
+
+    monkeypatch.setattr(sql, "pipelined", counted)
+    outcomes = orders_decide([submission(trader), submission(trader, symbol="EEE", side="SELL")])
+
+    assert [decision.approved for _, decision in outcomes] == [True, True]
+    assert len(trips) == 2
+    writes = " ".join(trips[1])
+    assert all(f'"{model._meta.db_table}"' in writes for model in (Position, RiskState, Order, Event))
+    position = Position.objects.get(scope="firm", symbol="EEE")
+    assert (position.open_sell_quantity, position.open_sell_notional) == (Decimal(10), Decimal(1000))
 
 
 # --- a batch decides what one-by-one decisions decide ----------------------------------------------------------
