@@ -8,10 +8,12 @@ from typing import Any, NoReturn
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import JWTAuthentication, SubmissionAuthentication, unverified
 from books import directory
 from core.exceptions import NotFound
 from core.permissions import has_perms
@@ -59,7 +61,17 @@ class OrderSubmitThrottle(SlidingWindowUserThrottle):
 _TIMESTAMP = serializers.OrderSubmitOut._declared_fields["timestamp"]
 
 
+class SubmitAuthentication(SubmissionAuthentication):
+    required = ("orders.submit_order",)
+
+
 class OrdersApi(APIView):
+    def get_authenticators(self) -> list[Any]:
+        # Called with the Django request set (View.setup), before DRF's own request exists.
+        if self.request.method == "POST":
+            return [SubmitAuthentication()]
+        return super().get_authenticators()
+
     def get_permissions(self) -> list[Any]:
         perm = "orders.submit_order" if self.request.method == "POST" else "orders.view_order"
         return [has_perms(perm)()]
@@ -67,8 +79,20 @@ class OrdersApi(APIView):
     def get_throttles(self) -> list[Any]:
         return [OrderSubmitThrottle()] if self.request.method == "POST" else []
 
+    def _authenticate_by_query(self, request: Any) -> None:
+        """Authentication and permission as for any request (SubmissionAuthentication puts the query off): a
+        401 or 403 raised here is the answer the query would have given at the request's start."""
+        authenticated = JWTAuthentication().authenticate(request)
+        if authenticated is None:  # the header was there a moment ago
+            raise exceptions.NotAuthenticated()
+        request.user, request.auth = authenticated
+        self.check_permissions(request)
+
     def throttled(self, request: Any, wait: float) -> NoReturn:
-        # Only a refused submission comes here (the throttle is on POST only): the attempt joins the trail.
+        # Only a refused submission comes here (the throttle is on POST only): the attempt joins the trail, by a
+        # user whose reading is checked first (a user deactivated meanwhile is answered 401, as before).
+        if unverified(request.user) is not None:
+            self._authenticate_by_query(request)
         try:
             body = request.data
         except Exception:  # noqa: BLE001 - an unreadable body is refused all the same, with no fields
@@ -82,11 +106,19 @@ class OrdersApi(APIView):
     def post(self, request: Any) -> Response:
         data = serializers.OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
-        order, decision = submission.order_submit(
-            user=request.user,
-            request=submission.OrderRequest(**data.validated_data),
-            correlation_id=getattr(request, "correlation_id", None),
-        )
+        order_request = submission.OrderRequest(**data.validated_data)
+        correlation_id = getattr(request, "correlation_id", None)
+        try:
+            order, decision = submission.order_submit(
+                user=request.user, request=order_request, correlation_id=correlation_id
+            )
+        except submission.CredentialsChanged:
+            # The user, the token's revocation, its session or the user's permissions read under the risk lock
+            # differ from this process's last reading: authenticated and permitted again, then decided.
+            self._authenticate_by_query(request)
+            order, decision = submission.order_submit(
+                user=request.user, request=order_request, correlation_id=correlation_id
+            )
         return Response(
             {
                 "order_id": str(order.pk),

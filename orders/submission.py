@@ -5,7 +5,7 @@
          -> orders_decide        under one hold of the risk lock (risk.store.lock_and_read):
               duplicates refused, each order checked (risk.checks.check_order) on the state that includes
               the orders approved before it, orders and their three events inserted (audit.services),
-              the approved orders' exposure reserved (risk.store.reserve)
+              the approved orders' exposure reserved (risk.store.reserve_statements), in the inserts' round trip
       -> enqueue                 after the commit, one execution message for the batch's approved orders
 
 A batch decides exactly what deciding its submissions one by one, in arrival order, would have decided
@@ -30,6 +30,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from rest_framework import status
 
+from accounts.authentication import Unverified, unverified
 from accounts.models import User
 from audit.models import EventType
 from audit.services import EventGroup, EventSpec, events_record_groups
@@ -91,6 +92,12 @@ class BookNotTradable(ItirpError):
 
 class UnknownBook(InvalidInput):
     code = "unknown_book"
+
+
+class CredentialsChanged(Exception):  # noqa: N818 - a condition the view handles, not an error answered
+    """A submission authenticated from the process's last reading of its user (SubmissionAuthentication) whose
+    reading, taken again under the risk lock, changed: not decided, nothing written; the view authenticates
+    it again by the query and submits it again."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,7 @@ class Submission:
     address: str | None
     key: str
     book: BookRef
+    unverified: Unverified | None = None  # the user's reading to take again under the lock
 
     @property
     def scopes(self) -> store.OrderScopes:
@@ -222,6 +230,7 @@ def order_submit(*, user: User, request: OrderRequest, correlation_id: uuid.UUID
         address=context.client_address(),
         key=execution_key(user_id=user.pk, request=request),
         book=book_for(user, request.book),
+        unverified=unverified(user),
     )
     if transaction.get_connection().in_atomic_block:
         outcome = orders_decide([submission])[0]
@@ -301,18 +310,23 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
             grants_query = _grants(submissions)
+            # the users read from the process's last reading, read again (SubmissionAuthentication)
+            rereads = {id(s): s.unverified.statement() for s in submissions if s.unverified is not None}
             locked = store.lock_and_read(
                 scopes=scopes,
                 symbols=sorted({s.request.symbol for s in submissions}),
-                also=[q for q in (grants_query, keys_query) if q],
+                also=[*(q for q in (grants_query, keys_query) if q), *rereads.values()],
             )
             locked_at = time.perf_counter()
             now = timezone.now()  # under the lock: creation times follow the order of decisions
-            tradable = {(int(user_id), int(book_id)) for user_id, book_id in locked.rows[0]} if grants_query else set()
+            own_rows = iter(locked.rows)
+            tradable = {(int(user_id), int(book_id)) for user_id, book_id in next(own_rows)} if grants_query else set()
+            key_rows = next(own_rows) if keys_query else ()
+            reread = dict(zip(rereads, own_rows, strict=True))
             taken: dict[str, Existing] = {}
             # (user, client_order_id) -> the key of the order that holds it (FIX: ClOrdID unique per sender)
             ids: dict[tuple[int, str], tuple[str, Existing]] = {}
-            for key, user_id, client_order_id, *rest in locked.rows[-1] if keys_query else ():
+            for key, user_id, client_order_id, *rest in key_rows:
                 existing = Existing.of_row(*rest)
                 if client_order_id is None:
                     taken[key] = existing
@@ -323,6 +337,10 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
             reservations: list[store.Reservation] = []
             groups: list[EventGroup] = []
             for submission in submissions:
+                if submission.unverified is not None and not submission.unverified.holds(reread[id(submission)]):
+                    submission.unverified.forget()
+                    outcomes.append(CredentialsChanged())
+                    continue
                 if not submission.user.is_superuser and (submission.user.pk, submission.book.id) not in tradable:
                     outcomes.append(BookNotTradable(f"You may not trade in book {submission.book.code}"))
                     groups.append(_refusal(submission, "book_not_tradable"))
@@ -375,8 +393,12 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
                 )
             if groups:
                 orders = [outcome[0] for outcome in outcomes if not isinstance(outcome, Exception)]
-                events_record_groups(groups, with_rows=[BulkInsert(Order, orders)] if orders else [])
-                store.reserve(state=locked.state, reservations=reservations)
+                # the reservations, the orders and their events: one round trip on PostgreSQL
+                events_record_groups(
+                    groups,
+                    with_rows=[BulkInsert(Order, orders)] if orders else [],
+                    changes=store.reserve_statements(state=locked.state, reservations=reservations),
+                )
         if commits:
             RISK_LOCK_HOLD_SECONDS.observe(time.perf_counter() - locked_at)
     except IntegrityError as exc:

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
+from accounts import authentication
 from books import directory
 from market import directory as instruments
 
@@ -43,6 +44,7 @@ def _clear_cache() -> None:
     # Books are cached per process by id and code; a flushed database makes them anew with other ids.
     directory.forget()
     instruments.forget()
+    authentication.forget_last_read()
 
 
 @pytest.fixture(autouse=True)

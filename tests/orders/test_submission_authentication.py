@@ -1,0 +1,161 @@
+"""POST /orders' authentication read under the risk lock (accounts.authentication.SubmissionAuthentication).
+
+A process that has read a user lets the user's next submission in on that reading and puts the query off to the
+batch, which runs it under the risk lock in the round trip it makes anyway. Whatever changed in between (a
+deactivation, a logout, a role taken away, a renamed user) is seen there: the order is not decided on the old
+reading but authenticated again, answered 401 or 403 as any request, or decided for the user as now read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from accounts import authentication, services
+from accounts.authentication import _auth_sql
+from accounts.models import User
+from audit.models import Event, EventType
+from core import sql
+from orders.models import Order
+from tests.orders.conftest import body
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+URL = "/api/v1/orders"
+
+
+@pytest.fixture
+def client(client_for: Any, trader: User) -> APIClient:
+    client = client_for(trader)
+    first = client.post(URL, body(client_order_id="first"), format="json")  # the process reads the user
+    assert first.status_code == 200 and first.json()["status"] == "APPROVED"
+    return client
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The statements of each round trip core.sql makes to PostgreSQL, in order."""
+    made: list[list[str]] = []
+    real = sql.pipelined
+
+    def counted(statements: Any) -> Any:
+        made.append([text for text, _ in statements])
+        return real(statements)
+
+    monkeypatch.setattr(sql, "pipelined", counted)
+    return made
+
+
+def assert_as_the_query_answers(client: APIClient, answer: Any) -> None:
+    """The same submission, by a process that has never read the user (the query at the request's start),
+    answers the same: status, body but for the request's own ids, and the WWW-Authenticate header."""
+    authentication.forget_last_read()
+    again = client.post(URL, body(client_order_id="second"), format="json")
+    assert again.status_code == answer.status_code
+    assert again.get("WWW-Authenticate") == answer.get("WWW-Authenticate")
+    assert _without_ids(again.json()) == _without_ids(answer.json())
+
+
+def _without_ids(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_ids(v) for k, v in data.items() if k not in {"correlation_id", "request_id"}}
+    return data
+
+
+def test_submit_when_the_process_has_read_the_user_then_the_query_runs_under_the_lock_and_no_trip_of_its_own(
+    client: APIClient, trips: list[list[str]]
+) -> None:
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 200 and response.json()["status"] == "APPROVED"
+    # the lock and its reads, the user's query among them; then the writes
+    assert len(trips) == 2
+    assert "FOR UPDATE" in trips[0][0] and _auth_sql() in trips[0]
+
+
+def test_submit_when_the_user_was_deactivated_since_the_reading_then_401_and_no_order(
+    client: APIClient, trader: User
+) -> None:
+    User.objects.filter(pk=trader.pk).update(is_active=False)  # no signal, no service: only the row changes
+    orders = Order.objects.count()
+
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 401
+    assert Order.objects.count() == orders
+    assert_as_the_query_answers(client, response)
+
+
+def test_submit_when_the_session_was_logged_out_since_the_reading_then_401_and_no_order(client: APIClient) -> None:
+    logout = client.post("/api/v1/auth/logout", {"refresh_token": client.tokens["refresh_token"]}, format="json")  # type: ignore[attr-defined]
+    assert logout.status_code == 200
+    orders = Order.objects.count()
+
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 401
+    assert Order.objects.count() == orders
+    assert_as_the_query_answers(client, response)
+
+
+def test_submit_when_the_role_was_taken_away_since_the_reading_then_403_and_no_order(
+    client: APIClient, trader: User
+) -> None:
+    trader.groups.clear()
+    orders = Order.objects.count()
+
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 403
+    assert Order.objects.count() == orders
+    assert Event.objects.filter(event_type=EventType.PERMISSION_DENIED).count() == 1
+    assert_as_the_query_answers(client, response)
+
+
+def test_submit_when_the_role_was_given_since_a_refusal_then_the_next_order_is_decided(
+    client_for: Any, make_user: Any
+) -> None:
+    viewer = make_user("feed1", "MARKET_DATA")
+    client = client_for(viewer)
+    assert client.post(URL, body(), format="json").status_code == 403  # a reading without the permission
+
+    viewer.groups.add(Group.objects.get(name="TRADER"))
+
+    assert client.post(URL, body(), format="json").status_code == 200
+
+
+def test_submit_when_the_user_was_renamed_since_the_reading_then_decided_once_for_the_user_as_now_read(
+    client: APIClient, trader: User
+) -> None:
+    User.objects.filter(pk=trader.pk).update(username="trader1-renamed")
+    orders = Order.objects.count()
+
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 200 and response.json()["status"] == "APPROVED"
+    assert Order.objects.count() == orders + 1
+    created = Event.objects.get(order_id=response.json()["order_id"], event_type=EventType.ORDER_CREATED)
+    assert created.actor_username == "trader1-renamed"
+
+
+def test_submit_when_deactivated_through_the_service_then_refused_at_once(client: APIClient, trader: User) -> None:
+    services.user_deactivate(actor=None, user=trader, reason="test")
+
+    assert client.post(URL, body(client_order_id="second"), format="json").status_code == 401
+
+
+def test_submit_when_throttled_after_a_deactivation_then_401_as_before_and_no_refusal_recorded(
+    client: APIClient, trader: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orders import apis
+
+    monkeypatch.setattr(apis.OrderSubmitThrottle, "THROTTLE_RATES", {"orders": "1/min"})  # the first one is spent
+    User.objects.filter(pk=trader.pk).update(is_active=False)
+
+    response = client.post(URL, body(client_order_id="second"), format="json")
+
+    assert response.status_code == 401
+    assert not Event.objects.filter(event_type=EventType.ORDER_REFUSED).exists()
