@@ -16,7 +16,7 @@ import decimal
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, models
@@ -72,6 +72,7 @@ def bulk_insert(*inserts: BulkInsert, before: Sequence[Statement] = ()) -> None:
 
 
 PREPARE_THRESHOLD = 5
+T = TypeVar("T")
 
 
 def one_of(expression: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -101,15 +102,45 @@ def pipelined(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tupl
     never run twice: it fails as it would have."""
     db: Any = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself (`connection` is a proxy)
     unchecked = db.connection is not None and db.health_check_enabled and not db.health_check_done
+    first_trip = db.__dict__.pop(_FIRST_TRIP, False)  # the first round trip of a checked_by_first_trip transaction
     try:
         results = _pipelined(db, statements)
-    except OperationalError:
+    except OperationalError as exc:
+        if first_trip and _broken(db):
+            raise ConnectionEnded(*exc.args) from exc
         if not (unchecked and not db.in_atomic_block and _broken(db) and _reads_only(statements)):
             raise
         db.close()
         results = _pipelined(db, statements)
     db.health_check_done = True  # a statement has just been answered on this connection
     return results
+
+
+_FIRST_TRIP = "itirp_first_trip"
+
+
+class ConnectionEnded(OperationalError):
+    """The first round trip of a `checked_by_first_trip` transaction found the connection ended: nothing of the
+    transaction reached the server."""
+
+
+def checked_by_first_trip(run: Callable[[], T]) -> T:
+    """Run `run`, which opens a transaction whose first statements go through `pipelined` (nothing written before
+    them), with that round trip as the connection's health check: Django's `SELECT 1` at BEGIN, once per request,
+    is not asked (a submission batch's own round trip, saved); should the first round trip find the connection
+    ended, the transaction is run again, once, on a new connection, as the check would have replaced it."""
+    db: Any = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block or db.connection is None or not db.health_check_enabled or db.health_check_done:
+        return run()
+    db.health_check_done = True  # what Django's check would conclude, or the retry below replaces the connection
+    db.__dict__[_FIRST_TRIP] = True
+    try:
+        return run()
+    except ConnectionEnded:
+        db.close()  # the transaction's rollback already dropped it; a no-op then
+        return run()
+    finally:
+        db.__dict__.pop(_FIRST_TRIP, None)
 
 
 def _broken(db: Any) -> bool:

@@ -40,7 +40,7 @@ from books.models import DEFAULT_BOOK
 from core import context
 from core.exceptions import Conflict, InvalidInput, ItirpError
 from core.metrics import RISK_LOCK_HOLD_SECONDS
-from core.sql import BulkInsert, Statement, one_of
+from core.sql import BulkInsert, Statement, checked_by_first_trip, one_of
 from orders.batching import GroupCommit
 from orders.execution import enqueue, wake_claim
 from orders.models import Order, OrderStatus, OrderType, TimeInForce, VenueCode
@@ -262,7 +262,8 @@ def _batch_decided(submissions: Sequence[Submission]) -> list[Decided | Exceptio
     the duplicate is refused under the lock like any other, with its ORDER_REFUSED event (a lone submission
     too)."""
     try:
-        return orders_decide(submissions)
+        # the lock's read is the connection's health check: no SELECT 1 of Django's at every batch
+        return checked_by_first_trip(functools.partial(orders_decide, submissions))
     except DuplicateOrder:
         pass
     results: list[Decided | Exception] = []

@@ -15,7 +15,7 @@ from psycopg.types.array import ListDumper
 from psycopg.types.json import Jsonb
 
 from audit.models import Event, EventType
-from core.sql import BulkInsert, bulk_insert, pipelined
+from core.sql import BulkInsert, bulk_insert, checked_by_first_trip, pipelined
 from orders.models import Order, OrderStatus, Side
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -214,3 +214,68 @@ def test_pipelined_when_it_was_answered_then_the_request_asks_no_select_1_before
     with transaction.atomic():
         Event.objects.exists()
     assert checks == [True]
+
+
+def _transaction_reading_first() -> int:
+    """A transaction as a submission batch makes it: a pipelined read first, then its writes."""
+    with transaction.atomic():
+        ((pid,),) = pipelined([("SELECT pg_backend_pid()", [])])[0]
+        bulk_insert(BulkInsert(Event, [_event()]))
+    return pid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checked_by_first_trip_when_the_connection_is_sound_then_no_select_1_and_one_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    checks: list[bool] = []
+    usable = db.is_usable
+    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
+    _as_a_new_request()
+
+    checked_by_first_trip(_transaction_reading_first)
+
+    assert checks == []
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checked_by_first_trip_when_the_server_ended_the_connection_then_the_transaction_runs_once_on_a_new_one() -> (
+    None
+):
+    connection.ensure_connection()
+    old = connection.connection.info.backend_pid
+    _as_a_new_request()
+    _server_ends(old)
+    runs: list[int] = []
+
+    def transaction_counted() -> int:
+        runs.append(1)
+        return _transaction_reading_first()
+
+    pid = checked_by_first_trip(transaction_counted)
+
+    assert pid != old and len(runs) == 2
+    assert Event.objects.count() == 1  # the first attempt reached nothing; the second committed once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checked_by_first_trip_when_the_connection_ends_after_the_first_trip_then_the_error_and_no_second_run() -> None:
+    connection.ensure_connection()
+    _as_a_new_request()
+    runs: list[int] = []
+
+    def ends_midway() -> None:
+        runs.append(1)
+        with transaction.atomic():
+            pipelined([("SELECT 1", [])])
+            _server_ends(connection.connection.info.backend_pid)
+            bulk_insert(BulkInsert(Event, [_event()]))
+
+    with pytest.raises(OperationalError):
+        checked_by_first_trip(ends_midway)
+
+    assert len(runs) == 1
+    assert Event.objects.count() == 0

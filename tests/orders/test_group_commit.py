@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from audit.models import Event, EventType
 from core import sql
@@ -481,6 +482,35 @@ def test_orders_decide_when_a_submission_has_no_address_then_its_events_do_not_t
     first, second = (order for order, _ in outcomes)
     assert set(Event.objects.filter(order_id=first.pk).values_list("address", flat=True)) == {None}
     assert set(Event.objects.filter(order_id=second.pk).values_list("address", flat=True)) == {"203.0.113.7"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_decide_batch_when_the_server_ended_the_connection_since_the_last_request_then_decided_once_on_a_new_one(
+    trader, monkeypatch
+) -> None:
+    # Django's health check (a SELECT 1 at BEGIN, once per request) is the lock's read now: a connection the
+    # server ended is found there, before anything was written, and the batch runs again on a new one.
+    monkeypatch.setattr(submission_module, "enqueue", lambda *a, **k: True)
+    set_limits()
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    ended = db.connection.info.backend_pid
+    checks: list[bool] = []
+    usable = db.is_usable
+    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
+    batch = [submission(trader, client_order_id="after-restart")]  # its book read: the request's own statements
+    db.health_check_done = False  # a new request
+    with psycopg.connect(**db.get_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [ended])
+
+    (outcome,) = submission_module._decide_batch(batch)
+
+    assert not isinstance(outcome, Exception) and outcome[1].approved
+    assert db.connection.info.backend_pid != ended
+    assert checks == []  # no SELECT 1 of Django's: the lock's read found the connection ended
+    assert Order.objects.filter(client_order_id="after-restart").count() == 1
+    assert Event.objects.filter(order_id=outcome[0].pk).count() == 3
 
 
 @pytest.mark.postgres
