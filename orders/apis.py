@@ -88,6 +88,16 @@ class OrdersApi(APIView):
         request.user, request.auth = authenticated
         self.check_permissions(request)
 
+    def handle_exception(self, exc: Exception) -> Any:
+        # A submission refused (bad input, an unknown book, a duplicate) by a user let in on this process's
+        # reading: the query first, so that a user deactivated meanwhile is answered 401, as before.
+        if unverified(getattr(self.request, "_user", None)) is not None:
+            try:
+                self._authenticate_by_query(self.request)
+            except Exception as refused:  # noqa: BLE001 - the query's 401 or 403 is the answer
+                exc = refused
+        return super().handle_exception(exc)
+
     def throttled(self, request: Any, wait: float) -> NoReturn:
         # Only a refused submission comes here (the throttle is on POST only): the attempt joins the trail, by a
         # user whose reading is checked first (a user deactivated meanwhile is answered 401, as before).

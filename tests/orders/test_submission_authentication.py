@@ -49,11 +49,11 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return made
 
 
-def assert_as_the_query_answers(client: APIClient, answer: Any) -> None:
+def assert_as_the_query_answers(client: APIClient, answer: Any, **changes: Any) -> None:
     """The same submission, by a process that has never read the user (the query at the request's start),
     answers the same: status, body but for the request's own ids, and the WWW-Authenticate header."""
     authentication.forget_last_read()
-    again = client.post(URL, body(client_order_id="second"), format="json")
+    again = client.post(URL, body(client_order_id="second", **changes), format="json")
     assert again.status_code == answer.status_code
     assert again.get("WWW-Authenticate") == answer.get("WWW-Authenticate")
     assert _without_ids(again.json()) == _without_ids(answer.json())
@@ -159,3 +159,22 @@ def test_submit_when_throttled_after_a_deactivation_then_401_as_before_and_no_re
 
     assert response.status_code == 401
     assert not Event.objects.filter(event_type=EventType.ORDER_REFUSED).exists()
+
+
+@pytest.mark.parametrize("bad", [{"quantity": "-1"}, {"book": "NO-SUCH-BOOK"}], ids=["invalid input", "unknown book"])
+def test_submit_when_refused_before_submitting_after_a_deactivation_then_401_as_before(
+    client: APIClient, trader: User, bad: dict[str, str]
+) -> None:
+    User.objects.filter(pk=trader.pk).update(is_active=False)
+
+    response = client.post(URL, body(client_order_id="second", **bad), format="json")
+
+    assert response.status_code == 401
+    assert_as_the_query_answers(client, response, **bad)
+
+
+def test_submit_when_refused_before_submitting_by_a_user_as_read_then_the_same_400(client: APIClient) -> None:
+    response = client.post(URL, body(client_order_id="second", quantity="-1"), format="json")
+
+    assert response.status_code == 400
+    assert_as_the_query_answers(client, response, quantity="-1")
