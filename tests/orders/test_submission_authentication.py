@@ -86,6 +86,7 @@ def test_submit_when_the_user_was_deactivated_since_the_reading_then_401_and_no_
 
     assert response.status_code == 401
     assert Order.objects.count() == orders
+    assert Event.objects.filter(event_type=EventType.TOKEN_REFUSED).count() == 1  # recorded once, as by the query
     assert_as_the_query_answers(client, response)
 
 
@@ -170,6 +171,7 @@ def test_submit_when_refused_before_submitting_after_a_deactivation_then_401_as_
     response = client.post(URL, body(client_order_id="second", **bad), format="json")
 
     assert response.status_code == 401
+    assert Event.objects.filter(event_type=EventType.TOKEN_REFUSED).count() == 1
     assert_as_the_query_answers(client, response, **bad)
 
 
