@@ -7,9 +7,8 @@ import json
 import uuid
 from decimal import Decimal
 
-import psycopg
 import pytest
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg.types.array import ListDumper
 from psycopg.types.json import Jsonb
@@ -17,6 +16,7 @@ from psycopg.types.json import Jsonb
 from audit.models import Event, EventType
 from core.sql import BulkInsert, bulk_insert, checked_by_first_trip, pipelined
 from orders.models import Order, OrderStatus, Side
+from tests.support.connections import as_a_new_request, health_checks, server_ends
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -155,24 +155,12 @@ def test_bulk_insert_when_values_need_no_preparation_then_django_prepares_only_t
 
 
 # --- the statements as the connection's health check (CONN_HEALTH_CHECKS) ---------------------------------------
-def _as_a_new_request() -> None:
-    """What Django does to a persistent connection when a request (or a Celery task) begins: its health is to
-    be checked again before its first statement (BaseDatabaseWrapper.close_if_unusable_or_obsolete)."""
-    connections[DEFAULT_DB_ALIAS].health_check_done = False
-
-
-def _server_ends(pid: int) -> None:
-    """The server ends the backend `pid`, as a restart of PostgreSQL would, from another connection."""
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
-        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_pipelined_when_the_server_ended_the_connection_before_a_read_then_it_answers_on_a_new_one() -> None:
     connection.ensure_connection()
     old = connection.connection.info.backend_pid
-    _as_a_new_request()
-    _server_ends(old)
+    as_a_new_request()
+    server_ends(old)
 
     ((pid,),) = pipelined([("SELECT pg_backend_pid()", [])])[0]
 
@@ -183,8 +171,8 @@ def test_pipelined_when_the_server_ended_the_connection_before_a_read_then_it_an
 @pytest.mark.django_db(transaction=True)
 def test_pipelined_when_a_write_finds_the_connection_ended_then_it_fails_and_is_not_sent_again() -> None:
     connection.ensure_connection()
-    _as_a_new_request()
-    _server_ends(connection.connection.info.backend_pid)
+    as_a_new_request()
+    server_ends(connection.connection.info.backend_pid)
 
     with pytest.raises(OperationalError):
         bulk_insert(BulkInsert(Event, [_event()]))
@@ -196,12 +184,8 @@ def test_pipelined_when_a_write_finds_the_connection_ended_then_it_fails_and_is_
 def test_pipelined_when_it_was_answered_then_the_request_asks_no_select_1_before_its_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    db = connections[DEFAULT_DB_ALIAS]
-    db.ensure_connection()
-    checks: list[bool] = []
-    usable = db.is_usable
-    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
-    _as_a_new_request()
+    checks = health_checks(monkeypatch)
+    as_a_new_request()
 
     pipelined([("SELECT 1", [])])  # a submission's authentication, say
     with transaction.atomic():  # then its batch
@@ -210,7 +194,7 @@ def test_pipelined_when_it_was_answered_then_the_request_asks_no_select_1_before
     assert checks == []
     assert Event.objects.count() == 1
     # without a statement of ours first, Django's own check still runs once, as before
-    _as_a_new_request()
+    as_a_new_request()
     with transaction.atomic():
         Event.objects.exists()
     assert checks == [True]
@@ -228,12 +212,8 @@ def _transaction_reading_first() -> int:
 def test_checked_by_first_trip_when_the_connection_is_sound_then_no_select_1_and_one_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    db = connections[DEFAULT_DB_ALIAS]
-    db.ensure_connection()
-    checks: list[bool] = []
-    usable = db.is_usable
-    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
-    _as_a_new_request()
+    checks = health_checks(monkeypatch)
+    as_a_new_request()
 
     checked_by_first_trip(_transaction_reading_first)
 
@@ -247,8 +227,8 @@ def test_checked_by_first_trip_when_the_server_ended_the_connection_then_the_tra
 ):
     connection.ensure_connection()
     old = connection.connection.info.backend_pid
-    _as_a_new_request()
-    _server_ends(old)
+    as_a_new_request()
+    server_ends(old)
     runs: list[int] = []
 
     def transaction_counted() -> int:
@@ -264,14 +244,14 @@ def test_checked_by_first_trip_when_the_server_ended_the_connection_then_the_tra
 @pytest.mark.django_db(transaction=True)
 def test_checked_by_first_trip_when_the_connection_ends_after_the_first_trip_then_the_error_and_no_second_run() -> None:
     connection.ensure_connection()
-    _as_a_new_request()
+    as_a_new_request()
     runs: list[int] = []
 
     def ends_midway() -> None:
         runs.append(1)
         with transaction.atomic():
             pipelined([("SELECT 1", [])])
-            _server_ends(connection.connection.info.backend_pid)
+            server_ends(connection.connection.info.backend_pid)
             bulk_insert(BulkInsert(Event, [_event()]))
 
     with pytest.raises(OperationalError):

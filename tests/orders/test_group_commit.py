@@ -18,12 +18,10 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from audit.models import Event, EventType
-from core import sql
 from orders import submission as submission_module
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
@@ -32,6 +30,7 @@ from risk import store
 from risk.checks import Violation
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
 from tests.orders.conftest import written, written_but_refusal
+from tests.support.connections import as_a_new_request, health_checks, round_trips, server_ends
 
 WAIT = 10  # seconds: the bound of every wait on another thread
 
@@ -345,14 +344,7 @@ def test_orders_decide_when_orders_are_approved_then_two_round_trips_before_the_
     # reservations went in a round trip of their own, a third one while the risk lock was held.
     set_limits()
     orders_decide([submission(trader, symbol="OLD")])  # the statements' texts already seen once
-    trips: list[list[str]] = []
-    real = sql.pipelined
-
-    def counted(statements: Any) -> Any:
-        trips.append([text for text, _ in statements])
-        return real(statements)
-
-    monkeypatch.setattr(sql, "pipelined", counted)
+    trips = round_trips(monkeypatch)
     outcomes = orders_decide([submission(trader), submission(trader, symbol="EEE", side="SELL")])
 
     assert [decision.approved for _, decision in outcomes] == [True, True]
@@ -493,16 +485,12 @@ def test_decide_batch_when_the_server_ended_the_connection_since_the_last_reques
     # server ended is found there, before anything was written, and the batch runs again on a new one.
     monkeypatch.setattr(submission_module, "enqueue", lambda *a, **k: True)
     set_limits()
+    checks = health_checks(monkeypatch)
     db = connections[DEFAULT_DB_ALIAS]
-    db.ensure_connection()
     ended = db.connection.info.backend_pid
-    checks: list[bool] = []
-    usable = db.is_usable
-    monkeypatch.setattr(db, "is_usable", lambda: checks.append(True) or usable())
     batch = [submission(trader, client_order_id="after-restart")]  # its book read: the request's own statements
-    db.health_check_done = False  # a new request
-    with psycopg.connect(**db.get_connection_params(), autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [ended])
+    as_a_new_request()
+    server_ends(ended)
 
     (outcome,) = submission_module._decide_batch(batch)
 

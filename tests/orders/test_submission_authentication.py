@@ -18,9 +18,9 @@ from accounts import authentication, services
 from accounts.authentication import _auth_sql
 from accounts.models import User
 from audit.models import Event, EventType
-from core import sql
 from orders.models import Order
 from tests.orders.conftest import body
+from tests.support.connections import round_trips
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -37,16 +37,7 @@ def client(client_for: Any, trader: User) -> APIClient:
 
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The statements of each round trip core.sql makes to PostgreSQL, in order."""
-    made: list[list[str]] = []
-    real = sql.pipelined
-
-    def counted(statements: Any) -> Any:
-        made.append([text for text, _ in statements])
-        return real(statements)
-
-    monkeypatch.setattr(sql, "pipelined", counted)
-    return made
+    return round_trips(monkeypatch)
 
 
 def assert_as_the_query_answers(client: APIClient, answer: Any, **changes: Any) -> None:
