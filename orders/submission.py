@@ -303,7 +303,9 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
     DuplicateOrder in their place; check each order on the state that includes the reservations of the
     orders approved before it, exactly as one-by-one decisions would; insert the orders as APPROVED or
     REJECTED, reserve the approved ones' exposure and volume, and append each order's ORDER_CREATED,
-    RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED."""
+    RISK_CHECK_STARTED and RISK_CHECK_PASSED/FAILED. A submission whose user came from the process's last
+    reading (Submission.unverified) is read again among the lock's reads; a changed answer puts
+    CredentialsChanged in its place, nothing written for it."""
     window = timedelta(seconds=settings.ORDER_DUPLICATE_WINDOW_SECONDS)
     scopes = [scope for s in submissions for scope in s.scopes.all]
     commits = not transaction.get_connection().in_atomic_block  # this transaction's commit ends the hold
