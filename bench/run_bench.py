@@ -19,7 +19,7 @@ stops every process it started (by PID, process group included), also on Ctrl-C 
    throughput with 2 workers and zero venue latency (bench_execution's helpers), event appends per second
    (bench_audit.py), and trail / event-list p99 through the API on 1,000,000 and (time-bounded) 10,000,000 events.
 
-Usage: .venv/bin/python bench/run_bench.py [--duration 15] [--web gthread:2x4] [--compare-web sync:2,sync:4]
+Usage: .venv/bin/python bench/run_bench.py [--duration 15] [--web gthread:1x8] [--compare-web sync:2,sync:4]
        [--drain 5] [--feed-pgid PGID] [--seed-budget 600] [--skip-events] [--out bench/results/bench.md]
 """
 
@@ -254,10 +254,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--baseline-port", type=int, default=8109)
     parser.add_argument("--database", default="itirp_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
-    parser.add_argument("--web", default="gthread:2x4", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
+    parser.add_argument("--web", default="gthread:1x8", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
     parser.add_argument(
         "--compare-web",
-        default="gthread:1x8,gthread:2x8,sync:2,granian:2x4,uvicorn:2",
+        default="gthread:2x4,gthread:2x8,sync:2,granian:2x4,uvicorn:2",
         help="comma-separated other --web values, measured at 8 connections",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk / pgbench run")
