@@ -216,6 +216,10 @@ class Unverified:
     session: str
     row: tuple[Any, ...]
 
+    @property
+    def key(self) -> tuple[Any, str, str]:
+        return (self.pk, self.jti, self.session)
+
     def statement(self) -> Statement:
         return Statement(_auth_sql(), [self.jti, self.session, self.pk])
 

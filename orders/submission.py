@@ -313,8 +313,9 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
             grants_query = _grants(submissions)
-            # the users read from the process's last reading, read again (SubmissionAuthentication)
-            rereads = {id(s): s.unverified.statement() for s in submissions if s.unverified is not None}
+            # the users read from the process's last reading, read again (SubmissionAuthentication): once per
+            # user, token and session, however many of the batch's orders came with them
+            rereads = {s.unverified.key: s.unverified.statement() for s in submissions if s.unverified is not None}
             locked = store.lock_and_read(
                 scopes=scopes,
                 symbols=sorted({s.request.symbol for s in submissions}),
@@ -340,7 +341,9 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
             reservations: list[store.Reservation] = []
             groups: list[EventGroup] = []
             for submission in submissions:
-                if submission.unverified is not None and not submission.unverified.holds(reread[id(submission)]):
+                if submission.unverified is not None and not submission.unverified.holds(
+                    reread[submission.unverified.key]
+                ):
                     submission.unverified.forget()
                     outcomes.append(CredentialsChanged())
                     continue

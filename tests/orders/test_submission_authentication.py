@@ -8,6 +8,8 @@ reading but authenticated again, answered 401 or 403 as any request, or decided 
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from accounts.authentication import _auth_sql
 from accounts.models import User
 from audit.models import Event, EventType
 from orders.models import Order
+from orders.submission import OrderRequest, Submission, book_for, execution_key, orders_decide
 from tests.orders.conftest import body
 from tests.support.connections import round_trips
 
@@ -171,3 +174,30 @@ def test_submit_when_refused_before_submitting_by_a_user_as_read_then_the_same_4
 
     assert response.status_code == 400
     assert_as_the_query_answers(client, response, quantity="-1")
+
+
+def test_decide_when_a_batch_holds_several_orders_of_one_reading_then_its_query_runs_once(
+    client: APIClient, trader: User, trips: list[list[str]]
+) -> None:
+    row = authentication._last_read.get(trader.pk)
+    assert row is not None  # the fixture's first order read the user
+    reading = authentication.Unverified(trader.pk, "a-jti", "a-session", row)
+    batch = []
+    for n in range(3):
+        request = OrderRequest("AAPL", "BUY", Decimal(1), Decimal("150"), client_order_id=f"batch-{n}")
+        batch.append(
+            Submission(
+                user=trader,
+                request=request,
+                correlation_id=uuid.uuid4(),
+                address=None,
+                key=execution_key(user_id=trader.pk, request=request),
+                book=book_for(trader, None),
+                unverified=reading,
+            )
+        )
+
+    outcomes = orders_decide(batch)
+
+    assert [outcome[1].approved for outcome in outcomes] == [True, True, True]  # type: ignore[index]
+    assert trips[0].count(_auth_sql()) == 1
