@@ -201,3 +201,13 @@ def test_decide_when_a_batch_holds_several_orders_of_one_reading_then_its_query_
 
     assert [outcome[1].approved for outcome in outcomes] == [True, True, True]  # type: ignore[index]
     assert trips[0].count(_auth_sql()) == 1
+
+
+def test_openapi_schema_documents_the_submission_as_bearer_authenticated_like_every_call(
+    client_for: Any, admin_user: User
+) -> None:
+    schema = client_for(admin_user).get("/api/schema/?format=json")
+
+    assert schema.status_code == 200
+    orders = schema.json()["paths"]["/api/v1/orders/"]
+    assert orders["post"]["security"] == orders["get"]["security"] == [{"bearerAuth": []}]
