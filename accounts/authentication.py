@@ -95,6 +95,18 @@ class JWTAuthentication(SimpleJWTAuthentication):
 
     www_authenticate_realm = "api"
 
+    def __init__(self, *args: Any, put_off_for: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        """`put_off_for` (POST /orders: its permission): the user, revocation, session and permission query put
+        off to the decision. Where this process has read the user before and that reading holds those
+        permissions, the user is that reading, marked `Unverified`: the submission's batch runs the same query
+        under the risk lock, in the round trip it makes anyway, and a submission whose answer changed is not
+        decided but authenticated again by the query (orders.apis.OrdersApi). A logout, a revocation, a
+        deactivation or a role taken away thus still refuses the next order, and one read here saves a round
+        trip and a transaction per submission. PostgreSQL only; elsewhere the query. One class for both uses,
+        so the OpenAPI schema knows one bearer scheme."""
+        super().__init__(*args, **kwargs)
+        self.put_off_for = put_off_for
+
     # simplejwt types the user of both methods as a TypeVar that no argument binds, which no override matches.
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, Token] | None:  # type: ignore[override]
         try:
@@ -106,6 +118,10 @@ class JWTAuthentication(SimpleJWTAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or expired token", code="token_not_valid") from exc
 
     def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
+        if self.put_off_for is not None and settings.DB_IS_POSTGRES:
+            read = _from_last_reading(validated_token, self.put_off_for)
+            if read is not None:
+                return read
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
             jti = validated_token[api_settings.JTI_CLAIM]
@@ -150,7 +166,7 @@ def _user_with_flags_and_perms(pk: Any, jti: str, session: str) -> FlaggedUser |
     The permissions fill the per-user cache ModelBackend would otherwise fill with two more queries on the
     request's first has_perm; like that cache they live for this request only. Plain SQL, not the ORM: the
     same query compiled by the ORM cost more CPU per request than it saved. A row that lets the user in is
-    kept as the process's last reading of the user (`_last_read`, for SubmissionAuthentication)."""
+    kept as the process's last reading of the user (`_last_read`, for JWTAuthentication's `put_off_for`)."""
     # Through core.sql: bound server-side and, run on every request, prepared once per connection (the
     # permission subqueries are planned once, not per request).
     rows = run([Statement(_auth_sql(), [jti, session, pk])])[0]
@@ -176,7 +192,7 @@ def _flagged_user(row: tuple[Any, ...]) -> FlaggedUser:
 
 class _LastRead:
     """Per process, the authentication row last read for each user that it let in (bounded; emptied when full).
-    Only a reading to be checked again later is taken from it (SubmissionAuthentication)."""
+    Only a reading to be checked again later is taken from it (`put_off_for`)."""
 
     SIZE = 4096
 
@@ -208,7 +224,7 @@ def forget_last_read() -> None:
 
 @dataclass(frozen=True)
 class Unverified:
-    """A user taken from the process's last reading (SubmissionAuthentication): the query to run again, in the
+    """A user taken from the process's last reading (`put_off_for`): the query to run again, in the
     decision's transaction under its lock, and what it must still answer for the decision to stand."""
 
     pk: Any
@@ -236,37 +252,28 @@ class Unverified:
 
 
 def unverified(user: object) -> Unverified | None:
-    """The check a user from SubmissionAuthentication still owes (None for a user read by the query)."""
+    """The check a user let in on a reading (`put_off_for`) still owes (None for a user read by the query)."""
     check = getattr(user, "unverified", None)
     return check if isinstance(check, Unverified) else None
 
 
-class SubmissionAuthentication(JWTAuthentication):
-    """POST /orders' authentication: the token verified as JWTAuthentication verifies it, the user, revocation,
-    session and permission query put off to the decision. Where this process has read the user before, and that
-    reading holds `required`, the user is that reading, marked `Unverified`: the submission's batch runs the
-    same query under the risk lock, in the round trip it makes anyway, and a submission whose answer changed
-    is not decided but authenticated again by the query (orders.apis.OrdersApi). A logout, a revocation, a
-    deactivation or a role taken away thus still refuses the next order, and one read here saves a round
-    trip and a statement per submission. PostgreSQL only; elsewhere JWTAuthentication's query."""
-
-    required: tuple[str, ...] = ()
-
-    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
-        if settings.DB_IS_POSTGRES:
-            try:
-                pk = _pk(validated_token[api_settings.USER_ID_CLAIM])
-                jti = validated_token[api_settings.JTI_CLAIM]
-            except KeyError:
-                pk = jti = None
-            session = validated_token.get(SESSION_CLAIM)
-            row = _last_read.get(pk) if jti and session else None
-            if row is not None:
-                user = _flagged_user(row)
-                if user.is_superuser or user.has_perms(self.required):
-                    user.unverified = Unverified(pk, jti, session, row)  # type: ignore[attr-defined]
-                    return user
-        return super().get_user(validated_token)
+def _from_last_reading(validated_token: Token, required: tuple[str, ...]) -> User | None:
+    """The user as this process last read it, marked `Unverified`, if it has read the user and that reading holds
+    `required` (JWTAuthentication with `put_off_for`); None: the query decides."""
+    try:
+        pk = _pk(validated_token[api_settings.USER_ID_CLAIM])
+        jti = validated_token[api_settings.JTI_CLAIM]
+    except KeyError:
+        return None
+    session = validated_token.get(SESSION_CLAIM)
+    row = _last_read.get(pk) if jti and session else None
+    if row is None:
+        return None
+    user = _flagged_user(row)
+    if not (user.is_superuser or user.has_perms(required)):
+        return None
+    user.unverified = Unverified(pk, jti, session, row)  # type: ignore[attr-defined]
+    return user
 
 
 @functools.cache

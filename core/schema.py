@@ -24,11 +24,9 @@ def ERRORS(*extra: int) -> dict[int, OpenApiResponse]:  # noqa: N802 - reads as 
 
 
 class BearerJWTScheme(OpenApiAuthenticationExtension):
-    """Documents accounts.authentication.JWTAuthentication as HTTP bearer (a JWT from /auth/login), and its
-    subclasses (POST /orders' SubmissionAuthentication reads the same token)."""
+    """Documents accounts.authentication.JWTAuthentication as HTTP bearer (a JWT from /auth/login)."""
 
     target_class = "accounts.authentication.JWTAuthentication"
-    match_subclasses = True
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: object) -> dict[str, str]:

@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import JWTAuthentication, SubmissionAuthentication, unverified
+from accounts.authentication import JWTAuthentication, unverified
 from books import directory
 from core.exceptions import NotFound
 from core.permissions import has_perms
@@ -62,16 +62,12 @@ class OrderSubmitThrottle(SlidingWindowUserThrottle):
 _TIMESTAMP = serializers.OrderSubmitOut._declared_fields["timestamp"]
 
 
-class SubmitAuthentication(SubmissionAuthentication):
-    required = ("orders.submit_order",)
-
-
 class OrdersApi(APIView):
     def get_authenticators(self) -> list[Any]:
         # Called with the Django request set (View.setup), before DRF's own request exists; without one when the
         # OpenAPI schema is generated (drf-spectacular's mock requests), where the POST's scheme is JWT's anyway.
         if getattr(self.request, "method", None) == "POST":
-            return [SubmitAuthentication()]
+            return [JWTAuthentication(put_off_for=("orders.submit_order",))]
         return super().get_authenticators()
 
     def get_permissions(self) -> list[Any]:
@@ -82,7 +78,7 @@ class OrdersApi(APIView):
         return [OrderSubmitThrottle()] if self.request.method == "POST" else []
 
     def _authenticate_by_query(self, request: Any) -> None:
-        """Authentication and permission as for any request (SubmissionAuthentication puts the query off): a
+        """Authentication and permission as for any request (the POST's puts the query off): a
         401 or 403 raised here is the answer the query would have given at the request's start."""
         request.user = AnonymousUser()  # until the query lets the user in: no reading answers for the user
         authenticated = JWTAuthentication().authenticate(request)

@@ -1,4 +1,4 @@
-"""POST /orders' authentication read under the risk lock (accounts.authentication.SubmissionAuthentication).
+"""POST /orders' authentication read under the risk lock (accounts.authentication.JWTAuthentication, `put_off_for`).
 
 A process that has read a user lets the user's next submission in on that reading and puts the query off to the
 batch, which runs it under the risk lock in the round trip it makes anyway. Whatever changed in between (a
