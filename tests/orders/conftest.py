@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -53,3 +54,21 @@ def submit() -> Callable[..., Any]:
         return order_submit(user=user, request=OrderRequest(**data))
 
     return run
+
+
+def submission(user: Any, address: str | None = "203.0.113.7", **changes: Any) -> Any:
+    """One order as order_submit hands it to a batch (orders.submission.Submission)."""
+    from orders.submission import OrderRequest, Submission, book_for, execution_key
+
+    data: dict[str, Any] = {"symbol": "AAA", "side": "BUY", "quantity": "10", "price": "100"}
+    data.update(changes)
+    data["quantity"], data["price"] = Decimal(str(data["quantity"])), Decimal(str(data["price"]))
+    request = OrderRequest(**data)
+    return Submission(
+        user=user,
+        request=request,
+        correlation_id=uuid.uuid4(),
+        address=address,
+        key=execution_key(user_id=user.pk, request=request),
+        book=book_for(user, None),
+    )

@@ -25,11 +25,11 @@ from audit.models import Event, EventType
 from orders import submission as submission_module
 from orders.batching import GroupCommit
 from orders.models import Order, OrderStatus
-from orders.submission import DuplicateOrder, OrderRequest, Submission, book_for, execution_key, orders_decide
+from orders.submission import DuplicateOrder, Submission, orders_decide
 from risk import store
 from risk.checks import Violation
 from risk.models import FIRM_STATE_ID, Position, RiskLimits, RiskState
-from tests.orders.conftest import written, written_but_refusal
+from tests.orders.conftest import submission, written, written_but_refusal
 from tests.support.connections import as_a_new_request, health_checks, round_trips, server_ends
 
 WAIT = 10  # seconds: the bound of every wait on another thread
@@ -139,22 +139,6 @@ def test_group_commit_when_the_batch_answers_the_wrong_number_of_results_then_ev
 
 
 # --- orders_decide on PostgreSQL -------------------------------------------------------------------------------
-def submission(user: Any, address: str | None = "203.0.113.7", **changes: Any) -> Submission:
-    """One order as order_submit hands it to a batch."""
-    data: dict[str, Any] = {"symbol": "AAA", "side": "BUY", "quantity": "10", "price": "100"}
-    data.update(changes)
-    data["quantity"], data["price"] = Decimal(str(data["quantity"])), Decimal(str(data["price"]))
-    request = OrderRequest(**data)
-    return Submission(
-        user=user,
-        request=request,
-        correlation_id=uuid.uuid4(),
-        address=address,
-        key=execution_key(user_id=user.pk, request=request),
-        book=book_for(user, None),
-    )
-
-
 BIG = Decimal("1e12")
 
 

@@ -8,8 +8,7 @@ reading but authenticated again, answered 401 or 403 as any request, or decided 
 
 from __future__ import annotations
 
-import uuid
-from decimal import Decimal
+import dataclasses
 from typing import Any
 
 import pytest
@@ -21,8 +20,8 @@ from accounts.authentication import _auth_sql
 from accounts.models import User
 from audit.models import Event, EventType
 from orders.models import Order
-from orders.submission import OrderRequest, Submission, book_for, execution_key, orders_decide
-from tests.orders.conftest import body
+from orders.submission import orders_decide
+from tests.orders.conftest import body, submission
 from tests.support.connections import round_trips
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -182,20 +181,12 @@ def test_decide_when_a_batch_holds_several_orders_of_one_reading_then_its_query_
     row = authentication._last_read.get(trader.pk)
     assert row is not None  # the fixture's first order read the user
     reading = authentication.Unverified(trader.pk, "a-jti", "a-session", row)
-    batch = []
-    for n in range(3):
-        request = OrderRequest("AAPL", "BUY", Decimal(1), Decimal("150"), client_order_id=f"batch-{n}")
-        batch.append(
-            Submission(
-                user=trader,
-                request=request,
-                correlation_id=uuid.uuid4(),
-                address=None,
-                key=execution_key(user_id=trader.pk, request=request),
-                book=book_for(trader, None),
-                unverified=reading,
-            )
+    batch = [
+        dataclasses.replace(
+            submission(trader, symbol="AAPL", quantity=1, price=150, client_order_id=f"batch-{n}"), unverified=reading
         )
+        for n in range(3)
+    ]
 
     outcomes = orders_decide(batch)
 
