@@ -330,7 +330,92 @@ def test_transient_failure_when_retried_then_its_message_names_the_next_attempt(
 
     assert execution.order_execute(order_id=order.pk).status == "RETRY"
 
-    assert local_stores == [(order.pk, {"countdown": 1.0, "attempt": 2})]
+    assert local_stores == [(order.pk, {"countdown": 1.0, "attempt": 2, "with_ids": []})]
+
+
+def test_group_when_several_calls_fail_then_one_transaction_records_them_and_one_message_names_them(
+    trader, monkeypatch, local_stores
+):
+    # A failed call was a transaction and a message of its own: a sixth of the worker's time at the simulated
+    # venue's 10 % of failures, and a venue that is down fails whole groups.
+    monkeypatch.setattr(execution, "venue", lambda: _Failing())
+    recorded = []
+    record = execution.executions_attempt_failed
+    monkeypatch.setattr(execution, "executions_attempt_failed", lambda f: recorded.append(len(f)) or record(f))
+    asked, filled = submit(trader, quantity="3"), submit(trader, quantity="7")
+    failed = submit(trader, quantity="3", price="101")
+
+    assert execution.order_execute(order_id=asked.pk).status == "RETRY"
+
+    assert recorded == [2]
+    assert local_stores == [(asked.pk, {"countdown": 1.0, "attempt": 2, "with_ids": [failed.pk]})]
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert (status[asked.pk], status[filled.pk], status[failed.pk]) == (
+        OrderStatus.APPROVED,
+        OrderStatus.EXECUTED,
+        OrderStatus.APPROVED,
+    )
+    for order in (asked, failed):
+        assert Order.objects.get(pk=order.pk).retry_count == 1
+        (event,) = events_of(order, EventType.EXECUTION_ATTEMPT_FAILED)
+        assert event.payload == {
+            "attempt": 1,
+            "reason": "Venue timeout",
+            "will_retry": True,
+            "retry_in_seconds": 1.0,
+        }
+        assert event.correlation_id == order.correlation_id
+
+
+def test_group_when_one_failure_is_the_last_attempt_then_it_ends_failed_and_the_other_is_retried(
+    trader, settings, monkeypatch, local_stores
+):
+    monkeypatch.setattr(execution, "venue", lambda: _Failing())
+    last = submit(trader, quantity="3")
+    long_ago = timezone.now() - timedelta(seconds=30)
+    Order.objects.filter(pk=last.pk).update(retry_count=settings.EXECUTION_MAX_ATTEMPTS - 1, updated_at=long_ago)
+    held_by_last = RiskState.objects.get().open_volume
+    asked = submit(trader, quantity="3", price="101")
+    both = RiskState.objects.get().open_volume
+
+    assert execution.order_execute(order_id=asked.pk).status == "RETRY"
+
+    ended = Order.objects.get(pk=last.pk)
+    assert (ended.status, ended.retry_count) == (OrderStatus.FAILED, settings.EXECUTION_MAX_ATTEMPTS)
+    assert [e.event_type for e in events_of(last)][-2:] == [
+        EventType.EXECUTION_ATTEMPT_FAILED,
+        EventType.EXECUTION_FAILED,
+    ]
+    assert Order.objects.get(pk=asked.pk).status == OrderStatus.APPROVED
+    assert local_stores == [(asked.pk, {"countdown": 1.0, "attempt": 2, "with_ids": []})]
+    # what the failed order held is released: only the retried one's reservation is left
+    assert 0 < held_by_last < both and RiskState.objects.get().open_volume == both - held_by_last
+
+
+def test_retry_message_when_its_first_order_went_with_another_group_then_it_takes_the_others_named(
+    trader, settings, monkeypatch, local_stores
+):
+    monkeypatch.setattr(execution, "venue", lambda: _Failing())
+    first, second, third = (submit(trader, quantity="3", price=str(100 + n)) for n in range(3))
+    assert execution.order_execute(order_id=first.pk).status == "RETRY"
+    ((asked, message),) = local_stores
+    assert (asked, message["with_ids"]) == (first.pk, [second.pk, third.pk])
+    Order.objects.filter(pk__in=[first.pk, second.pk, third.pk]).update(
+        updated_at=timezone.now() - timedelta(seconds=1.5)  # the message's countdown has run
+    )
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())  # the venue is back
+    settings.EXECUTION_GROUP_MAX = 1
+    assert execution.order_execute(order_id=first.pk, attempt=2).status == "EXECUTED"  # alone, another message
+    settings.EXECUTION_GROUP_MAX = 16
+    retry = execution.order_execute(order_id=first.pk, attempt=message["attempt"], with_ids=message["with_ids"])
+
+    assert retry.status == "EXECUTED"
+
+    status = dict(Order.objects.values_list("pk", "status"))
+    assert status[second.pk] == status[third.pk] == OrderStatus.EXECUTED
+    started = [events_of(order, EventType.EXECUTION_STARTED)[-1].payload for order in (second, third)]
+    assert [payload["attempt"] for payload in started] == [2, 2]
+    assert sorted("group_of" in payload for payload in started) == [False, True]  # one group of the two
 
 
 def test_group_when_the_venue_answers_differently_then_each_order_gets_its_own_outcome(
