@@ -9,7 +9,8 @@ One attempt (order_execute, what the Celery task calls), for the asked order and
      the same time (one thread each). No lock is held meanwhile.
   3. The fills: executions_complete (one transaction, the RiskState lock taken once for the group; per
      order: order lock, Fill row, EXECUTED, position/P&L/volume and the reservation released via
-     risk.store.fill_book, EXECUTION_COMPLETED). The other answers are recorded order by order.
+     risk.store.fill_book, EXECUTION_COMPLETED). The group's resting orders are recorded together, and
+     so are its transient failures; a rejection, order by order.
      A transient failure (timeout, venue unavailable, breaker open): executions_attempt_failed, the
      group's failures in one transaction; with attempts left the orders go back to APPROVED and one
      message per attempt number is queued after its backoff (1 s, 2 s, 4 s); the last attempt ends the
@@ -204,9 +205,9 @@ def executions_start(
 ) -> list[Order]:
     """execution_start for an order and, when it is a fresh SIM order and group_max > 1, up to group_max - 1
     other orders waiting for a venue call (APPROVED, at SIM, never started or due for a retry): first those
-    named by `with_ids` (the rest of its submission batch, or of its group's retries), then the oldest others (rows another transaction
-    holds are skipped); all APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one
-    insert. The asked order first; [] when it has nothing to execute.
+    named by `with_ids` (the rest of its submission batch, or of its group's retries), then the oldest others
+    (rows another transaction holds are skipped); all APPROVED -> EXECUTING in one statement, their
+    EXECUTION_STARTED events in one insert. The asked order first; [] when it has nothing to execute.
 
     An order whose retry's backoff is still running, or resting at the venue until its next check, keeps its
     own schedule (_waiting_first_call); the message of an order that joined someone else's group finds it no
@@ -1165,10 +1166,11 @@ def enqueue(
 ) -> bool:
     """Queue an execution attempt; never waits on a broker that is down (orders.publish). `with_ids`: orders
     executed in the same group (one message for a submission batch's approved orders, for a group's orders
-    resting at the venue, or for a group's retries after the same attempt; at most EXECUTION_GROUP_MAX in all). `attempt`: the attempt the message is for (1 for
-    a submission's, k + 1 for the retry after failed attempt k): once that attempt has run, with another
-    order's group, the message is stale and skipped, so a retry's backoff is never cut short by an older
-    message. `recheck`: the re-check of resting orders, skipped for those checked (or amended) since.
+    resting at the venue, or for a group's retries after the same attempt; at most EXECUTION_GROUP_MAX in
+    all). `attempt`: the attempt the message is for (1 for a submission's, k + 1 for the retry after failed
+    attempt k): once that attempt has run, with another order's group, the message is stale and skipped (a
+    retry's message then takes the others it names that wait), so a retry's backoff is never cut short by an
+    older message. `recheck`: the re-check of resting orders, skipped for those checked (or amended) since.
 
     False: the broker is down and the message is parked; it is sent within about a second of the broker's
     return, and should this process die first, the worker's requeue on reconnect or the sweeper queues it.
