@@ -517,28 +517,39 @@ def _started(group: Sequence[Order], *, resume: bool) -> None:
             member.transition(OrderStatus.EXECUTING)
         member.updated_at = now
     venue_name = _venue_name()
-    events_record_groups(
+    _events_each(
+        EventType.EXECUTION_STARTED,
         [
-            EventGroup(
-                [
-                    EventSpec(
-                        EventType.EXECUTION_STARTED,
-                        {
-                            "attempt": member.retry_count + 1,
-                            "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
-                            "resumed": resume and member is order,
-                            # executed with another order's group: taken by that order's task
-                            **({} if member is order else {"group_of": str(order.pk)}),
-                        },
-                        order_id=member.pk,
-                        symbol=member.symbol,
-                    )
-                ],
-                correlation_id=member.correlation_id,
+            (
+                member,
+                {
+                    "attempt": member.retry_count + 1,
+                    "venue": member.venue if member.venue == VenueCode.INTERNAL else venue_name,
+                    "resumed": resume and member is order,
+                    # executed with another order's group: taken by that order's task
+                    **({} if member is order else {"group_of": str(order.pk)}),
+                },
             )
             for member in group
         ],
         changes=[_orders_executing([member.pk for member in group], now)],
+    )
+
+
+def _events_each(
+    event_type: EventType, payloads: Sequence[tuple[Order, dict[str, Any]]], *, changes: Sequence[Statement]
+) -> None:
+    """One event of `event_type` for each order, with its payload, each under its order's correlation id; all
+    in one insert, `changes` (the orders' UPDATE) in its round trip."""
+    events_record_groups(
+        [
+            EventGroup(
+                [EventSpec(event_type, payload, order_id=order.pk, symbol=order.symbol)],
+                correlation_id=order.correlation_id,
+            )
+            for order, payload in payloads
+        ],
+        changes=changes,
     )
 
 
@@ -548,15 +559,21 @@ def _orders_executing(order_ids: Sequence[Any], now: dt.datetime) -> Statement:
     return _orders_status(order_ids, OrderStatus.EXECUTING, now)
 
 
-def _orders_status(order_ids: Sequence[Any], status: str, now: dt.datetime) -> Statement:
+def _orders_status(
+    order_ids: Sequence[Any], status: str, now: dt.datetime, *, retry_count: int | None = None
+) -> Statement:
+    """The orders' status and updated_at (and their retry_count, given one: a failed attempt's number, whose
+    backoff runs from updated_at, _waiting_first_call), in one UPDATE whose text is fixed per form."""
     meta = Order._meta
     pk = meta.pk
     assert pk is not None
     updated_at = meta.get_field("updated_at")
     named, params = one_of(_qn(column(pk)), [_order_pk(order_id) for order_id in order_ids])
+    retries, retried = (f", {_qn('retry_count')} = %s", [retry_count]) if retry_count is not None else ("", [])
     return Statement(
-        f"UPDATE {_qn(meta.db_table)} SET {_qn('status')} = %s, {_qn('updated_at')} = %s WHERE {named}",  # noqa: S608
-        [status, updated_at.get_db_prep_save(now, connection), *params],
+        f"UPDATE {_qn(meta.db_table)} SET {_qn('status')} = %s, {_qn('updated_at')} = %s{retries} "  # noqa: S608
+        f"WHERE {named}",
+        [status, updated_at.get_db_prep_save(now, connection), *retried, *params],
     )
 
 
@@ -972,27 +989,23 @@ def executions_attempt_failed(failures: Sequence[AttemptFailed]) -> dict[str, Or
                 order.transition(OrderStatus.APPROVED)
                 order.updated_at = now
                 retrying.setdefault(failure.attempt, []).append(order.pk)
-        events_record_groups(
+        _events_each(
+            EventType.EXECUTION_ATTEMPT_FAILED,
             [
-                EventGroup(
-                    [
-                        EventSpec(
-                            EventType.EXECUTION_ATTEMPT_FAILED,
-                            {
-                                "attempt": failure.attempt,
-                                "reason": failure.reason,
-                                "will_retry": failure.retry,
-                                "retry_in_seconds": failure.retry_in,
-                            },
-                            order_id=order.pk,
-                            symbol=order.symbol,
-                        )
-                    ],
-                    correlation_id=order.correlation_id,
+                (
+                    order,
+                    {
+                        "attempt": failure.attempt,
+                        "reason": failure.reason,
+                        "will_retry": failure.retry,
+                        "retry_in_seconds": failure.retry_in,
+                    },
                 )
                 for order, failure in each
             ],
-            changes=[_orders_retry(ids, attempt, now) for attempt, ids in retrying.items()],
+            changes=[
+                _orders_status(ids, OrderStatus.APPROVED, now, retry_count=attempt) for attempt, ids in retrying.items()
+            ],
         )
         for order, failure in each:
             if not failure.retry:
@@ -1008,21 +1021,6 @@ def executions_attempt_failed(failures: Sequence[AttemptFailed]) -> dict[str, Or
             retry=failure.retry,
         )
     return {str(order.pk): order for order in locked}
-
-
-def _orders_retry(order_ids: Sequence[Any], attempt: int, now: dt.datetime) -> Statement:
-    """Orders whose failed attempt `attempt` leaves them another: APPROVED again, retry_count = attempt,
-    updated_at = now (their backoff runs from it, _waiting_first_call)."""
-    meta = Order._meta
-    pk = meta.pk
-    assert pk is not None
-    updated_at = meta.get_field("updated_at")
-    named, params = one_of(_qn(column(pk)), [_order_pk(order_id) for order_id in order_ids])
-    return Statement(
-        f"UPDATE {_qn(meta.db_table)} SET {_qn('status')} = %s, {_qn('retry_count')} = %s, "  # noqa: S608 - names
-        f"{_qn('updated_at')} = %s WHERE {named}",
-        [OrderStatus.APPROVED, attempt, updated_at.get_db_prep_save(now, connection), *params],
-    )
 
 
 def execution_resting(*, order_id: Any, reason: str, market: Decimal | None) -> Order | None:
@@ -1054,23 +1052,17 @@ def executions_resting(rests: Sequence[tuple[Any, str, Decimal | None]]) -> list
         for order in locked:
             order.transition(OrderStatus.APPROVED)
             order.updated_at = now
-        events_record_groups(
+        _events_each(
+            EventType.ORDER_RESTING,
             [
-                EventGroup(
-                    [
-                        EventSpec(
-                            EventType.ORDER_RESTING,
-                            {
-                                "reason": asked[str(order.pk)][0],
-                                "limit": order.price,
-                                "market": asked[str(order.pk)][1],
-                                "side": order.side,
-                            },
-                            order_id=order.pk,
-                            symbol=order.symbol,
-                        )
-                    ],
-                    correlation_id=order.correlation_id,
+                (
+                    order,
+                    {
+                        "reason": asked[str(order.pk)][0],
+                        "limit": order.price,
+                        "market": asked[str(order.pk)][1],
+                        "side": order.side,
+                    },
                 )
                 for order in locked
                 if order.pk not in before
