@@ -95,9 +95,9 @@ class UnknownBook(InvalidInput):
 
 
 class CredentialsChanged(Exception):  # noqa: N818 - a condition the view handles, not an error answered
-    """A submission authenticated from the process's last reading of its user (accounts.authentication, `put_off_for`) whose
-    reading, taken again under the risk lock, changed: not decided, nothing written; the view authenticates
-    it again by the query and submits it again."""
+    """A submission authenticated from the process's last reading of its user (accounts.authentication,
+    `put_off_for`) whose reading, taken again under the risk lock, changed: not decided, nothing written; the
+    view authenticates it again by the query and submits it again."""
 
 
 @dataclass(frozen=True)
@@ -313,8 +313,8 @@ def orders_decide(submissions: Sequence[Submission]) -> list[Decided | Exception
         with transaction.atomic():
             keys_query = _keys_taken(submissions, since=timezone.now() - window)
             grants_query = _grants(submissions)
-            # the users read from the process's last reading, read again (accounts.authentication, `put_off_for`): once per
-            # user, token and session, however many of the batch's orders came with them
+            # the users read from the process's last reading, read again (accounts.authentication, `put_off_for`):
+            # once per user, token and session, however many of the batch's orders came with them
             rereads = {s.unverified.key: s.unverified.statement() for s in submissions if s.unverified is not None}
             locked = store.lock_and_read(
                 scopes=scopes,
