@@ -145,11 +145,24 @@ def _orders_locked(condition: str, params: list[Any], *, tail: str = "", skip_lo
     the ORM makes one (Model.from_db after each backend's and field's converters, SQLite's included), without a
     queryset: compiling the select_related / select_for_update queryset each time was a tenth of the worker's
     CPU, and Django's raw queryset still worked out its columns and the model's init order on every call."""
-    head, order_rows, user_model = _order_rows()
+    return _orders_of(run([_orders_locked_statement(condition, params, tail=tail, skip_locked=skip_locked)])[0])
+
+
+def _orders_locked_statement(
+    condition: str, params: list[Any], *, tail: str = "", skip_locked: bool = False
+) -> Statement:
+    """_orders_locked's SELECT, to run in a caller's round trip; its rows go to _orders_of."""
+    head = _order_rows()[0]
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE OF o" + (" SKIP LOCKED" if skip_locked else "")
-    rows = run([Statement(f"{head} WHERE {condition}{tail}{lock}", params)])[0] or []
+    return Statement(f"{head} WHERE {condition}{tail}{lock}", params)
+
+
+def _orders_of(rows: Sequence[Sequence[Any]] | None) -> list[Order]:
+    """The orders of _orders_locked_statement's rows, each with its user (id and username) cached."""
+    _, order_rows, user_model = _order_rows()
+    rows = rows or []
     user_field = Order._meta.get_field("user")
     orders = order_rows.instances(rows)
     for order, row in zip(orders, rows, strict=True):
@@ -694,13 +707,7 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
     booked: dict[Any, Order | None] = {}
     logged: list[tuple[Order, int, Execution]] = []
     with transaction.atomic():
-        state = store.lock()
-        ids = [order_id for order_id, _, _ in answers]
-        named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(order_id) for order_id in ids])
-        orders = {order.pk: order for order in _orders_locked(named, named_params, tail=f" ORDER BY o.{_qn('id')}")}
-        seen, factors = _seen_and_factors(
-            [fill.venue_execution_id for _, fill, _ in answers], {order.symbol for order in orders.values()}
-        )
+        state, orders, seen, factors = _locked_for_fills(answers)
         reports: list[FillReport] = []
         now = timezone.now()
         for order_id, fill, attempt in answers:
@@ -746,14 +753,27 @@ def executions_complete(answers: Sequence[tuple[Any, Execution, int | None]]) ->
     return booked
 
 
-def _seen_and_factors(execution_ids: Sequence[str], symbols: Collection[str]) -> tuple[set[str], dict[str, Decimal]]:
-    """Which of the venue's execution ids are booked already, and each symbol's price factor
-    (risk.store.price_factors): one round trip on PostgreSQL, each text fixed (prepared)."""
-    ids, id_params = one_of(_qn("venue_execution_id"), list(execution_ids))
+def _locked_for_fills(
+    answers: Sequence[tuple[Any, Execution, int | None]],
+) -> tuple[RiskState, dict[Any, Order], set[str], dict[str, Decimal]]:
+    """What booking the answers needs, in one round trip on PostgreSQL, each text fixed (prepared): the risk
+    lock; then, under it, the answers' orders locked in id order (as every writer locks them), which of the
+    venue's execution ids are booked already, and the price factor of the orders' symbols
+    (risk.store.price_factors)."""
+    named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(order_id) for order_id, _, _ in answers])
+    ids, id_params = one_of(_qn("venue_execution_id"), [fill.venue_execution_id for _, fill, _ in answers])
+    symbols_sql = f"SELECT o.{_qn('symbol')} FROM {_qn(Order._meta.db_table)} o WHERE {named}"  # noqa: S608
     seen_sql = f"SELECT {_qn('venue_execution_id')} FROM {_qn(Fill._meta.db_table)} WHERE {ids}"  # noqa: S608
-    factors_statement = store.price_factors_statement(symbols)
-    seen_rows, factor_rows = run([Statement(seen_sql, id_params), factors_statement])
-    return {row[0] for row in seen_rows or ()}, store.price_factors_of(symbols, factor_rows or [])
+    state, (order_rows, seen_rows, factor_rows) = store.lock_with(
+        [
+            _orders_locked_statement(named, named_params, tail=f" ORDER BY o.{_qn('id')}"),
+            Statement(seen_sql, id_params),
+            store.price_factors_among_statement(Statement(symbols_sql, named_params)),
+        ]
+    )
+    orders = {order.pk: order for order in _orders_of(order_rows)}
+    factors = store.price_factors_of({order.symbol for order in orders.values()}, factor_rows or [])
+    return state, orders, {row[0] for row in seen_rows or ()}, factors
 
 
 PRICE_PLACES = Decimal("0.00000001")

@@ -88,16 +88,31 @@ def lock() -> RiskState:
     return state
 
 
+def lock_with(statements: Sequence[Statement]) -> tuple[RiskState, list[list[tuple[Any, ...]] | None]]:
+    """lock(), and the reads that need it held (each statement's rows, in order), in one round trip on
+    PostgreSQL: they run after the lock is granted, each with its own snapshot, so they see what the lock's
+    previous holder committed (lock's docstring). Caller must be in a transaction."""
+    results = run([_firm_state_statement(), *statements])
+    found = rows_of(RiskState, "s").instances(results[0] or [])
+    if not found:  # a database where nothing took the lock yet: make the row, then read again under it
+        return lock(), run(statements)
+    return found[0], results[1:]
+
+
 def _firm_state_locked() -> RiskState | None:
+    found = rows_of(RiskState, "s").instances(run([_firm_state_statement()])[0] or [])
+    return found[0] if found else None
+
+
+def _firm_state_statement() -> Statement:
     # Raw SQL, its text fixed: taken by every execution group and back-office change, where compiling the
     # same select_for_update queryset each time cost more CPU than the round trip (Django's raw queryset
     # still converts the row for each backend; SQLite has no FOR UPDATE and one writer).
     qn = connection.ops.quote_name
-    state_rows = rows_of(RiskState, "s")
+    columns = rows_of(RiskState, "s").columns
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = f"SELECT {state_rows.columns} FROM {qn(RiskState._meta.db_table)} s WHERE s.{qn('id')} = %s{lock}"  # noqa: S608
-    found = state_rows.instances(run([Statement(sql, [FIRM_STATE_ID])])[0] or [])
-    return found[0] if found else None
+    sql = f"SELECT {columns} FROM {qn(RiskState._meta.db_table)} s WHERE s.{qn('id')} = %s{lock}"  # noqa: S608
+    return Statement(sql, [FIRM_STATE_ID])
 
 
 def _positions_locked(symbols: Sequence[str], scopes: Sequence[str]) -> list[Position]:
@@ -637,6 +652,13 @@ def price_factors_statement(symbols: Collection[str]) -> Statement:
     """The read price_factors makes, to run in a caller's round trip; its rows go to price_factors_of."""
     symbol_of, params = one_of('"symbol"', sorted(symbols))
     return Statement(f'SELECT "symbol", "factor" FROM "{Mark._meta.db_table}" WHERE {symbol_of}', params)  # noqa: S608
+
+
+def price_factors_among_statement(symbols: Statement) -> Statement:
+    """price_factors_statement for the symbols a subquery names (`symbols`: a SELECT of one column), for a
+    read that runs in the same round trip as the one that finds them."""
+    sql = f'SELECT "symbol", "factor" FROM "{Mark._meta.db_table}" WHERE "symbol" IN ({symbols.sql})'  # noqa: S608
+    return Statement(sql, symbols.params)
 
 
 def price_factors_of(symbols: Collection[str], rows: Sequence[Sequence[Any]]) -> dict[str, Decimal]:

@@ -259,6 +259,38 @@ def test_group_when_its_fills_are_booked_then_every_position_row_in_one_statemen
     assert state.trading_day == trader_volumes.trading_day == timezone.now().date()
 
 
+@pytest.mark.postgres
+def test_group_when_its_fills_are_booked_then_the_lock_and_every_read_under_it_in_one_round_trip(trader, monkeypatch):
+    # The risk lock, then under it the group's orders locked, which venue execution ids are booked already and
+    # the instruments' price factors: one round trip (three before).
+    from tests.support.connections import round_trips
+
+    booked_before = submit(trader, quantity="10")
+    future = submit(trader, symbol="ESH7", quantity="1", price="5000")
+    for order in (booked_before, future):
+        assert execution.execution_start(order_id=order.pk) is not None
+    again = venue.Execution("SIM", "R-1", D(10), D(100))
+    execution.execution_complete(order_id=booked_before.pk, fill=again, attempt=1)
+    trips = round_trips(monkeypatch)
+    booked = execution.executions_complete(
+        [(booked_before.pk, again, 1), (future.pk, venue.Execution("SIM", "R-2", D(1), D(5000)), 1)]
+    )
+
+    assert {pk: order.status for pk, order in booked.items()} == {
+        booked_before.pk: OrderStatus.EXECUTED,  # the duplicate report, ignored
+        future.pk: OrderStatus.EXECUTED,
+    }
+    reads = trips[0]
+    assert 'FROM "risk_riskstate"' in reads[0] and "FOR UPDATE" in reads[0]
+    assert any('FROM "orders_order"' in sql and "FOR UPDATE OF o" in sql for sql in reads[1:])
+    assert any('FROM "orders_fill"' in sql for sql in reads) and any('FROM "market_mark"' in sql for sql in reads)
+    assert len(trips) == 5  # then the duplicate report's event, then the writes
+    assert Fill.objects.filter(order=booked_before).count() == 1
+    (completed,) = events_of(future, EventType.EXECUTION_COMPLETED)
+    assert D(str(completed.payload["factor"])) == D(50)  # the future's multiplier, read through the orders' symbols
+    assert Position.objects.get(scope="firm", symbol="ESH7").quantity == D(1)
+
+
 def test_group_when_others_wait_for_a_retry_rest_at_the_venue_or_exceed_its_size_then_they_are_left(
     trader, settings, monkeypatch, local_stores
 ):

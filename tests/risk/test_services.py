@@ -133,3 +133,18 @@ FILLS = {
 @pytest.mark.parametrize(("start", "side", "quantity", "price", "expected"), FILLS.values(), ids=FILLS.keys())
 def test_apply_fill_table(start: PositionState, side: str, quantity: str, price: str, expected: PositionState) -> None:
     assert apply_fill(start, side=side, quantity=D(quantity), price=D(price)) == expected
+
+
+@pytest.mark.django_db
+def test_lock_with_when_no_state_row_yet_then_made_and_the_reads_answered_under_it() -> None:
+    # store.lock_with: the lock and the caller's reads in one round trip; on a database where nothing took the
+    # lock yet, the firm's row is made first and the reads run again under the lock.
+    from core.sql import Statement
+
+    RiskState.objects.all().delete()
+    with transaction.atomic():
+        state, (rows,) = store.lock_with([Statement("SELECT %s + 1", [41])])
+    assert (state.pk, rows) == (store.FIRM_STATE_ID, [(42,)])
+    with transaction.atomic():
+        again, (rows,) = store.lock_with([Statement("SELECT %s + 1", [1])])
+    assert (again.pk, rows, RiskState.objects.count()) == (store.FIRM_STATE_ID, [(2,)], 1)
