@@ -297,7 +297,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, waiting for the database at beat's start instead of exiting (itirp/beat.py).
+CELERY_BEAT_SCHEDULER = "itirp.beat:PatientDatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks. The exposure snapshots feed the risk dashboard's exposure-over-the-day chart; the sweeper
 # re-queues stuck orders (ORDER_STUCK_AFTER_SECONDS); audit seals and verifications (audit/integrity.py).

@@ -31,6 +31,7 @@ PG_PORT = port_from_env("HARDENING_PG_PORT")
 REDIS_PORT = port_from_env("HARDENING_REDIS_PORT")
 WEB_PORT = port_from_env("HARDENING_WEB_PORT")
 PASSWORD = "fault-pass-1"
+BEAT_READY = "schedule read from the database"  # itirp/beat.py's line once beat has started
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.2, what: str = "") -> Any:
@@ -268,13 +269,31 @@ class FaultStack:
             _kill_group(self.worker, signal.SIGKILL)
             self.worker = None
 
-    def beat_start(self) -> None:
+    def beat_start(self, *, wait: bool = True, loglevel: str = "INFO", **extra: str) -> None:
+        """Start beat; with `wait`, until it has read its schedule from the database (itirp/beat.py): a drill
+        that stops PostgreSQL right after the stack starts then finds beat running, not still importing."""
+        marker = len(self.log_text("beat"))
         self.beat = self._spawn(
             "beat",
-            [sys.executable, "-m", "celery", "-A", "itirp", "beat", "--loglevel", "INFO"]
+            [sys.executable, "-m", "celery", "-A", "itirp", "beat", "--loglevel", loglevel]
             + ["--schedule", str(self.var / "celerybeat-schedule")],
             ITIRP_PROCESS="beat",
+            **extra,
         )
+        if wait:
+            self.beat_wait_ready(marker)
+
+    def beat_wait_ready(self, marker: int, timeout: float = 60) -> None:
+        """Wait until beat (started after `marker`, a length of its log) has read its schedule."""
+        beat = self.beat
+        assert beat is not None
+        wait_for(
+            lambda: BEAT_READY in self.log_text("beat")[marker:] or beat.poll() is not None,
+            timeout=timeout,
+            what="beat's schedule read",
+        )
+        if beat.poll() is not None:
+            pytest.fail(f"beat exited:\n{self.log_text('beat')[-3000:]}")
 
     def stop_all(self) -> None:
         for proc in (self.beat, self.worker, self.web, self.redis):
@@ -322,7 +341,7 @@ class FaultStack:
             self.worker_start(**self.worker_extra)
         if self.beat is not None and self.beat.poll() is not None:
             self.restarts.append(("beat", self.beat.returncode))
-            self.beat_start()
+            self.beat_start(wait=False)
 
     def settle(self, timeout: float = 90) -> None:
         """Wait until no order is APPROVED or EXECUTING (the worker and the sweeper have done their part)."""

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.hardening.conftest import FaultStack, order_body, wait_for
+from tests.hardening.conftest import BEAT_READY, FaultStack, _kill_group, order_body, wait_for
 
 pytestmark = pytest.mark.slow
 RESULTS = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp")) / "hardening-results.json"
@@ -143,6 +143,45 @@ def test_postgres_stopped_during_a_stream_answers_503_writes_nothing_half_and_re
     wait_for(lambda: stack.beat.poll() is None, timeout=1, what="beat alive after the outage")
     stack.settle()
     assert stack.statuses().keys() <= {"EXECUTED", "REJECTED"}, stack.statuses()
+    stack.assert_consistent()
+
+
+def test_beat_started_while_postgres_is_down_waits_for_it_then_schedules(fault_stack: FaultStack) -> None:
+    """Beat reads its schedule from the database as it starts: django-celery-beat's scheduler then raised and
+    beat exited (a beat started just before an outage was gone for good). It waits now (itirp/beat.py), says
+    so, and schedules once the database is back."""
+    stack = fault_stack
+    stack.settle()
+    _kill_group(stack.beat)
+    marker = len(stack.log_text("beat"))
+    stack.pg_stop("fast")
+    try:
+        stack.beat_start(wait=False, loglevel="DEBUG", LOG_LEVEL="DEBUG")
+        wait_for(
+            lambda: "database unavailable at beat's start" in stack.log_text("beat")[marker:],
+            timeout=60,
+            what="beat waiting for the database",
+        )
+        time.sleep(3)  # a few of its retries
+        assert stack.beat.poll() is None, stack.log_text("beat")[marker:][-3000:]
+        assert BEAT_READY not in stack.log_text("beat")[marker:]
+    finally:
+        stack.pg_start()
+    stack.beat_wait_ready(marker)
+    waited = stack.log_text("beat")[marker:].count("database unavailable at beat's start")
+    after = len(stack.log_text("beat"))
+    # ORDER_SWEEP_SECONDS is 2 here: the sweeper's task is due within seconds of beat's start. (Beat says it
+    # sends a periodic task at DEBUG, settings' quiet_periodic: this beat logs at DEBUG.)
+    wait_for(
+        lambda: "Sending due task orders-sweep-stuck" in stack.log_text("beat")[after:],
+        timeout=30,
+        what="beat sending the sweeper's task",
+    )
+    _record("beat_started_during_postgres_outage", retries_logged=waited)
+    assert waited >= 2
+    _kill_group(stack.beat)
+    stack.beat_start()  # the fixture's own, at INFO
+    stack.settle()
     stack.assert_consistent()
 
 
