@@ -47,8 +47,10 @@ run: install
 
 # The whole suite on PostgreSQL and Redis (defaults: 127.0.0.1:5432 user postgres, 127.0.0.1:6379).
 # Unreachable servers skip their tests with the reason shown; REQUIRE_SERVICES=1 makes that a failure.
+# The fault tests (their own PostgreSQL cluster, Redis and processes) run in a second pytest process beside
+# the rest (tools/run_tests.py); PYTEST_ARGS naming a path, or TESTS_SERIAL=1, runs plain pytest.
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tools/run_tests.py $(PYTEST_ARGS)
 
 # The order path and risk analytics on the embedded database of `make run` (SQLite, no Redis): the tests that
 # need neither.

@@ -1,0 +1,71 @@
+"""tools/run_tests.py (`make test`): the fault tests in a pytest process of their own beside the rest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import run_tests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        ([], False),
+        (["-q", "-x"], False),
+        (["-m", "not slow"], False),
+        (["tests/orders"], True),
+        (["-q", "tests/orders/test_api.py::test_x"], True),
+    ],
+)
+def test_names_a_path_when_a_file_directory_or_node_id_then_plain_pytest(args: list[str], named: bool) -> None:
+    assert run_tests._names_a_path(args) is named
+
+
+@pytest.mark.parametrize(
+    "main,apart,combined",
+    [(0, 0, 0), (0, 5, 0), (5, 0, 0), (5, 5, 5), (1, 0, 1), (0, 1, 1), (5, 2, 2), (2, 1, 2)],
+)
+def test_combined_exit_status_is_the_worse_and_nothing_selected_counts_only_when_both(main, apart, combined) -> None:
+    assert run_tests._combined(main, apart) == combined
+
+
+def test_apart_env_when_postgres_and_redis_then_own_database_name_redis_database_and_var_dir(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/itirp")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/1")
+    monkeypatch.setenv("ITIRP_VAR_DIR", "/tmp/mine")
+    env = run_tests._apart_env()
+    assert env["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/itirp_faults"
+    assert env["REDIS_URL"] == f"redis://127.0.0.1:6379/{run_tests.APART_REDIS_DB}"
+    assert env["ITIRP_VAR_DIR"] != "/tmp/mine" and Path(env["ITIRP_VAR_DIR"]).is_dir()
+    monkeypatch.setenv("REDIS_URL", "")  # no Redis: left unset, as bootstrap reads it
+    assert run_tests._apart_env()["REDIS_URL"] == ""
+
+
+@pytest.mark.slow
+def test_when_run_without_a_path_then_both_processes_run_and_the_exit_status_is_theirs() -> None:
+    # One quick test selected by -k: the main process runs it, the fault tests' process selects nothing.
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", *args],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    passed = run("-k", "test_combined_exit_status_is_the_worse and 0-0-0")
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "the fault tests run beside the rest" in passed.stdout and "1 passed" in passed.stdout
+    assert "the fault tests (tests/hardening/test_faults.py tests/hardening/test_broker_outage.py), exit status 5" in (
+        passed.stdout
+    )
+    refused = run("--no-such-option")  # a usage error in both: not a pass
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout[-3000:]
