@@ -9,8 +9,10 @@ plumbing still touches (the autouse fixtures clear the cache), its own ITIRP_VAR
 provider (two processes would race on .pytest_cache); its output goes to a file, printed when it ends.
 
 Usage: python tools/run_tests.py [pytest arguments]. With a path among the arguments (a file, a
-directory, a node id), or TESTS_SERIAL=1, this is plain pytest in one process: what was asked for.
+directory, a node id), or TESTS_SERIAL=1, this process becomes plain pytest: what was asked for.
 The exit status is the worse of the two: 0 when both passed (or one selected nothing), else non-zero.
+Ctrl-C reaches both (one process group) and each tears down what it started, waited for here; SIGTERM
+to this process is passed to both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +54,8 @@ def _apart_env() -> dict[str, str]:
 
 
 def _combined(main: int, apart: int) -> int:
+    # A child ended by a signal (a negative returncode: Ctrl-C before pytest took it) as a shell says it.
+    main, apart = (code if code >= 0 else 128 - code for code in (main, apart))
     codes = [code for code in (main, apart) if code != NO_TESTS]
     if not codes:
         return NO_TESTS
@@ -60,31 +65,48 @@ def _combined(main: int, apart: int) -> int:
 def main(args: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest"]
     if os.environ.get("TESTS_SERIAL") == "1" or _names_a_path(args):
-        return subprocess.call([*pytest, *args], cwd=ROOT)  # noqa: S603 - our interpreter, the caller's arguments
+        os.chdir(ROOT)
+        os.execv(sys.executable, [*pytest, *args])  # noqa: S606 - pytest itself: its own signals, its own status
     log_path = Path(tempfile.gettempdir()) / f"itirp-faults-{os.getpid()}.log"
     with log_path.open("w") as log:
-        apart = subprocess.Popen(  # noqa: S603 - as above
+        apart = subprocess.Popen(  # noqa: S603 - our interpreter, the caller's arguments
             [*pytest, "-p", "no:cacheprovider", *args, *APART],
             cwd=ROOT,
             env=_apart_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    print(f"run_tests: the fault tests run beside the rest (pid {apart.pid}, output in {log_path})", flush=True)
+    ignore = [f"--ignore={path}" for path in APART]
+    rest = subprocess.Popen([*pytest, *args, *ignore], cwd=ROOT)  # noqa: S603 - as above
+    print(
+        f"run_tests: the fault tests run beside the rest (pids: rest {rest.pid}, fault tests {apart.pid};"
+        f" their output in {log_path})",
+        flush=True,
+    )
+    children = (rest, apart)
+
+    def terminated(signum: int, frame: Any) -> None:
+        # As pytest alone would be told: each child is, then this ends.
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
-        ignore = [f"--ignore={path}" for path in APART]
-        main_code = subprocess.call([*pytest, *args, *ignore], cwd=ROOT)  # noqa: S603 - as above
+        rest_code = rest.wait()
         if apart.poll() is None:
             print("run_tests: waiting for the fault tests", flush=True)
         apart_code = apart.wait()
     except KeyboardInterrupt:
-        # pytest ends on SIGINT after its teardown: the fault stack's processes are stopped by PID there.
-        apart.send_signal(signal.SIGINT)
-        apart.wait()
-        raise
+        # Ctrl-C reached both pytest processes too (one process group): each ends its session and tears down
+        # what it started (the fault stack's processes, stopped by PID). Wait for that; a second Ctrl-C, as
+        # with pytest alone, stops waiting. The status is theirs (pytest's own for an interrupted run).
+        return _combined(rest.wait(), apart.wait())
     print(f"\n===== the fault tests ({' '.join(APART)}), exit status {apart_code} =====", flush=True)
     print(log_path.read_text(), flush=True)
-    return _combined(main_code, apart_code)
+    log_path.unlink()
+    return _combined(rest_code, apart_code)
 
 
 if __name__ == "__main__":

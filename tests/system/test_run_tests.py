@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def test_names_a_path_when_a_file_directory_or_node_id_then_plain_pytest(args: l
 
 @pytest.mark.parametrize(
     "main,apart,combined",
-    [(0, 0, 0), (0, 5, 0), (5, 0, 0), (5, 5, 5), (1, 0, 1), (0, 1, 1), (5, 2, 2), (2, 1, 2)],
+    [(0, 0, 0), (0, 5, 0), (5, 0, 0), (5, 5, 5), (1, 0, 1), (0, 1, 1), (5, 2, 2), (2, 1, 2), (0, -2, 130)],
 )
 def test_combined_exit_status_is_the_worse_and_nothing_selected_counts_only_when_both(main, apart, combined) -> None:
     assert run_tests._combined(main, apart) == combined
@@ -69,3 +71,52 @@ def test_when_run_without_a_path_then_both_processes_run_and_the_exit_status_is_
     )
     refused = run("--no-such-option")  # a usage error in both: not a pass
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR, refused.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_when_a_path_is_named_then_plain_pytest_in_this_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider"]
+        + ["tests/system/test_run_tests.py", "-k", "test_combined_exit_status_is_the_worse and 0-0-0"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 passed" in done.stdout and "run beside" not in done.stdout
+
+
+@pytest.mark.slow
+def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_left() -> None:
+    # Ctrl-C at a terminal: SIGINT to the whole process group. Each pytest ends its session (tearing down what
+    # it started); the runner waits for both, so nothing outlives it.
+    runner = subprocess.Popen(
+        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-k", "0-0-0"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert runner.stdout is not None
+    first = ""
+    while "run beside the rest" not in first:
+        first = runner.stdout.readline()
+        assert first, "the runner ended without saying it runs the two"
+    pids = [int(word.strip(",;")) for word in first.split() if word.strip(",;").isdigit()]
+    assert len(pids) == 2, first
+    time.sleep(2)  # both are collecting
+    os.killpg(runner.pid, signal.SIGINT)
+    try:
+        runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    # pytest's own status for an interrupted session, or 128 + SIGINT for one the signal met before pytest ran
+    assert runner.returncode in (pytest.ExitCode.INTERRUPTED, 128 + signal.SIGINT)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
