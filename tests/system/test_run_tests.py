@@ -16,6 +16,17 @@ from tools import run_tests
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _nested_env() -> dict[str, str]:
+    """The environment of a runner started by these tests: its two pytest processes get a test database name
+    and Redis databases of their own, apart from this run's (and from the fault tests' process beside it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TESTS_APART_REDIS_DB": "15"}
+    if env.get("DATABASE_URL", "").startswith("postgres"):
+        env["DATABASE_URL"] = run_tests._with_path(env["DATABASE_URL"], "/itirp_runner")
+    if env.get("REDIS_URL"):
+        env["REDIS_URL"] = run_tests._with_path(env["REDIS_URL"], "/14")
+    return env
+
+
 @pytest.mark.parametrize(
     "args,named",
     [
@@ -57,7 +68,7 @@ def test_when_run_without_a_path_then_both_processes_run_and_the_exit_status_is_
         return subprocess.run(
             [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", *args],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=_nested_env(),
             capture_output=True,
             text=True,
             timeout=600,
@@ -79,7 +90,7 @@ def test_when_a_path_is_named_then_plain_pytest_in_this_process() -> None:
         [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider"]
         + ["tests/system/test_run_tests.py", "-k", "test_combined_exit_status_is_the_worse and 0-0-0"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=_nested_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -95,7 +106,7 @@ def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_l
     runner = subprocess.Popen(
         [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-k", "0-0-0"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=_nested_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
