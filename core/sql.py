@@ -284,6 +284,49 @@ def _prepared(field: models.Field, value: Any, db: Any) -> Any:
     return field.get_db_prep_save(value, db)
 
 
+def update_rows(model: type[models.Model], objs: Sequence[models.Model], names: Sequence[str]) -> list[Statement]:
+    """The UPDATE of the objects' fields `names`, by primary key, as statements for `run`. PostgreSQL: one
+    statement whatever the number of rows (a column's values in one array, joined on the key through UNNEST),
+    its text the same for every call with these fields, so prepared; a statement per row was as many times
+    psycopg's and PostgreSQL's work per statement. Elsewhere a statement per row."""
+    opts = model._meta
+    pk = opts.pk
+    assert pk is not None
+    fields = [f for f in opts.concrete_fields if f.name in names]
+    db = connections[connection.alias]
+    key = (model, tuple(fields), connection.vendor)
+    sql = _update_texts.get(key)
+    if sql is None:
+        qn = connection.ops.quote_name
+        if connection.vendor == "postgresql":
+            targets = [qn(column(f)) for f in (pk, *fields)]
+            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in (pk, *fields))
+            assignments = ", ".join(f"{name} = v.{name}" for name in targets[1:])
+            sql = (
+                f"UPDATE {qn(opts.db_table)} AS t SET {assignments} FROM UNNEST({arrays}) "  # noqa: S608 - model names
+                f"AS v ({', '.join(targets)}) WHERE t.{targets[0]} = v.{targets[0]}"
+            )
+        else:
+            assignments = ", ".join(f"{qn(column(f))} = %s" for f in fields)
+            sql = f"UPDATE {qn(opts.db_table)} SET {assignments} WHERE {qn(column(pk))} = %s"  # noqa: S608
+        _update_texts[key] = sql
+    if connection.vendor == "postgresql":
+        if not objs:
+            return []
+        keys = [pk.get_db_prep_value(obj.pk, db) for obj in objs]
+        return [Statement(sql, [keys, *([_prepared(f, getattr(obj, f.attname), db) for obj in objs] for f in fields)])]
+    return [
+        Statement(
+            sql,
+            [*(f.get_db_prep_save(getattr(obj, f.attname), db) for f in fields), pk.get_db_prep_value(obj.pk, db)],
+        )
+        for obj in objs
+    ]
+
+
+_update_texts: dict[tuple[type[models.Model], tuple[models.Field, ...], str], str] = {}
+
+
 _unnest_texts: dict[tuple[type[models.Model], tuple[models.Field, ...]], str] = {}
 
 

@@ -52,7 +52,7 @@ from django.utils import timezone
 from audit.models import Event, EventType
 from audit.services import EventGroup, EventSpec, event_record, events_record_groups
 from core import context
-from core.sql import BulkInsert, Rows, Statement, column, one_of, rows_of, run
+from core.sql import BulkInsert, Rows, Statement, column, one_of, rows_of, run, update_rows
 from orders import breaker
 from orders.models import (
     CANCELLABLE_STATUSES,
@@ -259,7 +259,21 @@ def executions_start(
     aside: list[Order] = []
     now_due: list[Order] = []
     with transaction.atomic():
-        order = _locked_order(order_id)
+        # A fresh SIM order's group is read in the round trip of its own locked read: the others its message
+        # names, then the oldest others waiting, each statement after the one before in this transaction, as
+        # when they were three round trips (_orders_locked). Should the asked order turn out not to be one to
+        # group (taken by another group since _taken's read, resting, at another venue), the rows those reads
+        # locked are let go by this transaction's commit, unused.
+        ahead = group_max > 1 and not resume and not recheck
+        reads = [_orders_locked_statement(f"o.{_qn('id')} = %s", [_order_pk(order_id)])]
+        if ahead and with_ids:
+            reads.append(_waiting_first_call_statement(exclude=order_id, limit=group_max - 1, among=with_ids))
+        others_read = ahead and len(with_ids) < group_max - 1  # the batch's own orders leave room in the group
+        if others_read:
+            reads.append(_waiting_first_call_statement(exclude=order_id, limit=group_max - 1))
+        rows = run(reads)
+        asked = _orders_of(rows[0])
+        order = asked[0] if asked else None
         if order is None:
             logger.warning("execution of unknown order %s skipped", order_id)
             return []
@@ -283,12 +297,16 @@ def executions_start(
         group, aside = [order], []
         grouped = fresh and group_max > 1 and order.venue == VenueCode.SIM
         if grouped and with_ids:
-            group += _waiting_first_call(exclude=order.pk, limit=group_max - 1, among=with_ids)
+            group += (
+                _orders_of(rows[1])
+                if ahead
+                else _waiting_first_call(exclude=order.pk, limit=group_max - 1, among=with_ids)
+            )
         if recheck:
             group, aside, now_due = _rechecked(group, exclude=order.pk, group_max=group_max)
         if grouped and len(group) < group_max:
             taken = {member.pk for member in group}
-            others = _waiting_first_call(exclude=order.pk, limit=group_max - 1)
+            others = _orders_of(rows[-1]) if others_read else _waiting_first_call(exclude=order.pk, limit=group_max - 1)
             group += [other for other in others if other.pk not in taken][: group_max - len(group)]
         if group:
             _started(group, resume=resume)
@@ -654,6 +672,11 @@ def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) 
     Retries join groups because each was a message and a venue call of its own: at the simulated venue's 10 %
     of failures, one in ten orders cost a worker process the venue's whole latency alone, which under load was
     what the worker could not keep up with."""
+    return _orders_of(run([_waiting_first_call_statement(exclude=exclude, limit=limit, among=among)])[0])
+
+
+def _waiting_first_call_statement(*, exclude: Any, limit: int, among: Sequence[Any] = ()) -> Statement:
+    """_waiting_first_call's SELECT, to run in a caller's round trip; its rows go to _orders_of."""
     events = _qn(Event._meta.db_table)
 
     def exists(event_type: str) -> str:
@@ -683,10 +706,10 @@ def _waiting_first_call(*, exclude: Any, limit: int, among: Sequence[Any] = ()) 
     )
     if among:
         named, named_params = one_of(f"o.{_qn('id')}", [_order_pk(other) for other in among])
-        return _orders_locked(
+        return _orders_locked_statement(
             f"{condition} AND {named}", [*params, *named_params, limit], tail=f" ORDER BY o.{_qn('id')} LIMIT %s"
         )
-    return _orders_locked(
+    return _orders_locked_statement(
         condition, [*params, limit], tail=f" ORDER BY o.{_qn('updated_at')} LIMIT %s", skip_locked=True
     )
 
@@ -827,8 +850,8 @@ def fills_record(*, state: RiskState, fills: Sequence[FillReport], now: dt.datet
     (risk.store.fills_book); per fill EXECUTION_COMPLETED (an order's last) or ORDER_PARTIALLY_FILLED.
     Caller holds the risk lock and the orders' rows, and saves nothing.
 
-    The writes of the whole group in three round trips on PostgreSQL, whatever its size: the positions and
-    volumes (fills_book), the orders, the Fill rows with the events."""
+    On PostgreSQL, whatever the group's size, one round trip reads the position rows (locked) and one writes
+    everything: the positions and volumes (fills_booking), the orders, the Fill rows and the events."""
     rows: list[Fill] = []
     bookings: list[store.FillBooking] = []
     groups: list[EventGroup] = []
@@ -880,26 +903,13 @@ def fills_record(*, state: RiskState, fills: Sequence[FillReport], now: dt.datet
             symbol=order.symbol,
         )
         groups.append(EventGroup([spec], correlation_id=order.correlation_id))
-    store.fills_book(state=state, fills=bookings, now=now)
+    booking = store.fills_booking(state=state, fills=bookings, now=now)
     events_record_groups(
-        groups, with_rows=[BulkInsert(Fill, rows)], changes=[_order_filled(order) for order in orders.values()]
+        [*booking.events, *groups],
+        with_rows=[BulkInsert(Fill, rows)],
+        changes=[*booking.changes, *update_rows(Order, list(orders.values()), _ORDER_FILLED_FIELDS)],
     )
     return rows
-
-
-def _order_filled(order: Order) -> Statement:
-    """The UPDATE of an order's fill columns, its text the same for every order (prepared on PostgreSQL)."""
-    meta = Order._meta
-    fields = [f for f in meta.concrete_fields if f.name in _ORDER_FILLED_FIELDS]
-    qn = connection.ops.quote_name
-    assignments = ", ".join(f"{qn(column(f))} = %s" for f in fields)
-    values = [f.get_db_prep_save(getattr(order, f.attname), connection) for f in fields]
-    pk = meta.pk
-    assert pk is not None
-    return Statement(
-        f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(column(pk))} = %s",  # noqa: S608 - our own names
-        [*values, pk.get_db_prep_value(order.pk, connection)],
-    )
 
 
 def _duplicate_report(order: Order, fill: Execution) -> None:

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.models import EventType
-from audit.services import event_record
+from audit.services import EventGroup, EventSpec, events_record_groups
 from books import directory
 from core.sql import Statement, one_of, rows_of, run
 from market.models import Instrument, Mark
@@ -691,17 +691,39 @@ def fill_book(
     return booked[(FIRM_SCOPE, reservation.symbol)]
 
 
+@dataclass(frozen=True)
+class FillsBooking:
+    """Fills booked (fills_booking) but, on PostgreSQL, not yet written: `changes` are the writes and `events`
+    the DAILY_VOLUME_RESET of a new UTC day's first fill, for the caller's next round trip, in which its own
+    writes and events go too (the events first: the day ended before its first fill)."""
+
+    positions: dict[tuple[str, str], Position]
+    changes: list[Statement]
+    events: list[EventGroup]
+
+
 def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.datetime) -> dict[tuple[str, str], Position]:
+    """Book fills and write them at once (fills_booking); answers the positions written, by (scope, symbol).
+    Caller holds the risk lock."""
+    booking = fills_booking(state=state, fills=fills, now=now)
+    if booking.events:
+        events_record_groups(booking.events, changes=booking.changes)
+    elif booking.changes:
+        run(booking.changes)
+    return booking.positions
+
+
+def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.datetime) -> FillsBooking:
     """Book fills, in order, in every scope of their orders: release each one's reservation; position, average
-    price, realised P&L, mark; the day's volume. Answers the positions written, by (scope, symbol). Caller holds
-    the risk lock.
+    price, realised P&L, mark; the day's volume. Caller holds the risk lock, and `state` was read under it.
 
     Daily volume counts the filled quantity at the order's limit price, the same notional that was
     reserved and checked, so slippage can never push the day over its limit after approval.
 
     Each (scope, symbol) row is read once (locked) and written once whatever the number of fills (a group's
     fills of one symbol follow each other on the row in memory, as one by one), and the scopes' volumes
-    summed: one round trip of reads and one of writes for a whole group of executions."""
+    summed: one round trip of reads, and on PostgreSQL the writes left to the caller's round trip
+    (FillsBooking), for a whole group of executions; elsewhere written here."""
     today = utc_today(now)
     symbols = sorted({f.reservation.symbol for f in fills})
     scopes = sorted({scope for f in fills for scope in f.reservation.scopes.positions})
@@ -747,11 +769,11 @@ def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dateti
             executed_by_scope[scope] = executed_by_scope.get(scope, ZERO) + executed
             released_by_scope[scope] = released_by_scope.get(scope, ZERO) + reservation.notional
     Position.objects.bulk_create([p for p in written.values() if p.pk is None])
-    volumes = [
-        _scope_volume_statement(scope, today, executed_by_scope[scope], released_by_scope[scope], now)
-        for scope in executed_by_scope
-    ]
     if connection.vendor != "postgresql":
+        volumes = [
+            _scope_volume_statement(scope, today, executed_by_scope[scope], released_by_scope[scope], now)
+            for scope in executed_by_scope
+        ]
         run(
             [
                 *(_position_statement(p, now) for p in written.values()),
@@ -763,16 +785,24 @@ def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dateti
             ]
         )
         _volume_add(state=state, notional=executed_total, now=now)
-        return written
-    # PostgreSQL: one round trip, each statement's text fixed (prepared): every position row in one UPDATE
-    # (a statement per row was four per fill, the most frequent statement of the whole order flow), each
-    # scope's volumes, and the firm's open volume released and executed volume added in one UPDATE that
-    # answers the day it replaced (a refresh and a save through the ORM were two more round trips per group).
+        return FillsBooking(written, [], [])
+    # PostgreSQL: statements whose text is fixed (prepared), run in the caller's round trip: every position row
+    # in one UPDATE (a statement per row was four per fill, the most frequent statement of the whole order
+    # flow), every scope's volumes in one upsert, and the firm's open volume released and executed volume added
+    # in one UPDATE (a refresh and a save through the ORM were two more round trips per group). Whether a new UTC
+    # day starts
+    # is read off `state`, read under the risk lock that every writer of the firm's row takes; `state` then
+    # holds the day and executed volume the row will (not its open volume: reservations change the row's by
+    # statements, not this object's).
+    events = []
+    if state.trading_day is not None and state.trading_day != today:
+        events.append(_daily_volume_reset_group(state.trading_day, state.executed_volume, today))
+    executed_before = state.executed_volume if state.trading_day == today else ZERO
+    state.trading_day, state.executed_volume = today, executed_before + executed_total
     firm = _firm_volumes(state, today=today, released=released_total, executed=executed_total, now=now)
     positions = [_positions_statement_of(list(written.values()), now)] if written else []
-    *_, firm_rows = run([*positions, *volumes, firm])
-    _firm_volumes_written(state, firm_rows, today=today)
-    return written
+    volumes = [_scope_volumes_statement(executed_by_scope, released_by_scope, today, now)] if executed_by_scope else []
+    return FillsBooking(written, [*positions, *volumes, firm], events)
 
 
 _POSITION_COLUMNS = (
@@ -829,38 +859,49 @@ def _scope_volume_statement(
     )
 
 
+def _scope_volumes_statement(
+    executed: dict[str, Decimal], released: dict[str, Decimal], today: dt.date, now: dt.datetime
+) -> Statement:
+    """PostgreSQL: _scope_volume_statement for every scope of a group's fills in one statement, its text fixed
+    (a statement per scope was up to four per fill: desk, book, trader, symbol). Each scope's released volume is
+    looked up in `v` by the conflicting row's scope: EXCLUDED holds only the columns of the row proposed."""
+    table = ScopeState._meta.db_table
+    scopes = list(executed)
+    return Statement(
+        "WITH v (scope, executed, released) AS "  # noqa: S608 - the model's table name
+        "(SELECT * FROM UNNEST(%s::varchar[], %s::numeric[], %s::numeric[])) "
+        f'INSERT INTO "{table}" AS s ("scope", "trading_state", "reason", "trading_day", "executed_volume", '
+        "\"open_volume\", \"updated_at\") SELECT scope, 'ACTIVE', '', %s::date, executed, 0, %s FROM v "
+        'ON CONFLICT ("scope") DO UPDATE SET "executed_volume" = CASE WHEN s."trading_day" = EXCLUDED."trading_day" '
+        'THEN s."executed_volume" + EXCLUDED."executed_volume" ELSE EXCLUDED."executed_volume" END, '
+        '"trading_day" = EXCLUDED."trading_day", "open_volume" = s."open_volume" - '
+        '(SELECT v.released FROM v WHERE v.scope = EXCLUDED."scope"), "updated_at" = EXCLUDED."updated_at"',
+        [scopes, [executed[scope] for scope in scopes], [released[scope] for scope in scopes], today, now],
+    )
+
+
 def _firm_volumes(
     state: RiskState, *, today: dt.date, released: Decimal, executed: Decimal, now: dt.datetime
 ) -> Statement:
     """PostgreSQL: the firm's open volume released and the UTC day's executed volume added (the first fill of
-    a new day starts it at the fill's notional), answering the day and volume it replaced (read by the same
-    statement before its change: the caller holds the row's lock) and the new volumes."""
+    a new day starts it at the fills' notional)."""
     table = RiskState._meta.db_table
     return Statement(
-        f'WITH old AS (SELECT "trading_day", "executed_volume" FROM "{table}" WHERE "id" = %s) '  # noqa: S608
-        f'UPDATE "{table}" SET "open_volume" = "open_volume" - %s, "executed_volume" = CASE WHEN "trading_day" = '
-        '%s::date THEN "executed_volume" + %s ELSE %s END, "trading_day" = %s, "updated_at" = %s WHERE "id" = %s '
-        'RETURNING (SELECT "trading_day" FROM old), (SELECT "executed_volume" FROM old), "open_volume", '
-        '"executed_volume"',
-        [state.pk, released, today, executed, executed, today, now, state.pk],
+        f'UPDATE "{table}" SET "open_volume" = "open_volume" - %s, "executed_volume" = '  # noqa: S608 - model's name
+        'CASE WHEN "trading_day" = %s::date THEN "executed_volume" + %s ELSE %s END, "trading_day" = %s, '
+        '"updated_at" = %s WHERE "id" = %s',
+        [released, today, executed, executed, today, now, state.pk],
     )
-
-
-def _firm_volumes_written(state: RiskState, rows: Any, *, today: dt.date) -> None:
-    """The firm's row after _firm_volumes, into `state`; a new UTC day's first fill records DAILY_VOLUME_RESET
-    with the day it ended, as _volume_add does."""
-    previous_day, previous, open_volume, executed_volume = rows[0]
-    if previous_day is not None and previous_day != today:
-        _daily_volume_reset(previous_day, previous, today)
-    state.trading_day, state.executed_volume, state.open_volume = today, executed_volume, open_volume
 
 
 def _daily_volume_reset(previous_day: dt.date, previous: Decimal, today: dt.date) -> None:
     """The firm's day volume started again: the event says the day that ended and its volume."""
-    event_record(
-        event_type=EventType.DAILY_VOLUME_RESET,
-        payload={"previous_day": previous_day.isoformat(), "previous_volume": previous, "day": today.isoformat()},
-    )
+    events_record_groups([_daily_volume_reset_group(previous_day, previous, today)])
+
+
+def _daily_volume_reset_group(previous_day: dt.date, previous: Decimal, today: dt.date) -> EventGroup:
+    payload = {"previous_day": previous_day.isoformat(), "previous_volume": previous, "day": today.isoformat()}
+    return EventGroup([EventSpec(EventType.DAILY_VOLUME_RESET, payload)])
 
 
 def _volume_add(*, state: RiskState, notional: Decimal, now: dt.datetime) -> None:

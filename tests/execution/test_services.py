@@ -284,7 +284,12 @@ def test_group_when_its_fills_are_booked_then_the_lock_and_every_read_under_it_i
     assert 'FROM "risk_riskstate"' in reads[0] and "FOR UPDATE" in reads[0]
     assert any('FROM "orders_order"' in sql and "FOR UPDATE OF o" in sql for sql in reads[1:])
     assert any('FROM "orders_fill"' in sql for sql in reads) and any('FROM "market_mark"' in sql for sql in reads)
-    assert len(trips) == 5  # then the duplicate report's event, then the writes
+    assert len(trips) == 4  # then the duplicate report's event, the position rows locked, then the writes
+    writes = trips[-1]  # the positions, volumes, orders, Fill rows and events: one round trip (two before)
+    assert any(sql.startswith('UPDATE "risk_position"') for sql in writes)
+    assert any(sql.startswith('UPDATE "risk_riskstate"') for sql in writes)
+    assert any('INSERT INTO "orders_fill"' in sql for sql in writes)
+    assert any('INSERT INTO "audit_event"' in sql for sql in writes)
     assert Fill.objects.filter(order=booked_before).count() == 1
     (completed,) = events_of(future, EventType.EXECUTION_COMPLETED)
     assert D(str(completed.payload["factor"])) == D(50)  # the future's multiplier, read through the orders' symbols
@@ -535,3 +540,120 @@ def test_order_execute_when_its_order_went_with_another_group_then_skipped_witho
     with caplog.at_level(logging.DEBUG, logger="itirp"):
         assert execution.order_execute(order_id=other.pk).status == "SKIPPED"
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG] == ["execution_skipped"]
+
+
+@pytest.mark.postgres
+def test_group_start_when_its_message_names_others_then_the_asked_order_and_its_group_read_in_one_round_trip(
+    trader, settings, monkeypatch
+):
+    # The asked order locked, the others its message names, then the oldest others waiting: one round trip
+    # (three before), each statement after the one before in the same transaction; then the writes in one.
+    from tests.support.connections import round_trips
+
+    settings.EXECUTION_GROUP_MAX = 4
+    older, asked, named = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
+    trips = round_trips(monkeypatch)
+
+    group = execution.executions_start(order_id=asked.pk, group_max=4, with_ids=[named.pk], attempt=1)
+
+    assert [order.pk for order in group] == [asked.pk, named.pk, older.pk]  # named first, then the oldest
+    unlocked, reads, writes = trips  # _taken's read, the locked reads, the UPDATE and the events
+    assert "FOR UPDATE" not in unlocked[0]
+    assert len(reads) == 3 and all('FROM "orders_order"' in sql and "FOR UPDATE OF o" in sql for sql in reads)
+    assert "SKIP LOCKED" not in reads[1] and "SKIP LOCKED" in reads[2]  # the named waited for, the others not
+    assert any(sql.startswith('UPDATE "orders_order"') for sql in writes)
+    assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.EXECUTING}
+    for order in group:
+        assert len(events_of(order, EventType.EXECUTION_STARTED)) == 1
+
+
+@pytest.mark.postgres
+def test_group_start_when_its_batch_fills_the_group_then_no_read_of_older_orders(trader, settings, monkeypatch):
+    # The batch's own orders leave no room: the oldest others are not read (nor their rows locked) for nothing.
+    from tests.support.connections import round_trips
+
+    settings.EXECUTION_GROUP_MAX = 2
+    older, asked, named = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
+    trips = round_trips(monkeypatch)
+
+    group = execution.executions_start(order_id=asked.pk, group_max=2, with_ids=[named.pk], attempt=1)
+
+    assert [order.pk for order in group] == [asked.pk, named.pk]
+    assert len(trips[1]) == 2 and "SKIP LOCKED" not in " ".join(trips[1])
+    assert Order.objects.get(pk=older.pk).status == OrderStatus.APPROVED
+
+
+@pytest.mark.postgres
+def test_group_start_when_the_asked_order_is_not_fresh_then_the_orders_read_with_it_are_left(
+    trader, settings, monkeypatch
+):
+    # A message whose order was taken by another group after _taken's unlocked read: the orders read in its
+    # round trip are not started (the locks the reads took end with the transaction).
+    from tests.support.connections import round_trips
+
+    waiting, asked, named = (submit(trader, quantity=str(n)) for n in (10, 11, 12))
+    Order.objects.filter(pk=asked.pk).update(status=OrderStatus.EXECUTING)
+    monkeypatch.setattr(execution, "_taken", lambda *args, **kwargs: False)
+    trips = round_trips(monkeypatch)
+
+    assert execution.executions_start(order_id=asked.pk, group_max=4, with_ids=[named.pk], attempt=1) == []
+
+    assert len(trips) == 1 and len(trips[0]) == 3
+    assert Order.objects.get(pk=waiting.pk).status == Order.objects.get(pk=named.pk).status == OrderStatus.APPROVED
+    assert not events_of(waiting, EventType.EXECUTION_STARTED) and not events_of(named, EventType.EXECUTION_STARTED)
+
+
+def test_group_when_its_fills_start_a_new_utc_day_then_the_reset_event_comes_first_and_the_day_restarts(
+    trader, monkeypatch
+):
+    # The day's roll is read off the firm's row locked for the booking: DAILY_VOLUME_RESET with the day that
+    # ended, written in the group's own insert before its fills' events; the new day holds the group's fills.
+    from audit.models import Event
+
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    first, second = submit(trader, quantity="10"), submit(trader, quantity="5")
+    yesterday = timezone.now().date() - timedelta(days=1)
+    RiskState.objects.update(trading_day=yesterday, executed_volume=D("777"))
+
+    assert execution.order_execute(order_id=first.pk).status == "EXECUTED"
+
+    (reset,) = Event.objects.filter(event_type=EventType.DAILY_VOLUME_RESET)
+    assert reset.payload["previous_day"] == yesterday.isoformat()
+    assert D(str(reset.payload["previous_volume"])) == D("777")
+    assert reset.payload["day"] == timezone.now().date().isoformat()
+    completed = [events_of(order, EventType.EXECUTION_COMPLETED)[0] for order in (first, second)]
+    assert all(reset.sequence < event.sequence for event in completed)
+    state = RiskState.objects.get()
+    assert (state.trading_day, state.executed_volume) == (timezone.now().date(), D("1500"))  # 15 at the limit 100
+
+
+@pytest.mark.postgres
+def test_group_when_its_fills_are_booked_then_its_writes_are_six_statements_whatever_its_size(trader, monkeypatch):
+    # The positions, every scope's volumes, the firm's row, the orders, the Fill rows and the events: a statement
+    # each, however many orders and scopes (a statement per order and per scope before, in two round trips: 15 for these five).
+    from tests.support.connections import round_trips
+
+    monkeypatch.setattr(execution, "venue", lambda: _Venue())
+    orders = [
+        submit(trader, symbol=symbol, quantity=quantity, price=price)
+        for symbol, quantity, price in (
+            ("AAPL", "10", "100"),
+            ("MSFT", "5", "295"),
+            ("AAPL", "3", "100"),
+            ("GOOGL", "4", "98"),
+            ("MSFT", "6", "295"),
+        )
+    ]
+    trips = round_trips(monkeypatch)
+
+    assert execution.order_execute(order_id=orders[0].pk).status == "EXECUTED"
+
+    writes = trips[-1]
+    assert len(writes) == 6, writes
+    assert sum('"risk_scopestate"' in sql for sql in writes) == 1
+    assert sum(sql.startswith('UPDATE "orders_order"') for sql in writes) == 1
+    assert all(Order.objects.get(pk=order.pk).status == OrderStatus.EXECUTED for order in orders)
+    volumes = dict(ScopeState.objects.values_list("scope", "executed_volume"))
+    assert volumes["symbol:AAPL"] == D(1300) and volumes["symbol:MSFT"] == D(3245) and volumes["symbol:GOOGL"] == D(392)
+    assert volumes["trader:" + trader.username] == D(4937)
+    assert all(ScopeState.objects.get(scope=scope).open_volume == 0 for scope in volumes)
