@@ -140,7 +140,10 @@ class VenueMemory(Protocol):
         """0, 1, 2, ... across every process for the same counter name."""
         ...
 
-    def count_call(self) -> None: ...
+    def call_opened(self, order_id: str) -> tuple[Execution | None, bool]:
+        """A call for the order begins: counted (`calls`), and what it finds read at once: the execution the order
+        already has here (`recall`) and whether it was cancelled here (`marked`)."""
+        ...
 
     def calls(self) -> int: ...
 
@@ -171,8 +174,14 @@ class RedisVenueMemory:
         self.client.expire(key, MEMORY_SECONDS)
         return index
 
-    def count_call(self) -> None:
-        self.client.incr(f"{self.prefix}:calls")
+    def call_opened(self, order_id: str) -> tuple[Execution | None, bool]:
+        # one round trip for the three (they were three, with the fill's SET NX and the price a call's five)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(f"{self.prefix}:calls")
+        pipe.get(f"{self.prefix}:exec:{order_id}")
+        pipe.exists(f"{self.prefix}:cancelled:{order_id}")
+        _, raw, cancelled = pipe.execute()
+        return (Execution.from_json(raw) if raw else None), bool(cancelled)
 
     def calls(self) -> int:
         return int(self.client.get(f"{self.prefix}:calls") or 0)
@@ -224,8 +233,12 @@ class FileVenueMemory:
             data["counters"][counter] = index + 1
         return index
 
-    def count_call(self) -> None:
-        self.next_index("__calls__")
+    def call_opened(self, order_id: str) -> tuple[Execution | None, bool]:
+        with self._locked() as data:
+            data["counters"]["__calls__"] = data["counters"].get("__calls__", 0) + 1
+            raw = data["executions"].get(order_id)
+            cancelled = order_id in data.get("marks", {}).get("cancelled", {})
+        return (Execution.from_json(raw) if raw else None), cancelled
 
     def calls(self) -> int:
         with self._locked() as data:
@@ -389,13 +402,12 @@ class SimulatedVenue:
         return self.memory.recall(order.order_id) is None
 
     def execute(self, order: VenueOrder, *, timeout: float) -> Execution:
-        self.memory.count_call()
-        known = self.memory.recall(order.order_id)
+        known, cancelled = self.memory.call_opened(order.order_id)
         if known is not None:
             # Idempotent by order id: a repeated order gets the execution it already has.
             time.sleep(min(self.latency, timeout))
             return known
-        if self.memory.marked("cancelled", order.order_id):
+        if cancelled:
             raise VenueRejected("Order cancelled at the venue")
         rng = self._rng(order.order_id)
         outcome = self._scripted(order.order_id) or self._random_outcome(rng)

@@ -140,3 +140,56 @@ def test_venue_redis_memory_when_two_fills_race_then_first_kept(venue_memory):
     assert venue_memory.remember("o1", Execution("SIM", "B", Decimal(1), Decimal(3))) == first
     assert venue_memory.recall("o1") == first and venue_memory.recall("o2") is None
     assert [venue_memory.next_index("k") for _ in range(3)] == [0, 1, 2]
+
+
+@pytest.mark.redis
+def test_venue_call_when_its_memory_is_redis_then_one_round_trip_opens_it_and_one_keeps_its_fill(
+    venue_memory, monkeypatch
+):
+    # The call's count, the execution the order already has and its cancellation: one pipeline (three round
+    # trips before), then the fill kept (SET NX). A repeated call finds the fill; a cancelled order is refused.
+    client = venue_memory.client
+    trips: list[list[str]] = []
+    real_command, real_pipeline = client.execute_command, client.pipeline
+
+    def command(*args, **kwargs):
+        trips.append([str(args[0])])
+        return real_command(*args, **kwargs)
+
+    def pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a, **k):
+            trips.append([str(queued[0][0]) for queued in pipe.command_stack])
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(client, "execute_command", command)
+    monkeypatch.setattr(client, "pipeline", pipeline)
+    venue, first = make(venue_memory), order()
+    calls_before = venue_memory.calls()
+    trips.clear()
+
+    filled = venue.execute(first, timeout=1)
+
+    assert trips == [["INCRBY", "GET", "EXISTS"], ["SET"]]
+    assert venue.execute(first, timeout=1) == filled  # idempotent by order id
+    assert venue_memory.calls() == calls_before + 2
+    cancelled = order()
+    venue.cancel(cancelled.order_id)
+    with pytest.raises(VenueRejected, match="cancelled"):
+        venue.execute(cancelled, timeout=1)
+
+
+def test_venue_call_when_its_memory_is_a_file_then_counted_recalled_and_cancellation_seen(memory):
+    venue, first = make(memory), order()
+    filled = venue.execute(first, timeout=1)
+    assert venue.execute(first, timeout=1) == filled and memory.calls() == 2
+    cancelled = order()
+    venue.cancel(cancelled.order_id)
+    with pytest.raises(VenueRejected, match="cancelled"):
+        venue.execute(cancelled, timeout=1)
+    assert memory.calls() == 3
