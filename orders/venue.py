@@ -175,7 +175,7 @@ class RedisVenueMemory:
         return index
 
     def call_opened(self, order_id: str) -> tuple[Execution | None, bool]:
-        # one round trip for the three (they were three, with the fill's SET NX and the price a call's five)
+        # the count and the two reads in one round trip (three before; a call then reads the price and keeps its fill)
         pipe = self.client.pipeline(transaction=False)
         pipe.incr(f"{self.prefix}:calls")
         pipe.get(f"{self.prefix}:exec:{order_id}")

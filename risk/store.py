@@ -692,7 +692,7 @@ def fill_book(
 
 
 @dataclass(frozen=True)
-class FillsBooking:
+class BookedFills:
     """Fills booked (fills_booking) but, on PostgreSQL, not yet written: `changes` are the writes and `events`
     the DAILY_VOLUME_RESET of a new UTC day's first fill, for the caller's next round trip, in which its own
     writes and events go too (the events first: the day ended before its first fill)."""
@@ -713,7 +713,7 @@ def fills_book(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dateti
     return booking.positions
 
 
-def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.datetime) -> FillsBooking:
+def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.datetime) -> BookedFills:
     """Book fills, in order, in every scope of their orders: release each one's reservation; position, average
     price, realised P&L, mark; the day's volume. Caller holds the risk lock, and `state` was read under it.
 
@@ -723,7 +723,7 @@ def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dat
     Each (scope, symbol) row is read once (locked) and written once whatever the number of fills (a group's
     fills of one symbol follow each other on the row in memory, as one by one), and the scopes' volumes
     summed: one round trip of reads, and on PostgreSQL the writes left to the caller's round trip
-    (FillsBooking), for a whole group of executions; elsewhere written here."""
+    (BookedFills), for a whole group of executions; elsewhere written here."""
     today = utc_today(now)
     symbols = sorted({f.reservation.symbol for f in fills})
     scopes = sorted({scope for f in fills for scope in f.reservation.scopes.positions})
@@ -785,15 +785,14 @@ def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dat
             ]
         )
         _volume_add(state=state, notional=executed_total, now=now)
-        return FillsBooking(written, [], [])
+        return BookedFills(written, [], [])
     # PostgreSQL: statements whose text is fixed (prepared), run in the caller's round trip: every position row
     # in one UPDATE (a statement per row was four per fill, the most frequent statement of the whole order
     # flow), every scope's volumes in one upsert, and the firm's open volume released and executed volume added
     # in one UPDATE (a refresh and a save through the ORM were two more round trips per group). Whether a new UTC
-    # day starts
-    # is read off `state`, read under the risk lock that every writer of the firm's row takes; `state` then
-    # holds the day and executed volume the row will (not its open volume: reservations change the row's by
-    # statements, not this object's).
+    # day starts is read off `state`, read under the risk lock that every writer of the firm's row takes; `state`
+    # then holds the day and executed volume the row will (not its open volume: reservations change the row's
+    # by statements, not this object's).
     events = []
     if state.trading_day is not None and state.trading_day != today:
         events.append(_daily_volume_reset_group(state.trading_day, state.executed_volume, today))
@@ -802,7 +801,7 @@ def fills_booking(*, state: RiskState, fills: Sequence[FillBooking], now: dt.dat
     firm = _firm_volumes(state, today=today, released=released_total, executed=executed_total, now=now)
     positions = [_positions_statement_of(list(written.values()), now)] if written else []
     volumes = [_scope_volumes_statement(executed_by_scope, released_by_scope, today, now)] if executed_by_scope else []
-    return FillsBooking(written, [*positions, *volumes, firm], events)
+    return BookedFills(written, [*positions, *volumes, firm], events)
 
 
 _POSITION_COLUMNS = (
