@@ -630,7 +630,8 @@ def test_group_when_its_fills_start_a_new_utc_day_then_the_reset_event_comes_fir
 @pytest.mark.postgres
 def test_group_when_its_fills_are_booked_then_its_writes_are_six_statements_whatever_its_size(trader, monkeypatch):
     # The positions, every scope's volumes, the firm's row, the orders, the Fill rows and the events: a statement
-    # each, however many orders and scopes (a statement per order and per scope before, in two round trips: 15 for these five).
+    # each, however many orders and scopes (a statement per order and per scope before, in two round trips: 15
+    # for these five).
     from tests.support.connections import round_trips
 
     monkeypatch.setattr(execution, "venue", lambda: _Venue())
