@@ -12,7 +12,7 @@ Usage: python tools/run_tests.py [pytest arguments]. With a path among the argum
 directory, a node id), or TESTS_SERIAL=1, this process becomes plain pytest: what was asked for.
 The exit status is the worse of the two: 0 when both passed (or one selected nothing), else non-zero.
 Ctrl-C reaches both (one process group) and each tears down what it started, waited for here; SIGTERM
-to this process is passed to both.
+to this process is passed to both, and they are waited for too.
 """
 
 from __future__ import annotations
@@ -86,11 +86,11 @@ def main(args: list[str]) -> int:
     children = (rest, apart)
 
     def terminated(signum: int, frame: Any) -> None:
-        # As pytest alone would be told: each child is, then this ends.
+        # As pytest alone would be told, each child is; the waits below go on, so nothing outlives this process
+        # and the status is theirs (128 + the signal for one it ended).
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
-        sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
     try:

@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.held_session import HELD_DIR, wait_held
 from tools import run_tests
 
 ROOT = Path(__file__).resolve().parents[2]
+HELD = "tests.support.held_session"  # both pytest processes in their session when the tests signal them
 
 
 def _nested_env() -> dict[str, str]:
@@ -100,13 +101,13 @@ def test_when_a_path_is_named_then_plain_pytest_in_this_process() -> None:
 
 
 @pytest.mark.slow
-def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_left() -> None:
+def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_left(tmp_path: Path) -> None:
     # Ctrl-C at a terminal: SIGINT to the whole process group. Each pytest ends its session (tearing down what
     # it started); the runner waits for both, so nothing outlives it.
     runner = subprocess.Popen(
-        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-k", "0-0-0"],
+        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-p", HELD, "-k", "0-0-0"],
         cwd=ROOT,
-        env=_nested_env(),
+        env={**_nested_env(), HELD_DIR: str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,7 +120,7 @@ def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_l
         assert first, "the runner ended without saying it runs the two"
     pids = [int(word.strip(",;")) for word in first.split() if word.strip(",;").isdigit()]
     assert len(pids) == 2, first
-    time.sleep(2)  # both are collecting
+    wait_held(tmp_path, pids)  # both are in their session, not still starting
     os.killpg(runner.pid, signal.SIGINT)
     try:
         runner.communicate(timeout=120)
@@ -131,3 +132,42 @@ def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_l
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.slow
+def test_when_terminated_then_both_pytest_processes_are_told_and_end_before_it(tmp_path: Path) -> None:
+    # SIGTERM to the runner alone (a CI job's timeout, a supervisor): each pytest process is sent it, and the
+    # runner ends only once both have, with a failing status (it ended by exiting at once, leaving them running).
+    runner = subprocess.Popen(
+        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-p", HELD, "-k", "0-0-0"],
+        cwd=ROOT,
+        env={**_nested_env(), HELD_DIR: str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert runner.stdout is not None
+    first = ""
+    while "run beside the rest" not in first:
+        first = runner.stdout.readline()
+        assert first, "the runner ended without saying it runs the two"
+    pids = [int(word.strip(",;")) for word in first.split() if word.strip(",;").isdigit()]
+    assert len(pids) == 2, first
+    wait_held(tmp_path, pids)  # both are in their session, not still starting
+    runner.send_signal(signal.SIGTERM)
+    try:
+        output, _ = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+    gone = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            gone.append(pid)
+    if len(gone) < len(pids):
+        os.killpg(runner.pid, signal.SIGKILL)
+    assert gone == pids, output[-3000:]
+    assert runner.returncode == 128 + signal.SIGTERM, output[-3000:]
