@@ -51,9 +51,21 @@ log = get_logger("metrics")
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
 
 
+_own: tuple[int, str] = (0, "")
+
+
 def process_identifier(pid: int | None = None) -> str:
-    """`host-pid`: unique among processes sharing the directory, even across containers (pids repeat there)."""
-    return f"{_HOST}-{pid if pid is not None else os.getpid()}"
+    """`host-pid`: unique among processes sharing the directory, even across containers (pids repeat there).
+
+    prometheus_client asks for this process's on every update of every metric (to notice a fork): its string
+    is kept, made again only when the pid changes."""
+    global _own
+    if pid is not None:
+        return f"{_HOST}-{pid}"
+    current = os.getpid()
+    if _own[0] != current:
+        _own = (current, f"{_HOST}-{current}")
+    return _own[1]
 
 
 def multiproc_dir() -> str:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, models
-from psycopg.adapt import Dumper, Transformer
+from psycopg.adapt import Dumper, Loader, Transformer
 
 
 @dataclass(frozen=True)
@@ -413,3 +413,33 @@ class _ArrayDumper(Dumper):
             self._transformer = Transformer.from_context(self._context)
         dumped = self._transformer.get_dumper(value, psycopg.adapt.PyFormat.TEXT).dump(value)
         return "NULL" if dumped is None else _quoted(bytes(dumped).decode())
+
+
+class UtcTimestamptzLoader(Loader):
+    """timestamptz as psycopg's C loader parses it, for connections whose session time zone is UTC.
+
+    Django registers a Python subclass of psycopg's Python loader (to set its tzinfo): 3.7 us a value against
+    0.5 here, on every timestamp every query reads (an order row holds two). psycopg's C loader already answers
+    UTC datetimes with datetime.timezone.utc when the session's TimeZone is UTC, which Django sets when it
+    expects UTC; it cannot be subclassed, so it is wrapped. `timezone` is what Django's create_cursor compares
+    with its own before it registers its loader again on a cursor."""
+
+    timezone = datetime.UTC
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self._load = _C_TIMESTAMPTZ(oid, context).load
+
+    def load(self, data: Any) -> datetime.datetime:
+        return self._load(data)
+
+
+# psycopg's best loader, registered at its import: the C one with psycopg[binary] or psycopg[c].
+_C_TIMESTAMPTZ: Any = psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
+
+
+def fast_timestamps(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """connection_created: a PostgreSQL connection on which Django reads UTC datetimes reads them in C."""
+    in_c = psycopg.pq.__impl__ in ("c", "binary")
+    if in_c and connection.vendor == "postgresql" and connection.timezone is datetime.UTC:
+        connection.connection.adapters.register_loader("timestamptz", UtcTimestamptzLoader)

@@ -7,6 +7,7 @@ import json
 import uuid
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -259,3 +260,41 @@ def test_checked_by_first_trip_when_the_connection_ends_after_the_first_trip_the
 
     assert len(runs) == 1
     assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-30 13:02:27.540284+00", "2026-11-30 23:59:59+05:30", "1999-01-01 00:00:00-08", "2026-03-29 01:00:00+00"],
+)
+def test_timestamps_when_read_on_postgresql_then_utc_in_c_as_djangos_loader_reads_them(text: str) -> None:
+    """Django's own loader is a Python subclass of psycopg's Python loader: every timestamp of every query read
+    in Python. The connection reads them with psycopg's C loader, the same instant with the same tzinfo."""
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+    from psycopg.postgres import types
+
+    from core.sql import UtcTimestamptzLoader
+
+    connection.ensure_connection()
+    adapters = connection.connection.adapters
+    assert adapters.get_loader(types["timestamptz"].oid, psycopg.pq.Format.TEXT) is UtcTimestamptzLoader
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::timestamptz", [text])
+        fast = cursor.fetchone()[0]
+    ours = pipelined([("SELECT %s::timestamptz", [text])])[0][0][0]
+
+    class Djangos(BaseTzLoader):
+        timezone = datetime.UTC
+
+    reference = Djangos(types["timestamptz"].oid, connection.connection).load(text.encode())
+    assert fast == ours == reference
+    assert fast.tzinfo is ours.tzinfo is reference.tzinfo is datetime.UTC
+    assert fast.isoformat() == reference.isoformat()
+
+
+def test_orm_when_it_reads_a_datetime_then_the_same_value_and_type_as_before() -> None:
+    """The ORM's reading (Django's create_cursor compares its loader's timezone with its own first)."""
+    at = datetime.datetime(2026, 11, 30, 13, 2, 27, 540284, tzinfo=datetime.UTC)
+    events = [_event(timestamp=at)]
+    bulk_insert(BulkInsert(Event, events))
+    read = Event.objects.values_list("timestamp", flat=True).get(sequence=events[0].sequence)
+    assert read == at and read.tzinfo is datetime.UTC

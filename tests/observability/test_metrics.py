@@ -188,3 +188,12 @@ def test_events_appended_when_rejected_by_kill_switch_then_violation_kill_switch
     before = metrics.LIMIT_VIOLATIONS.labels("KILL_SWITCH")._value.get()
     metrics.events_appended([E()])
     assert metrics.LIMIT_VIOLATIONS.labels("KILL_SWITCH")._value.get() == before + 1
+
+
+def test_process_identifier_when_asked_again_then_the_same_string_until_the_pid_changes(monkeypatch):
+    # prometheus_client asks for it on every update of every metric: kept, not formatted each time.
+    first = metrics.process_identifier()
+    assert metrics.process_identifier() is first and first.endswith(f"-{os.getpid()}")
+    monkeypatch.setattr(metrics.os, "getpid", lambda: 4242)  # what a forked child sees
+    assert metrics.process_identifier().endswith("-4242")
+    assert metrics.process_identifier(17).endswith("-17")
