@@ -8,4 +8,4 @@ COPY . .
 RUN useradd --system --uid 10001 itirp && mkdir -p /app/var && chown -R itirp /app/var
 USER itirp
 EXPOSE 8000
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "itirp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "1"]
+CMD ["python", "-m", "itirp.serve", "--bind", "0.0.0.0:8000"]

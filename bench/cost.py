@@ -200,8 +200,8 @@ def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], dr
         "CPU time (utime + stime from /proc/<pid>/stat, reaped children included) of each component from the"
         f" start of the wrk run to the end of the worker's drain (up to {drain_s:.0f} s after the window, less if"
         " the queue emptied), divided by the orders answered 200 in the window (rejected: how many of them a"
-        " pre-trade check refused). web = gunicorn master and"
-        " workers; worker = the Celery worker (main process and pool) and beat; PostgreSQL = the backends of"
+        " pre-trade check refused). web = the web server's processes (its main process and"
+        " workers); worker = the Celery worker (main process and pool) and beat; PostgreSQL = the backends of"
         " database `itirp_bench` (not the server's shared walwriter, checkpointer, background writer); Redis ="
         " the Redis server, **shared with other users of this machine** (its CPU includes theirs);"
         " feed = the market-data feed's process group, when one runs.",

@@ -1,6 +1,6 @@
 """CPU time of the benchmark's components over a measured window, read from /proc/<pid>/stat.
 
-A component is a set of processes: a process group the bench started (web = gunicorn's master and workers,
+A component is a set of processes: a process group the bench started (web = the web server's main process and workers,
 worker = the Celery worker and beat, a market-data feed when one runs), or processes picked by their
 command line (the PostgreSQL backends of one database, the Redis server of one port). Its CPU over the
 window is the growth of utime + stime of each of its processes, sampled at the start, every `interval`

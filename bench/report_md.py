@@ -37,7 +37,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915
         f" after `{r['uptime_after']}`. The machine is shared with other engineers' test runs: figures are what"
         " this run got, not the machine's best.",
         "",
-        f"Topology: web = {r['web']} (gunicorn.conf.py, DEBUG off, LOG_LEVEL INFO to a file), a Celery worker"
+        f"Topology: web = {r['web']} (production's command, DEBUG off, LOG_LEVEL INFO to a file), a Celery worker"
         " (prefork, concurrency 2, default simulated venue: 100 ms, 90 % success) and beat, database `itirp_bench`"
         " (recreated), Redis db 8. Commands:",
         "",

@@ -7,14 +7,14 @@ stops every process it started (by PID, process group included), also on Ctrl-C 
    trader, a risk manager and a compliance user; raises the firm limits so no order is refused for volume.
 2. Captures, from Django's query log, the SQL one submission executes and writes it as a pgbench script
    (every order, key and event id made unique per transaction) (bench_db.py).
-3. Starts gunicorn (the production gunicorn.conf.py, DEBUG off, LOG_LEVEL INFO to a file), a Celery worker
+3. Starts the web server (production's: python -m itirp.serve, DEBUG off, LOG_LEVEL INFO to a file), a Celery worker
    (Procfile.dev's: prefork, concurrency 2) and beat, on Redis db 8, all with DJANGO_SETTINGS_MODULE=
    bench.settings (the project's settings, plus the baseline routes); logs in over HTTP for a token.
 4. Drives POST /api/v1/orders with wrk (Lua: every order unique) at 8, 32 and 64 connections, metering the
    CPU of web, worker, PostgreSQL, Redis (and a feed, --feed-pgid) over each run and the worker's drain, and
    reading group commit's batch sizes and batch times from /metrics (cost.py, cpu_meter.py).
 5. Baselines: the same wrk runs against POST /api/v1/bench/baseline (a bare view without the database) and
-   /api/v1/bench/guarded on a second gunicorn, and pgbench running the captured transaction.
+   /api/v1/bench/guarded on a second web server, and pgbench running the captured transaction.
 6. In-process: the pure risk decision and the locked service path (bench_orders.time_in_process), execution
    throughput with 2 workers and zero venue latency (bench_execution's helpers), event appends per second
    (bench_audit.py), and trail / event-list p99 through the API on 1,000,000 and (time-bounded) 10,000,000 events.
@@ -147,7 +147,7 @@ def measure_before(rev: str, args: argparse.Namespace, env: dict[str, str], var:
         bench_db.redis_flush(args.redis)
         worker_log = var / "worker-before.log"
         worker = spawn(worker_command("bench-before"), {**tree_env, "ITIRP_PROCESS": "worker"}, worker_log, cwd=tree)
-        cmd, desc = web_command(args.web, args.port)
+        cmd, desc = web_command(args.web, args.port, tree)
         log_path = var / "web-before.log"
         assert_port_free(args.port)
         proc = spawn(cmd, {**tree_env, "ITIRP_PROCESS": "web"}, log_path, cwd=tree)
@@ -254,10 +254,14 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--baseline-port", type=int, default=8109)
     parser.add_argument("--database", default="itirp_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
-    parser.add_argument("--web", default="gthread:1x8", help="sync:N or gthread:NxT (gunicorn.conf.py's)")
+    parser.add_argument(
+        "--web",
+        default="serve:1x8",
+        help="serve:NxT (production's, itirp.serve; an earlier commit's own), gthread:NxT, sync:N, granian:NxT",
+    )
     parser.add_argument(
         "--compare-web",
-        default="gthread:2x4,gthread:2x8,sync:2,granian:2x4,uvicorn:2",
+        default="gthread:1x8,gthread:2x4,sync:2,granian:2x4,uvicorn:2",
         help="comma-separated other --web values, measured at 8 connections",
     )
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk / pgbench run")
@@ -346,7 +350,7 @@ def report_header(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def baselines(args: argparse.Namespace, env: dict[str, str], var: Path, token: str, report: dict[str, Any]) -> None:
-    """The bare view and the guarded view (bench/urls.py) on a second gunicorn."""
+    """The bare view and the guarded view (bench/urls.py) on a second web server."""
     log("baseline: the bare view without the database")
     baseline_cmd, _ = web_command(args.web, args.baseline_port)
     baseline_log = var / "baseline.log"

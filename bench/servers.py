@@ -118,13 +118,21 @@ def wait_log(text: str, proc: subprocess.Popen, log_path: Path, timeout: float =
     raise SystemExit(f"no {text!r} in {log_path}:\n{log_path.read_text()[-3000:]}")
 
 
-def web_command(server: str, port: int) -> tuple[list[str], str]:
-    """The web server command for --web KIND:WORKERS[xTHREADS]: gunicorn sync or gthread workers (production's
-    gunicorn.conf.py); granian:NxT, the same WSGI application under granian (a Rust HTTP server, N processes
-    of T blocking threads each); uvicorn:N, the ASGI application (Django's async handler, uvloop, httptools)."""
+def web_command(server: str, port: int, tree: Path = ROOT) -> tuple[list[str], str]:
+    """The web server command for --web KIND:WORKERS[xTHREADS]: serve:NxT, production's (`python -m
+    itirp.serve`: granian, N processes of T threads), or for a tree from before it, that tree's production
+    server of the same shape (gunicorn gthread); gunicorn sync or gthread workers (gunicorn.conf.py);
+    granian:NxT, granian's own command line (the WSGI application, N processes of T blocking threads each);
+    uvicorn:N, the ASGI application (Django's async handler, uvloop, httptools)."""
     kind, _, size = server.partition(":")
     workers, _, threads = (size or "2").partition("x")
     bind = f"127.0.0.1:{port}"
+    if kind == "serve":
+        if (tree / "itirp" / "serve.py").exists():
+            cmd = [str(BIN / "python"), "-m", "itirp.serve", "--bind", bind, "--workers", workers]
+            return cmd + ["--threads", threads or "8"], f"itirp.serve (granian WSGI), {workers} x {threads or 8}"
+        kind = "gthread"  # before itirp.serve, production ran gunicorn gthread (one process of 8 since session 9)
+        threads = threads or "8"
     if kind == "granian":
         cmd = [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--workers", workers, "--blocking-threads", threads or "4", "--no-ws", "itirp.wsgi:application"]

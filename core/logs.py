@@ -64,6 +64,10 @@ _COMPONENTS = {
     "django.server": "http",
     "gunicorn.error": "gunicorn",
     "gunicorn.access": "http",
+    # granian (itirp.serve, the web server): its Python loggers are named after its Rust module
+    "_granian": "granian",
+    "_granian.serve": "granian",
+    "granian.access": "http",
 }
 
 
@@ -72,7 +76,7 @@ def process_role() -> str:
     if os.environ.get("ITIRP_PROCESS"):
         return os.environ["ITIRP_PROCESS"]
     argv = " ".join(sys.argv[:4]).lower()
-    if "gunicorn" in argv or "runserver" in argv or "wsgi" in argv:
+    if any(word in argv for word in ("gunicorn", "granian", "itirp.serve", "itirp/serve", "runserver", "wsgi")):
         return "web"
     if "celery" in argv:  # `celery -A itirp --quiet beat`: the sub-command may come after the 4th word
         return "beat" if "beat" in sys.argv[1:] else "worker"

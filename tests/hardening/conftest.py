@@ -1,5 +1,5 @@
 """Fault-test fixtures: a throw-away PostgreSQL cluster and Redis of our own (on free ports), with the
-platform (gunicorn, Celery worker, beat) running against them as subprocesses, stopped and started by PID.
+platform (the web server, Celery worker, beat) running against them as subprocesses, stopped and started by PID.
 
 The machine's PostgreSQL (5432) and Redis (6379) are used by others at the same time and are never touched.
 Everything started here is torn down by PID at the end of the session, whatever happened.
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.ports import port_from_env
+from tests.support.web import web_command
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -216,18 +217,14 @@ class FaultStack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def web_start(self) -> None:
-        self.web = self._spawn(
-            "web",
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "itirp.wsgi:application"]
-            + ["--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2", "--timeout", "60"],
-        )
-        wait_for(self._web_up, timeout=60, what="gunicorn answering")
+        self.web = self._spawn("web", web_command("serve", WEB_PORT, workers=2))  # production's web server
+        wait_for(self._web_up, timeout=60, what="the web server answering")
 
     def _web_up(self) -> bool:
         import requests
 
         if self.web is not None and self.web.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{self.log_text('web')[-3000:]}")
+            pytest.fail(f"the web server exited:\n{self.log_text('web')[-3000:]}")
         try:
             return requests.get(self.url + "/", timeout=2).status_code == 200
         except requests.RequestException:

@@ -1,4 +1,4 @@
-"""Broker outages on the production topology (issue 20, items 2 and 3): gunicorn, a prefork Celery worker run
+"""Broker outages on the production topology (issue 20, items 2 and 3): the web server, a prefork Celery worker run
 with compose's flags (heartbeat and the control channel on), the throw-away Redis SIGKILLed and restarted.
 
 The sweeper is pushed out of the way (ORDER_STUCK_AFTER_SECONDS=600 for the worker) so that what is measured
@@ -57,8 +57,8 @@ def _not_executed(stack: FaultStack, prefix: str) -> dict[str, str]:
 
 def test_redis_killed_repeatedly_under_load_worker_process_survives_and_executes_again(fault_stack: FaultStack):
     """The production topology's version of tests/execution/test_broker_loss.py (which reproduces the old exit:
-    "Unrecoverable error: AttributeError('NoneType' object has no attribute 'hostname')"). Through gunicorn the
-    exit is rarer: two runs of this test on the old code (6 and 10 outages) did not hit it."""
+    "Unrecoverable error: AttributeError('NoneType' object has no attribute 'hostname')"). Through the web server
+    (then gunicorn) the exit is rarer: two runs of this test on the old code (6 and 10 outages) did not hit it."""
     stack = fault_stack
     stack.settle()
     pid = _worker_like_production(stack)

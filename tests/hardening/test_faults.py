@@ -318,7 +318,7 @@ def _rss_kb(pid: int) -> int:
 
 
 def _tree(pid: int) -> list[int]:
-    """The process and all its descendants (gunicorn master + workers, celery main + pool)."""
+    """The process and all its descendants (the web server's main process + workers, celery main + pool)."""
     pids, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -337,7 +337,7 @@ def _rss(root_pid: int) -> int:
 
 @pytest.mark.timeout(int(float(os.environ.get("SOAK_SECONDS", "600"))) + 400)
 def test_soak_at_a_steady_rate_memory_flat_no_errors_nothing_stuck(fault_stack: FaultStack) -> None:
-    """SOAK_SECONDS (default 600) at SOAK_RATE orders per second through gunicorn (2 workers) and a worker."""
+    """SOAK_SECONDS (default 600) at SOAK_RATE orders per second through the web server (2 workers) and a worker."""
     stack = fault_stack
     seconds = float(os.environ.get("SOAK_SECONDS", "600"))
     rate = float(os.environ.get("SOAK_RATE", "5"))

@@ -1,4 +1,4 @@
-"""Issue 20, item 5: chunked request bodies (through a real gunicorn), a request line for every answer (413
+"""Issue 20, item 5: chunked request bodies (through a real web server), a request line for every answer (413
 included), and the order throttle's per-process fallback while Redis is unreachable."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from core.throttling import LocalWindow, RemoteOutage
 from orders import apis as order_apis
 from tests.conftest import PASSWORDS
 from tests.observability.conftest import json_logs  # noqa: F401 - the fixture, shared
+from tests.support.web import SERVERS, web_command
 from tests.support.worker import ROOT, stop, worker_env
 
 ORDER = {"symbol": "AAPL", "side": "BUY", "quantity": "1", "price": "10"}
@@ -94,16 +94,15 @@ def test_local_window_slides_and_keys_are_separate():
     assert window.hit("a", duration=10, limit=2, now=10.5) == 0  # the first hit left the window
 
 
-# --- chunked bodies through a real gunicorn ---------------------------------------------------------------------
-@pytest.fixture
-def gunicorn_url(transactional_db) -> Iterator[str]:
+# --- chunked bodies through a real web server (production's, and gunicorn) ----------------------------------------
+@pytest.fixture(params=SERVERS)
+def web_url(request: pytest.FixtureRequest, transactional_db) -> Iterator[tuple[str, Path]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log_path = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp")) / f"gunicorn-edges-{os.getpid()}.log"
+    log_path = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp")) / f"{request.param}-edges-{os.getpid()}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
-    cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "itirp.wsgi:application"]
-    cmd += ["--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    cmd = web_command(request.param, port)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=worker_env(ITIRP_PROCESS="web"), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -118,10 +117,9 @@ def gunicorn_url(transactional_db) -> Iterator[str]:
                 break
             except requests.RequestException:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text()[-3000:]}") from None
+                    raise RuntimeError(f"{request.param} did not start:\n{log_path.read_text()[-3000:]}") from None
                 time.sleep(0.2)
-        proc.log_path = log_path  # type: ignore[attr-defined]
-        yield url
+        yield url, log_path
     finally:
         stop(proc)
         log.close()
@@ -133,31 +131,31 @@ def _chunks(raw: bytes, size: int = 7) -> Iterator[bytes]:
 
 
 @pytest.mark.slow
-def test_chunked_body_through_gunicorn_when_valid_then_read_and_when_too_large_then_413_logged(gunicorn_url, trader):
+def test_chunked_body_through_the_server_when_valid_then_read_and_when_too_large_then_413_logged(web_url, trader):
     import requests
 
+    url, log_path = web_url
     login = requests.post(
-        gunicorn_url + "/api/v1/auth/login",
+        url + "/api/v1/auth/login",
         json={"username": trader.username, "password": PASSWORDS["TRADER"]},
         timeout=10,
     )
     assert login.status_code == 200, login.text
     headers = {"Authorization": f"Bearer {login.json()['access_token']}", "Content-Type": "application/json"}
     raw = json.dumps({**ORDER, "client_order_id": "chunked-1"}).encode()
-    sent = requests.post(gunicorn_url + "/api/v1/orders", data=_chunks(raw), headers=headers, timeout=10)
+    sent = requests.post(url + "/api/v1/orders", data=_chunks(raw), headers=headers, timeout=10)
     assert sent.request.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in sent.request.headers
     assert sent.status_code == 200, sent.text
     assert sent.json()["status"] == "APPROVED"
 
     big = json.dumps({**ORDER, "strategy": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)}).encode()
-    refused = requests.post(gunicorn_url + "/api/v1/orders", data=_chunks(big, 4096), headers=headers, timeout=10)
+    refused = requests.post(url + "/api/v1/orders", data=_chunks(big, 4096), headers=headers, timeout=10)
     assert refused.status_code == 413, refused.text
     assert refused.json()["code"] == "too_large"
     from orders.models import Order
 
     assert Order.objects.filter(user=trader).count() == 1
 
-    log_path = Path(os.environ.get("ITIRP_VAR_DIR", "/tmp")) / f"gunicorn-edges-{os.getpid()}.log"
     deadline = time.monotonic() + 10
     codes: list[int] = []
     while time.monotonic() < deadline and 413 not in codes:

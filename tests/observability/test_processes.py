@@ -20,6 +20,7 @@ import pytest
 from orders.models import Order, OrderStatus
 from tests.observability.conftest import FAST_VENUE, order_body, parse_exposition, sample, scrape, wait_for
 from tests.support.ports import free_port
+from tests.support.web import SERVERS, web_command
 from tests.support.worker import ROOT, celery_worker, stop, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -121,17 +122,22 @@ def _get(path: str, timeout: float = 10) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+# What each server writes when a worker process starts: its component and event.
+_STARTED = {"serve": ("granian", "Started worker"), "gunicorn": ("gunicorn", "Booting worker")}
+
+
 @pytest.mark.django_db(transaction=True)
-def test_gunicorn_when_two_workers_then_every_scrape_sums_both_and_every_line_is_json(tmp_path):
+@pytest.mark.parametrize("server", SERVERS)
+def test_web_server_when_two_workers_then_every_scrape_sums_both_and_every_line_is_json(tmp_path, server):
     prom = tmp_path / "prom"
-    log_path = tmp_path / "gunicorn.log"
+    log_path = tmp_path / f"{server}.log"
     env = worker_env(PROMETHEUS_MULTIPROC_DIR=str(prom), LOG_LEVEL="INFO")
-    cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{PORT}", "--workers", "2"]
+    cmd = web_command(server, PORT, workers=2)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # Probed on an unrouted path, so the probes (however many) never count as requests to "/".
-        wait_for(lambda: proc.poll() is None and _answers("/probe"), timeout=30, what="gunicorn answering")
+        wait_for(lambda: proc.poll() is None and _answers("/probe"), timeout=30, what=f"{server} answering")
         sent = 0
         # A slow request (health: its workers ping waits) keeps one worker busy, so the other serves "/".
         for _ in range(3):
@@ -164,7 +170,8 @@ def test_gunicorn_when_two_workers_then_every_scrape_sums_both_and_every_line_is
     lines = [line for line in log_path.read_text().splitlines() if line.strip()]
     parsed = [json.loads(line) for line in lines]  # every line of the web processes is one JSON object
     assert any(line["event"] == "request_finished" and line["process"] == "web" for line in parsed)
-    assert any(line["component"] == "gunicorn" and "Booting worker" in line["event"] for line in parsed)
+    component, started = _STARTED[server]
+    assert any(line["component"] == component and started in line["event"] for line in parsed)
 
 
 def _answers(path: str) -> bool:
