@@ -281,6 +281,10 @@ def _prepared(field: models.Field, value: Any, db: Any) -> Any:
         and (kind is not datetime.datetime or value.utcoffset() is not None)
     ):
         return value
+    if kind is str and type(field) is models.GenericIPAddressField and value and ":" not in value:
+        # An IPv4 address (an event's): Django passes it unchanged (only IPv6 is normalised) to the backend,
+        # which parses it into an ipaddress object for psycopg to print back; the array's inet cast reads it.
+        return value
     return field.get_db_prep_save(value, db)
 
 

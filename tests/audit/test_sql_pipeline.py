@@ -298,3 +298,25 @@ def test_orm_when_it_reads_a_datetime_then_the_same_value_and_type_as_before() -
     bulk_insert(BulkInsert(Event, events))
     read = Event.objects.values_list("timestamp", flat=True).get(sequence=events[0].sequence)
     assert read == at and read.tzinfo is datetime.UTC
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "2001:0db8:0000:0000:0000:0000:0000:0001", "", None])
+def test_bulk_insert_when_events_carry_an_address_then_stored_as_django_stores_it(
+    address: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IPv4 address goes as the text it is (Django parsed it into an ipaddress object for psycopg to print
+    back, for every event); IPv6 is still normalised by Django, an empty one still stored NULL."""
+    from django.db.backends.postgresql import operations
+
+    parsed: list[str] = []
+    real = operations.Inet
+    monkeypatch.setattr(operations, "Inet", lambda value: parsed.append(value) or real(value))
+    ours = _event(address=address)
+    bulk_insert(BulkInsert(Event, [ours]))
+    assert len(parsed) == (1 if address and ":" in address else 0)  # IPv6 normalised by Django, then parsed
+    (djangos,) = Event.objects.bulk_create([_event(address=address)])  # the ORM's own preparation
+    stored = dict(
+        Event.objects.filter(event_id__in=[ours.event_id, djangos.event_id]).values_list("event_id", "address")
+    )
+    expected = {"127.0.0.1": "127.0.0.1", "10.1.2.3": "10.1.2.3", "": None, None: None}
+    assert stored[ours.event_id] == stored[djangos.event_id] == expected.get(address, "2001:db8::1")
