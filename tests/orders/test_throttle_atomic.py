@@ -93,3 +93,27 @@ def test_sliding_window_when_the_window_has_passed_then_requests_are_allowed_aga
     assert throttle.wait() == 0
     assert throttle.allow_request(request, None)
     assert not throttle.allow_request(request, None)
+
+
+def test_redis_clients_when_they_read_replies_then_in_c_with_hiredis():
+    """redis-py parses replies with hiredis whenever it is installed (requirements.txt): the throttle's client
+    and the broker's, every request and every message. Its Python RESP parser cost a fifth more CPU a command."""
+    from redis._parsers import _HiredisParser
+
+    from core import throttling
+    from itirp.celery import app
+
+    client = throttling._script().registered_client
+    connection = client.connection_pool.get_connection()
+    try:
+        assert isinstance(connection._parser, _HiredisParser)
+        assert connection.send_command("PING") is None and connection.read_response() in (b"PONG", "PONG", True)
+    finally:
+        client.connection_pool.release(connection)
+    with app.connection_for_write() as broker:
+        pool = broker.default_channel.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            assert isinstance(connection._parser, _HiredisParser)
+        finally:
+            pool.release(connection)
