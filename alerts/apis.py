@@ -95,7 +95,7 @@ def _frame(alert: dict[str, Any]) -> str:
 
 def alert_stream(last_id: int, lifetime: float) -> Iterator[str]:
     """The alerts after `last_id` as they are raised, for `lifetime` seconds; then the browser reconnects
-    (`retry:`) with Last-Event-ID, so a stream holds its gunicorn thread for a bounded time and misses nothing.
+    (`retry:`) with Last-Event-ID, so a stream holds its web thread for a bounded time and misses nothing.
     Fed by Redis pub/sub (every web process sees every alert); without Redis it polls the rows each second."""
     yield f"retry: {RETRY_MS}\n: stream open\n\n"
     deadline = time.monotonic() + lifetime

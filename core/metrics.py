@@ -1,10 +1,10 @@
 """Prometheus metrics (itirp_*) recorded by every web and worker process, and the counts of GET /api/v1/metrics.
 
-Multi-process (PROMETHEUS_MULTIPROC_DIR, on by default): every process - each gunicorn worker, each Celery
+Multi-process (PROMETHEUS_MULTIPROC_DIR, on by default): every process - each web worker, each Celery
 pool child - writes its counters and histograms to its own memory-mapped files in one shared directory, and
 a scrape of /metrics on any web process sums them all (ecosystem.md, pitfall 9). Files are named after
 host and pid, so containers sharing the directory never write one file; processes that start a group
-(gunicorn's master, Celery's main process) first delete the files of dead processes of their own host.
+(the web server's main process, Celery's) first delete the files of dead processes of their own host.
 
 Gauges of shared state (circuit breaker, kill switch, queue depth) are not recorded by processes at all:
 they are read from Redis and the database when scraped, so every scrape sees the one true value.
@@ -94,7 +94,8 @@ def _alive(pid: int) -> bool:
 def multiproc_dir_prepare() -> list[str]:
     """Delete the files of this host's dead processes (a previous run); files of live ones stay.
 
-    Called by gunicorn's master (on_starting) and Celery's main process (worker_init) before they fork.
+    Called by itirp.serve (or gunicorn's master, on_starting) and Celery's main process (worker_init) before
+    they start their workers.
     A counter summed over processes may drop when its dead processes' files go; Prometheus reads that as a
     counter reset, which rate() and increase() handle."""
     path = multiproc_dir()

@@ -2,7 +2,7 @@
 
 `manage.py check`, `migrate` (make run, the compose migrate service) and every other management command
 run them, and stop on an Error. A missing SECRET_KEY is refused earlier, by itirp/settings.py itself: the
-settings read the key while they load, and gunicorn and Celery never run system checks.
+settings read the key while they load, and the web server and Celery never run system checks.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ DEBUG = env.bool("DEBUG", default=False)
 def _secret_key() -> str:
     """SECRET_KEY from the environment; for a demo (DEBUG, or the embedded database, so that manage.py works
     in a second shell next to `make run`) a random key kept in VAR_DIR beside its database; otherwise refuse:
-    each host of a real deployment would make another key. Not a system check: gunicorn and Celery run none,
+    each host of a real deployment would make another key. Not a system check: the web server and Celery run none,
     and the key is used below (token signing, the audit seal key) while the settings load."""
     if key := env("SECRET_KEY", default=""):
         return key
@@ -492,7 +492,7 @@ METRICS_RECOUNT_SECONDS = env.int("METRICS_RECOUNT_SECONDS", default=3600)
 
 # ALERTS (alerts app; rules are data edited in the admin, these are the delivery plumbing) --------------------
 # The evaluator (manage.py run_alerts) reads new audit events this often, and re-checks limit usage and stale
-# marks this often; the stream answers for this long before the browser reconnects (a gunicorn thread each).
+# marks this often; the stream answers for this long before the browser reconnects (a web thread each).
 ALERTS_POLL_SECONDS = env.float("ALERTS_POLL_SECONDS", default=0.25)
 ALERTS_CHECK_SECONDS = env.float("ALERTS_CHECK_SECONDS", default=2.0)
 ALERTS_STREAM_SECONDS = env.float("ALERTS_STREAM_SECONDS", default=25.0)

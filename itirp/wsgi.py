@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn itirp.wsgi:application)."""
+"""WSGI entry point (itirp.serve runs it under granian; gunicorn itirp.wsgi:application works too)."""
 
 import os
 
