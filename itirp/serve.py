@@ -1,11 +1,12 @@
 """The web server: ITIRP's WSGI application under granian (`python -m itirp.serve --bind HOST:PORT`).
 
-granian is a Rust HTTP server (hyper, tokio) that hands each request to a pool of Python threads. It replaced
-gunicorn gthread as the default when make bench measured the two in the same runs at the same shape, one process
-of 8 threads (issue 19, item 4; bench/results/cost-session13-*.md, README "Cost per order"): about 12 % more
-orders/s at 8 connections, the web's CPU per order 15 % lower and p99 a quarter lower, since gunicorn parses
-HTTP and runs its event loop in Python, under the same GIL as the requests. One process of 8 threads for the
-same reason as before: the submissions of one process reach its group commit together (ninth session).
+granian is a Rust HTTP server (hyper, tokio) that hands each request to a pool of Python threads; gunicorn parses
+HTTP and runs its event loop in Python, under the GIL the requests need. It replaced gunicorn gthread as the
+default after four same-run pairs at the same shape, one process of 8 threads (issue 19, item 4; two quick runs
+each and two make bench runs, bench/results/quick-session13.md and cost-session13-*.md): the web's CPU per order
+3.0 ms on average against 3.3, p99 at 8 connections 96 ms against 115, orders/s 227 against 219, granian ahead
+in three pairs of four on each. One process of 8 threads for the same reason as before: the submissions of one
+process reach its group commit together (ninth session).
 
 What gunicorn.conf.py did, done here: JSON log lines from the server itself (the one formatter, core.logs), no
 access log (every request writes one request_finished line), the Prometheus directory cleared of dead processes'
