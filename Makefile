@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The platform on this machine: web (gunicorn), Celery worker and beat, together; Ctrl-C stops all.
+# The platform on this machine: web (itirp.serve, granian), Celery worker and beat, together; Ctrl-C stops all.
 # Nothing set = SQLite and the filesystem broker in ./var; DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis.
 # Logs: one short human line per event (LOG_FORMAT=json for the production lines), coloured when make's
 # terminal is one (honcho pipes the processes' output, so they cannot tell themselves).
