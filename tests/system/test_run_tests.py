@@ -100,10 +100,8 @@ def test_when_a_path_is_named_then_plain_pytest_in_this_process() -> None:
     assert "1 passed" in done.stdout and "run beside" not in done.stdout
 
 
-@pytest.mark.slow
-def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_left(tmp_path: Path) -> None:
-    # Ctrl-C at a terminal: SIGINT to the whole process group. Each pytest ends its session (tearing down what
-    # it started); the runner waits for both, so nothing outlives it.
+def _held_runner(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
+    """The runner in a session of its own, once both its pytest processes are held in their sessions."""
     runner = subprocess.Popen(
         [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-p", HELD, "-k", "0-0-0"],
         cwd=ROOT,
@@ -121,6 +119,14 @@ def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_l
     pids = [int(word.strip(",;")) for word in first.split() if word.strip(",;").isdigit()]
     assert len(pids) == 2, first
     wait_held(tmp_path, pids)  # both are in their session, not still starting
+    return runner, pids
+
+
+@pytest.mark.slow
+def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_left(tmp_path: Path) -> None:
+    # Ctrl-C at a terminal: SIGINT to the whole process group. Each pytest ends its session (tearing down what
+    # it started); the runner waits for both, so nothing outlives it.
+    runner, pids = _held_runner(tmp_path)
     os.killpg(runner.pid, signal.SIGINT)
     try:
         runner.communicate(timeout=120)
@@ -138,23 +144,7 @@ def test_when_interrupted_then_both_pytest_processes_end_before_it_and_none_is_l
 def test_when_terminated_then_both_pytest_processes_are_told_and_end_before_it(tmp_path: Path) -> None:
     # SIGTERM to the runner alone (a CI job's timeout, a supervisor): each pytest process is sent it, and the
     # runner ends only once both have, with a failing status (it ended by exiting at once, leaving them running).
-    runner = subprocess.Popen(
-        [sys.executable, "tools/run_tests.py", "-q", "-p", "no:cacheprovider", "-p", HELD, "-k", "0-0-0"],
-        cwd=ROOT,
-        env={**_nested_env(), HELD_DIR: str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    assert runner.stdout is not None
-    first = ""
-    while "run beside the rest" not in first:
-        first = runner.stdout.readline()
-        assert first, "the runner ended without saying it runs the two"
-    pids = [int(word.strip(",;")) for word in first.split() if word.strip(",;").isdigit()]
-    assert len(pids) == 2, first
-    wait_held(tmp_path, pids)  # both are in their session, not still starting
+    runner, pids = _held_runner(tmp_path)
     runner.send_signal(signal.SIGTERM)
     try:
         output, _ = runner.communicate(timeout=120)
