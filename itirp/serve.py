@@ -2,10 +2,10 @@
 
 granian is a Rust HTTP server (hyper, tokio) that hands each request to a pool of Python threads; gunicorn parses
 HTTP and runs its event loop in Python, under the GIL the requests need. It replaced gunicorn gthread as the
-default after four same-run pairs at the same shape, one process of 8 threads (issue 19, item 4; two quick runs
-each and two make bench runs, bench/results/quick-session13.md and cost-session13-*.md): the web's CPU per order
-3.0 ms on average against 3.3, p99 at 8 connections 96 ms against 115, orders/s 227 against 219, granian ahead
-in three pairs of four on each. One process of 8 threads for the same reason as before: the submissions of one
+default after five same-run pairs at the same shape, one process of 8 threads (issue 19, item 4; two quick runs
+and three make bench runs, bench/results/quick-session13.md and cost-session13-*.md): the web's CPU per order
+2.94 ms on average against 3.21, p99 at 8 connections 100 ms against 118, orders/s 232 against 222, granian
+ahead in four pairs of five on each. One process of 8 threads for the same reason as before: the submissions of one
 process reach its group commit together (ninth session).
 
 What gunicorn.conf.py did, done here: JSON log lines from the server itself (the one formatter, core.logs), no
