@@ -156,6 +156,17 @@ def _worker_init(**kwargs: object) -> None:
     metrics.multiproc_dir_prepare()
 
 
+@signals.worker_ready.connect
+@signals.worker_process_init.connect
+def _freeze_loaded(**kwargs: object) -> None:
+    """The tasks and what they import loaded: the long-lived objects leave the collector's full passes
+    (itirp.heap), in each prefork child as it starts (worker_process_init) and in the main process once ready
+    (worker_ready: where the solo and threads pools run tasks, and what later children are forked from)."""
+    from itirp import heap
+
+    heap.freeze_loaded()
+
+
 @signals.worker_process_shutdown.connect
 def _worker_process_shutdown(pid: int | None = None, **kwargs: object) -> None:
     from core import metrics
