@@ -94,8 +94,9 @@ def components(args: argparse.Namespace, web: int, celery: list[int], database: 
     return found
 
 
-def worker_command(name: str) -> list[str]:
-    cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "worker", "--loglevel", "INFO", "--concurrency", "2"]
+def worker_command(name: str, concurrency: int = 2) -> list[str]:
+    cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "worker", "--loglevel", "INFO", "--concurrency"]
+    cmd.append(str(concurrency))
     return cmd + ["--pool", "prefork", "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h"]
 
 
@@ -278,6 +279,9 @@ def arguments() -> argparse.Namespace:
         help="the simulated feed's updates per second per instrument (50 instruments) while orders are measured;"
         " 0: no feed",
     )
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="the Celery worker's pool processes (this commit's)"
+    )
     parser.add_argument("--exec-orders", type=int, default=300)
     parser.add_argument("--seed-budget", type=int, default=600, help="seconds allowed for seeding towards 10M")
     parser.add_argument("--skip-events", action="store_true", help="skip the 1M/10M event-store part")
@@ -452,7 +456,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script, read top to bottom
     web_log, worker_log, beat_log = var / "web.log", var / "worker.log", var / "beat.log"
     assert_port_free(args.port)
     web = spawn(web_cmd, {**env, "ITIRP_PROCESS": "web"}, web_log)
-    worker_cmd = worker_command("bench-h8")
+    worker_cmd = worker_command("bench-h8", args.worker_concurrency)
     worker = spawn(worker_cmd, {**env, "ITIRP_PROCESS": "worker"}, worker_log)
     beat_cmd = [str(BIN / "celery"), "-A", "itirp", "--quiet", "beat", "--loglevel", "INFO"]
     beat_cmd += ["--schedule", str(var / "celerybeat-schedule")]
