@@ -395,8 +395,11 @@ class _ArrayDumper(Dumper):
     oid = 0  # unknown: PostgreSQL types the literal from the statement, as for a cast string
 
     def __init__(self, cls: type, context: Any = None) -> None:
+        # Not the context itself: it is the statement's Transformer, which keeps this dumper in its cache, and
+        # the reference cycle made every statement's Transformer (its loaders, dumpers, adapters map: ~40
+        # objects) garbage for the cyclic collector to find, its passes run the more often for it. The
+        # connection (self.connection, set by Dumper) is what _other's dumpers are looked up from.
         super().__init__(cls, context)
-        self._context = context
         self._transformer: Any = None  # psycopg's Transformer, made on first need
 
     def dump(self, obj: list[Any]) -> bytes:
@@ -414,7 +417,7 @@ class _ArrayDumper(Dumper):
         if isinstance(value, list):  # a dimension more: {{...},{...}}
             return self.dump(value).decode()
         if self._transformer is None:
-            self._transformer = Transformer.from_context(self._context)
+            self._transformer = Transformer.from_context(self.connection)
         dumped = self._transformer.get_dumper(value, psycopg.adapt.PyFormat.TEXT).dump(value)
         return "NULL" if dumped is None else _quoted(bytes(dumped).decode())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import uuid
 from decimal import Decimal
@@ -108,6 +109,27 @@ def test_pipelined_when_lists_of_json_nested_and_untyped_any_then_read_back_as_p
     # Django's connection reads jsonb as its text (Django decodes JSON itself)
     assert [json.loads(text) if text else text for text in payload[0][0]] == [{"q": 'say "hi"\\', "n": [1, None]}, None]
     assert [str(value) for value in special[0][0]] == ["NaN", "Infinity"]
+
+
+def test_pipelined_when_lists_dumped_then_no_reference_cycle_left_for_the_collector() -> None:
+    statements = [
+        ("SELECT %s::int[], %s::varchar[]", [[1, 2], ["a", None]]),
+        ("SELECT %s::jsonb[]", [[Jsonb({"n": 1})]]),  # psycopg's own dumper, through the connection's adapters
+    ]
+    pipelined(statements)  # the statements' texts and dumpers in their caches
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept in gc.garbage instead of freed
+    try:
+        for _ in range(3):
+            ints, payload = pipelined(statements)
+        gc.collect()
+        cyclic = [type(o).__name__ for o in gc.garbage if type(o).__module__.startswith(("psycopg", "core"))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert ints == [([1, 2], ["a", None])] and json.loads(payload[0][0][0]) == {"n": 1}
+    # each statement's Transformer and its loaders and dumpers were garbage in a cycle through the list dumper
+    assert cyclic == []
 
 
 def test_pipelined_when_list_parameters_then_not_psycopgs_list_dumper(monkeypatch: pytest.MonkeyPatch) -> None:
