@@ -235,3 +235,16 @@ def test_the_actor_of_a_checked_request_is_its_user_and_an_anonymous_one_is_refu
     request.user = AnonymousUser()
     with pytest.raises(PermissionDenied):
         signed_in_user(request)
+
+
+def test_has_perms_when_a_view_asks_on_every_request_then_one_class_per_set_of_permissions():
+    from core.permissions import has_perms
+    from orders.apis import OrdersApi
+
+    classes = set()
+    for method in ("POST", "POST", "GET"):
+        view = OrdersApi()
+        view.request = RequestFactory().generic(method, "/api/v1/orders")
+        classes.add(type(view.get_permissions()[0]))
+    assert classes == {has_perms("orders.submit_order"), has_perms("orders.view_order")}
+    assert has_perms("orders.submit_order").required == ("orders.submit_order",)
