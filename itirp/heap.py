@@ -11,9 +11,9 @@ passes in 30 s, the longest 31 ms.
 
 Called where a process has loaded what it will run: the WSGI module, after the application and its URL
 patterns are loaded (every view imported through them), and each Celery process that runs tasks. Garbage
-in cycles at that point is collected first, so that nothing collectable is frozen. Objects frozen stay
-freed by reference counting when their last reference goes; only cycles among them are never collected,
-and start-up leaves none that grow.
+in cycles at that point is collected first, so that nothing collectable is frozen. A frozen object is still
+freed when its last reference goes; only a cycle of frozen objects that later becomes garbage is never
+collected, and what start-up loads lives as long as the process.
 """
 
 from __future__ import annotations
