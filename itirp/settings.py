@@ -167,15 +167,18 @@ MIDDLEWARE = [
     "core.security.RequestSizeLimitMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, CSRF, user, messages and django-htmx middleware, passed through on /api/ (bearer tokens
+    # only there): core.middleware._BackOfficeOnly.
+    "core.middleware.BackOfficeSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.BackOfficeCsrfViewMiddleware",
+    "core.middleware.BackOfficeAuthenticationMiddleware",
     "accounts.middleware.PermissionDeniedAuditMiddleware",
     "core.logs.RequestLogMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.BackOfficeMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "core.middleware.BackOfficeHtmxMiddleware",
+    # On every path: the API's sign-in is locked out by axes too.
     "axes.middleware.AxesMiddleware",
 ]
 
