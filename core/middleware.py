@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django_htmx.middleware import HtmxMiddleware
 
 from core import context
@@ -42,27 +42,28 @@ API_PREFIX = "/api/"
 class _BackOfficeOnly:
     """A middleware whose work is the back office's (the admin's pages), passed through on the API.
 
-    The API authenticates by a bearer token alone (REST_FRAMEWORK's JWTAuthentication; DRF sets request.user
-    itself), so a session, its CSRF cookie, the session's user, flash messages and htmx's details are never
-    read there: per submission they cost ~70 us of the web's CPU and ~24 objects left to the cycle collector
-    (messages' storage and htmx's details point back at the request; 91 -> 67 per POST /orders, measured with
-    gc.DEBUG_SAVEALL). An API answer is unchanged: none of them adds a header unless the session or the CSRF
-    token was read. A view's process_view hook (CSRF's) still
-    runs on the API, where every view is DRF's, exempt from it."""
+    The API authenticates by bearer token (DRF sets request.user), so a session, the session's user, flash
+    messages and htmx's details are never read there: per submission they cost ~70 us of the web's CPU and ~24
+    objects left to the cycle collector (messages' storage and htmx's details point back at the request; 91 -> 67
+    per POST /orders, measured with gc.DEBUG_SAVEALL). An API answer is unchanged: none of them adds a header
+    unless the session was read. The exception is settings.API_SESSION_PATHS, the API paths the back office's own
+    pages call with the admin's session (the alerts banner): everything runs for them as for a page. Django's CSRF
+    middleware is not one of these: it runs everywhere (`check --deploy` looks for it by name)."""
 
     get_response: Callable[[HttpRequest], Any]
 
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        super().__init__(get_response)  # type: ignore[call-arg]
+        self.session_paths: tuple[str, ...] = tuple(settings.API_SESSION_PATHS)
+
     def __call__(self, request: HttpRequest) -> Any:
-        if request.path_info.startswith(API_PREFIX):
+        path = request.path_info
+        if path.startswith(API_PREFIX) and not path.startswith(self.session_paths):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]
 
 
 class BackOfficeSessionMiddleware(_BackOfficeOnly, SessionMiddleware):
-    pass
-
-
-class BackOfficeCsrfViewMiddleware(_BackOfficeOnly, CsrfViewMiddleware):
     pass
 
 

@@ -167,11 +167,11 @@ MIDDLEWARE = [
     "core.security.RequestSizeLimitMiddleware",
     "core.metrics.RequestMetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's session, CSRF, user, messages and django-htmx middleware, passed through on /api/ (bearer tokens
-    # only there): core.middleware._BackOfficeOnly.
+    # Django's session, user and messages middleware and django-htmx's, passed through on /api/ but for
+    # API_SESSION_PATHS (bearer tokens there): core.middleware._BackOfficeOnly.
     "core.middleware.BackOfficeSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "core.middleware.BackOfficeCsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "core.middleware.BackOfficeAuthenticationMiddleware",
     "accounts.middleware.PermissionDeniedAuditMiddleware",
     "core.logs.RequestLogMiddleware",
@@ -181,6 +181,10 @@ MIDDLEWARE = [
     # On every path: the API's sign-in is locked out by axes too.
     "axes.middleware.AxesMiddleware",
 ]
+# The API paths the back office's own pages call with the admin's session (the alerts banner: alerts.apis has
+# session authentication beside the JWT): the session, user, messages and htmx middleware run for them as for a
+# page. tests/system/test_back_office_middleware.py fails should another API view take sessions outside them.
+API_SESSION_PATHS = ("/api/v1/alerts",)
 
 # STATIC (project-wide files: vendored htmx, back-office CSS; nothing is loaded from a CDN) ----------
 STATIC_URL = "static/"
