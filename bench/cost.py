@@ -19,6 +19,8 @@ BATCH_SIZE = "itirp_order_batch_size"
 BATCH_SECONDS = "itirp_order_batch_seconds"
 LOCK_HOLD = "itirp_risk_lock_hold_seconds"
 EXECUTIONS = "itirp_execution_seconds"
+LONG_HOLDS = "itirp_risk_lock_long_holds_total"
+LONG_GC = "itirp_gc_long_pauses_total"
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -67,6 +69,21 @@ def _executions(before: dict, after: dict) -> int:
         if sample == f"{EXECUTIONS}_count":
             total += value - before.get((sample, labels), 0.0)
     return int(total)
+
+
+def counted(before: dict, after: dict, name: str, label: str) -> dict[str, int] | None:
+    """A labelled counter's increase between the scrapes, by its label's value (those that rose only); None
+    when the server has no pause counters (an older commit: core.pauses exports the collector's at 0 from the
+    start, the lock's once a long hold is seen)."""
+    if not any(sample == LONG_GC for sample, _ in after):
+        return None
+    rose: dict[str, int] = {}
+    for (sample, labels), value in after.items():
+        if sample == name:
+            delta = int(value - before.get((sample, labels), 0.0))
+            if delta:
+                rose[dict(labels).get(label, "?")] = delta
+    return rose
 
 
 def queue_left() -> int | None:
@@ -172,6 +189,8 @@ def measure_orders(
     figures["batch_size"] = histogram_delta(before, after, BATCH_SIZE)
     figures["batch_seconds"] = histogram_delta(before, after, BATCH_SECONDS)
     figures["lock_hold"] = histogram_delta(before, after, LOCK_HOLD)
+    figures["long_holds"] = counted(before, after, LONG_HOLDS, "holder") if after else None
+    figures["long_gc"] = counted(before, after, LONG_GC, "generation") if after else None
     per_order = ", ".join(f"{name} {ms:.2f}" for name, ms in figures["cpu_ms_per_order"].items())
     log(
         f"   CPU ms per order: {per_order}; drained {drained:.1f} s, queue left {left}, unexecuted {owed},"
@@ -271,5 +290,35 @@ def cost_lines(runs: list[tuple[str, dict[str, Any]]], components: list[str], dr
         "Batch seconds per second of window above 1 means batches of the two web processes overlapped, i.e."
         " one waited for the other's lock: the hold itself is at most 1 s per s.",
         "",
+        *pause_lines(runs),
     ]
     return lines
+
+
+def pause_lines(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The pauses that hold up every request at once (core.pauses), beside each run's slowest answer: where a
+    run's tail came from, when it came from one of them."""
+    lines = [
+        "## Pauses: long holds of the risk lock, long collector passes",
+        "",
+        "From itirp_risk_lock_long_holds (a hold of RISK_LOCK_WARN_SECONDS, 0.25 s, or more, by the function"
+        " holding the lock: web and worker alike) and itirp_gc_long_pauses (a collector pass of"
+        " GC_PAUSE_WARN_SECONDS, 0.1 s, or more, by generation), read from /metrics before and after each run"
+        " (drain included). Each is logged too (risk_lock_held_long, gc_pause_long), with its duration.",
+        "",
+        "| run | connections | slowest answer ms | long risk-lock holds | long collector passes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, f in runs:
+        holds, passes = f.get("long_holds"), f.get("long_gc")
+
+        def shown(found: dict[str, int] | None, prefix: str = "") -> str:
+            if found is None:
+                return "not recorded by this server"
+            return ", ".join(f"{prefix}{key}: {n}" for key, n in sorted(found.items())) or "none"
+
+        lines.append(
+            f"| {label} | {f['connections']} | {f['max_us'] / 1000:.0f} | {shown(holds)} |"
+            f" {shown(passes, 'generation ')} |"
+        )
+    return [*lines, ""]

@@ -42,6 +42,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from core import pauses
 from core.logs import get_logger
 
 log = get_logger("metrics")
@@ -170,6 +171,17 @@ RISK_LOCK_HOLD_SECONDS = Histogram(
     " the commit (a lower bound: the lock is granted during that read's round trip)",
     buckets=BATCH_SECONDS_BUCKETS,
 )
+# Pauses that hold up every request of a process at once (core.pauses): each is logged too.
+RISK_LOCK_LONG_HOLDS = Counter(
+    "itirp_risk_lock_long_holds",
+    "Holds of the risk lock of RISK_LOCK_WARN_SECONDS or more (lock read's answer to commit), by the function holding it",
+    ["holder"],
+)
+GC_LONG_PAUSES = Counter(
+    "itirp_gc_long_pauses",
+    "Passes of the cyclic garbage collector of GC_PAUSE_WARN_SECONDS or more (every thread waits), by generation",
+    ["generation"],
+)
 HTTP_SECONDS = Histogram(
     "itirp_http_request_seconds",
     "HTTP requests served, by method, route name and status class",
@@ -245,6 +257,7 @@ class RequestMetricsMiddleware:
         HTTP_SECONDS.labels(method, view, f"{response.status_code // 100}xx").observe(elapsed)
         if view == "orders" and method == "POST":
             ORDER_SUBMISSION_SECONDS.labels(str(response.status_code)).observe(elapsed)
+        pauses.report()
         return response
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:

@@ -161,10 +161,12 @@ def _worker_init(**kwargs: object) -> None:
 def _freeze_loaded(**kwargs: object) -> None:
     """The tasks and what they import loaded: the long-lived objects leave the collector's full passes
     (itirp.heap), in each prefork child as it starts (worker_process_init) and in the main process once ready
-    (worker_ready: where the solo and threads pools run tasks, and what later children are forked from)."""
+    (worker_ready: where the solo and threads pools run tasks, and what later children are forked from). A
+    collector pass long enough to hold up the process's tasks is counted and logged (core.pauses)."""
     from itirp import heap
 
     heap.freeze_loaded()
+    heap.watch_collector()
 
 
 @signals.worker_process_shutdown.connect
@@ -244,9 +246,10 @@ def _task_prerun(task_id: str | None = None, task: object = None, args: tuple | 
 def _task_postrun(task_id: str | None = None, task: object = None, retval: object = None, **kw: object) -> None:
     import structlog
 
-    from core import metrics
+    from core import metrics, pauses
     from core.logs import get_logger
 
+    pauses.report()
     state = kw.get("state")
     started = _task_started_at.pop(str(task_id), None)
     seconds = time.monotonic() - started if started is not None else None

@@ -41,3 +41,10 @@ def load_urls() -> None:
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - the property imports the URLconf's modules
+
+
+def watch_collector() -> None:
+    """Time the collector's passes from now on: a long one is counted and logged (core.pauses)."""
+    from core import pauses
+
+    pauses.watch_collector()

@@ -405,6 +405,10 @@ ORDER_DUPLICATE_WINDOW_SECONDS = env.int("ORDER_DUPLICATE_WINDOW_SECONDS", defau
 # Group commit (orders.batching): at most this many concurrent submissions of one process are decided and
 # committed in one transaction under one hold of the risk lock.
 ORDER_BATCH_MAX = env.int("ORDER_BATCH_MAX", default=64)
+# Pauses that hold up every request at once (core.pauses): a hold of the risk lock, or a pass of the garbage
+# collector, this long or longer is counted (itirp_risk_lock_long_holds, itirp_gc_long_pauses) and logged.
+RISK_LOCK_WARN_SECONDS = env.float("RISK_LOCK_WARN_SECONDS", default=0.25)
+GC_PAUSE_WARN_SECONDS = env.float("GC_PAUSE_WARN_SECONDS", default=0.1)
 # Orders left APPROVED or EXECUTING longer than this are re-queued by the sweeper.
 ORDER_STUCK_AFTER_SECONDS = env.int("ORDER_STUCK_AFTER_SECONDS", default=60)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=0.8)

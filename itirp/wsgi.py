@@ -12,3 +12,6 @@ application = get_wsgi_application()
 # passes (itirp.heap: 130-220 ms each with every request thread stopped, measured under load).
 heap.load_urls()
 heap.freeze_loaded()
+# A collector pass long enough to hold up every request is counted and logged (core.pauses, which needs the
+# settings loaded).
+heap.watch_collector()

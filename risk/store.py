@@ -32,6 +32,7 @@ from django.utils import timezone
 from audit.models import EventType
 from audit.services import EventGroup, EventSpec, events_record_groups
 from books import directory
+from core import pauses
 from core.sql import Statement, one_of, rows_of, run
 from market.models import Instrument, Mark
 from risk import checks
@@ -85,6 +86,7 @@ def lock() -> RiskState:
     if state is None:
         RiskState.objects.get_or_create(pk=FIRM_STATE_ID)
         state = RiskState.objects.select_for_update().get(pk=FIRM_STATE_ID)
+    _timed()
     return state
 
 
@@ -96,7 +98,15 @@ def lock_with(statements: Sequence[Statement]) -> tuple[RiskState, list[list[tup
     found = rows_of(RiskState, "s").instances(results[0] or [])
     if not found:  # a database where nothing took the lock yet: make the row, then read again under it
         return lock(), run(statements)
+    _timed()
     return found[0], results[1:]
+
+
+def _timed() -> None:
+    # Where the lock is a row lock (PostgreSQL), its hold is timed to the commit and a long one reported
+    # (core.pauses); SQLite's writer lock is the whole transaction, and the embedded mode has no load to watch.
+    if connection.features.has_select_for_update:
+        pauses.lock_taken()
 
 
 def _firm_state_locked() -> RiskState | None:
@@ -244,6 +254,7 @@ def lock_and_read(
         lock()
         firm_limits()
         return lock_and_read(scopes=scopes, symbols=symbols, also=also)
+    _timed()
     pk, kill_switch, day, executed, open_volume, trading_state = state_rows[0]
     state = RiskState(
         id=pk,
