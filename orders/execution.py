@@ -7,9 +7,9 @@ One attempt (order_execute, what the Celery task calls), for the asked order and
      APPROVED -> EXECUTING in one statement, their EXECUTION_STARTED events in one insert.
   2. For each, ask the shared circuit breaker for leave; call the venue with a timeout, the group's calls at
      the same time (one thread each). No lock is held meanwhile.
-  3. The fills: executions_complete (one transaction, the RiskState lock taken once for the group; per
-     order: order lock, Fill row, EXECUTED, position/P&L/volume and the reservation released via
-     risk.store.fill_book, EXECUTION_COMPLETED). The group's resting orders are recorded together, and
+  3. The fills: executions_complete (one transaction, the RiskState lock taken once, per
+     EXECUTION_BOOKING_MAX of the group's fills; per order: order lock, Fill row, EXECUTED,
+     position/P&L/volume and the reservation released via risk.store.fill_book, EXECUTION_COMPLETED). The group's resting orders are recorded together, and
      so are its transient failures; a rejection, order by order.
      A transient failure (timeout, venue unavailable, breaker open): executions_attempt_failed, the
      group's failures in one transaction; with attempts left the orders go back to APPROVED and one
@@ -1289,7 +1289,12 @@ def order_execute(
         return Outcome(internal.order_match(order_id=order.pk), attempt=order.retry_count + 1)
     fills, outcomes = _venue_calls(group)
     if fills:
-        booked = executions_complete(fills)
+        # A transaction and a hold of the risk lock per EXECUTION_BOOKING_MAX fills: a large group pays the
+        # venue's latency once without holding up the submissions' batches for all of its bookings at once.
+        size = max(1, settings.EXECUTION_BOOKING_MAX)
+        booked: dict[Any, Order | None] = {}
+        for start in range(0, len(fills), size):
+            booked.update(executions_complete(fills[start : start + size]))
         for member_id, _, attempt in fills:
             done = "EXECUTED" if booked[member_id] is not None else "SKIPPED"
             outcomes[member_id] = Outcome(done, attempt=attempt or 1)

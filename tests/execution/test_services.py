@@ -214,6 +214,32 @@ def test_order_execute_when_orders_wait_for_their_first_call_then_one_group_book
 
 
 @pytest.mark.postgres
+def test_order_execute_when_a_group_outnumbers_the_booking_size_then_one_call_wave_and_a_hold_per_booking(
+    trader, monkeypatch, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.EXECUTION_GROUP_MAX, settings.EXECUTION_BOOKING_MAX = 7, 3
+    sim = _Venue(together=7)  # all seven calls at once: the venue's latency paid once for the group
+    monkeypatch.setattr(execution, "venue", lambda: sim)
+    monkeypatch.setattr(execution, "_executor", None)  # a pool as large as the group
+    first, *others = (submit(trader, quantity=str(n)) for n in range(10, 17))
+    with CaptureQueriesContext(connection) as queries:
+        assert execution.order_execute(order_id=first.pk).status == "EXECUTED"
+
+    assert len(sim.calls) == 7
+    for order in (first, *others):
+        assert Order.objects.get(pk=order.pk).status == OrderStatus.EXECUTED
+        assert len(events_of(order, EventType.EXECUTION_COMPLETED)) == 1
+    assert Fill.objects.count() == 7
+    # 3 + 3 + 1 fills: three bookings, each its own hold of the risk lock (none holds it for all seven)
+    assert _risk_locks(queries.captured_queries) == 3
+    position = Position.objects.get(scope="firm", symbol="AAPL")
+    assert (position.quantity, position.open_buy_quantity) == (D(sum(range(10, 17))), D(0))
+
+
+@pytest.mark.postgres
 def test_group_when_its_orders_trade_several_instruments_then_their_price_factors_read_at_once(trader, monkeypatch):
     # Under the risk lock, one read of the Marks for the group, not one per instrument.
     from django.db import connection
