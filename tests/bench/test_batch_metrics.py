@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,15 +23,6 @@ def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(exposition().decode())
         for s in family.samples
     }
-
-
-@pytest.fixture
-def cost(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))  # the harness's own imports
-    import cost
-
-    yield cost
-    sys.modules.pop("cost", None)
 
 
 def test_group_commit_when_batches_run_then_sizes_and_times_recorded(cost: Any) -> None:

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 HOLDS = "itirp_risk_lock_long_holds_total"
 PASSES = "itirp_gc_long_pauses_total"
-
-
-@pytest.fixture
-def cost(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "bench"))  # the harness's own imports
-    import cost
-
-    yield cost
-    sys.modules.pop("cost", None)
 
 
 def test_pause_table_when_counters_rose_then_shown_by_holder_and_generation(cost: Any) -> None:
