@@ -174,7 +174,8 @@ RISK_LOCK_HOLD_SECONDS = Histogram(
 # Pauses that hold up every request of a process at once (core.pauses): each is logged too.
 RISK_LOCK_LONG_HOLDS = Counter(
     "itirp_risk_lock_long_holds",
-    "Holds of the risk lock of RISK_LOCK_WARN_SECONDS or more (lock read's answer to commit), by the function holding it",
+    "Holds of the risk lock of RISK_LOCK_WARN_SECONDS or more (lock read's answer to commit), by the function"
+    " holding it",
     ["holder"],
 )
 GC_LONG_PAUSES = Counter(

@@ -9,8 +9,9 @@ One attempt (order_execute, what the Celery task calls), for the asked order and
      the same time (one thread each). No lock is held meanwhile.
   3. The fills: executions_complete (one transaction, the RiskState lock taken once, per
      EXECUTION_BOOKING_MAX of the group's fills; per order: order lock, Fill row, EXECUTED,
-     position/P&L/volume and the reservation released via risk.store.fill_book, EXECUTION_COMPLETED). The group's resting orders are recorded together, and
-     so are its transient failures; a rejection, order by order.
+     position/P&L/volume and the reservation released via risk.store.fill_book, EXECUTION_COMPLETED).
+     The group's resting orders are recorded together, and so are its transient failures; a rejection,
+     order by order.
      A transient failure (timeout, venue unavailable, breaker open): executions_attempt_failed, the
      group's failures in one transaction; with attempts left the orders go back to APPROVED and one
      message per attempt number is queued after its backoff (1 s, 2 s, 4 s); the last attempt ends the
