@@ -315,9 +315,9 @@ def pause_lines(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     lines = [
         "## Pauses: long holds of the risk lock, long collector passes",
         "",
-        "From itirp_risk_lock_long_holds (a hold of RISK_LOCK_WARN_SECONDS, 0.25 s, or more, by the function"
-        " holding the lock: web and worker alike) and itirp_gc_long_pauses (a collector pass of"
-        " GC_PAUSE_WARN_SECONDS, 0.1 s, or more, by generation), read from /metrics before and after each run"
+        "From itirp_risk_lock_long_holds (a hold of RISK_LOCK_WARN_SECONDS, by default 0.25 s, or more, by the"
+        " function holding the lock: web and worker alike) and itirp_gc_long_pauses (a collector pass of"
+        " GC_PAUSE_WARN_SECONDS, by default 0.1 s, or more, by generation), read from /metrics before and after each run"
         " (drain included). Each is logged too (risk_lock_held_long, gc_pause_long), with its duration.",
         "",
         "| run | connections | slowest answer ms | long risk-lock holds | long collector passes |",

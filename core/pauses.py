@@ -14,7 +14,8 @@ neither is visible in a request's own log line. So each is measured where it hap
   itirp_gc_long_pauses{generation} and logged WARNING gc_pause_long. Not from the callback itself: a pass can
   start inside any allocation, such as one made while this thread holds a metric's or a stream's lock.
 
-The cost where nothing is long: two clock reads a collector pass, one a lock hold and its commit hook.
+The cost where nothing is long: two clock reads a collector pass; for a lock hold, a clock read, a short walk up
+the stack for the holder's name and a commit hook.
 """
 
 from __future__ import annotations

@@ -450,7 +450,7 @@ VENUE_RECHECK_SECONDS = env.float("VENUE_RECHECK_SECONDS", default=2.0)
 # to this many - 1 other orders waiting for their first venue call, sends them at the same time (one thread
 # each) and books their fills in transactions of at most EXECUTION_BOOKING_MAX, each under one hold of the risk
 # lock (the submissions' batches wait for a hold: a longer one is a longer wait). 1: one order at a time.
-EXECUTION_GROUP_MAX = env.int("EXECUTION_GROUP_MAX", default=48)
+EXECUTION_GROUP_MAX = env.int("EXECUTION_GROUP_MAX", default=16)
 EXECUTION_BOOKING_MAX = env.int("EXECUTION_BOOKING_MAX", default=16)
 # Wake-ups instead of a message per submission batch (orders.execution.wake_claim): with Redis, a committed
 # batch publishes its execution message only when no other such message is waiting for a worker (a Redis key

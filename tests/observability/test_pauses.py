@@ -95,7 +95,9 @@ def test_collector_when_a_pass_is_long_then_reported_at_the_next_report_not_insi
         pauses.watch_collector()
         pauses.report()  # whatever the threshold of 0 caught since
     passes = json_logs.events("gc_pause_long")
-    assert passes and passes[0]["level"] == "WARNING" and passes[0]["details"]["generation"] == 2
+    # gc.collect()'s full pass among them (an allocation may have started a younger one first)
+    assert any(line["details"]["generation"] == 2 for line in passes)
+    assert all(line["level"] == "WARNING" and line["details"]["paused_ms"] >= 0 for line in passes)
     after = scrape(api)
     assert sample(after, PASSES, generation="2") - sample(before, PASSES, generation="2") >= 1
     assert gc.callbacks.count(pauses._on_collection) == 1  # watched once, however often asked
